@@ -1,0 +1,34 @@
+# `make demo`: set up and run the example project on SQLite.
+# `make test`: set up and run the whole test suite (SQLite, PostgreSQL, MariaDB).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+# With pyenv, let tox see every installed interpreter (3.11, 3.12, 3.13).
+ifneq ($(shell command -v pyenv 2>/dev/null),)
+export PYENV_VERSION ?= $(shell pyenv versions --bare 2>/dev/null | grep -E '^3\.[0-9]+\.[0-9]+$$' | sort -rV | tr '\n' ':' | sed 's/:$$//')
+endif
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/.installed: setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,postgresql]'
+	touch $@
+
+demo: $(BIN)/.installed
+	cd example && ../$(BIN)/python manage.py migrate -v 0 && ../$(BIN)/python manage.py demo
+
+test: $(BIN)/.installed
+	$(BIN)/python scripts/check_test_databases.py
+	$(BIN)/tox $(TOXARGS)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: $(BIN)/.installed
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .tox example/db.sqlite3*

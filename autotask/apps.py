@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class AutotaskConfig(AppConfig):
+    name = "autotask"
+    verbose_name = "Autotask"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import checks  # noqa: F401 - registers the system checks

@@ -1,0 +1,410 @@
+"""The contract every database vendor implements, and its portable defaults.
+
+Everything above this package speaks these verbs; a vendor module overrides
+the ones its database can do better and declares what it supports through
+the feature flags.  Time is always a parameter (``now``) so callers and tests
+choose the instant instead of reading the database clock.
+"""
+
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import DatabaseError, InterfaceError, OperationalError
+
+from ..models import TaskQueue
+from ..task import CANCELLED, DONE, FINISHED, RUNNING, WAITING
+
+# Columns written by insert_tasks, in order.
+INSERT_COLUMNS = (
+    "function",
+    "kind",
+    "queue",
+    "priority",
+    "status",
+    "args",
+    "created_at",
+    "scheduled_at",
+    "ttl",
+    "attempts",
+    "max_attempts",
+    "options",
+    "worker_id",
+    "error_message",
+    "traceback",
+    "history",
+    "schedule_id",
+)
+# Columns a claim returns, in order (see ClaimedTask).
+CLAIM_COLUMNS = (
+    "id",
+    "function",
+    "kind",
+    "queue",
+    "priority",
+    "args",
+    "attempts",
+    "max_attempts",
+    "ttl",
+    "options",
+    "history",
+    "schedule_id",
+    "created_at",
+)
+
+
+@dataclass
+class NewTask:
+    """A task row about to be inserted."""
+
+    function: str
+    args: str
+    created_at: object
+    scheduled_at: object
+    kind: str = "delayed"
+    queue: str = "default"
+    priority: int = 0
+    ttl: float = 300.0
+    max_attempts: int = 1
+    options: dict = field(default_factory=dict)
+    schedule_id: int | None = None
+
+    def values(self, ops):
+        return (
+            self.function,
+            self.kind,
+            self.queue,
+            self.priority,
+            WAITING,
+            self.args,
+            ops.dt(self.created_at),
+            ops.dt(self.scheduled_at),
+            float(self.ttl),
+            0,
+            self.max_attempts,
+            json.dumps(self.options, separators=(",", ":")),
+            "",
+            "",
+            "",
+            "[]",
+            self.schedule_id,
+        )
+
+
+@dataclass
+class ClaimedTask:
+    """A task a worker holds a lease on."""
+
+    id: int
+    function: str
+    kind: str
+    queue: str
+    priority: int
+    args: str
+    attempts: int  # including the attempt just started
+    max_attempts: int
+    ttl: float
+    options: dict
+    history: list
+    schedule_id: int | None
+    created_at: object = None
+
+    @classmethod
+    def from_row(cls, row):
+        values = dict(zip(CLAIM_COLUMNS, row, strict=True))
+        values["options"] = _json(values["options"], {})
+        values["history"] = _json(values["history"], [])
+        return cls(**values)
+
+    @staticmethod
+    def run_order(task):
+        """Sort key: the order the claim selected in (RETURNING does not keep it)."""
+        return (-task.priority, task.id)
+
+
+def _json(value, default):
+    """Decode a JSON column that a driver returned as text (or already decoded)."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, str | bytes):
+        return json.loads(value)
+    return value
+
+
+@dataclass
+class Outcome:
+    """What became of one attempt; written back by :meth:`DatabaseOps.finish`."""
+
+    id: int
+    status: int  # DONE, ERROR, or WAITING for a retry
+    finished_at: object
+    result: str | None = None
+    error_message: str = ""
+    traceback: str = ""
+    retry_at: object = None  # with status WAITING: when to run again
+    expires_at: object = None
+    history: list = field(default_factory=list)
+
+
+class DatabaseOps:
+    """Portable implementation: plain SQL that every supported database accepts."""
+
+    vendor = "unknown"
+    # Feature flags, in the manner of django.db.backends.*.features.
+    supports_listen = False  # LISTEN/NOTIFY wake-ups
+    supports_skip_locked = False  # SELECT ... FOR UPDATE SKIP LOCKED
+    supports_returning = False  # INSERT/UPDATE ... RETURNING
+    supports_partial_indexes = False
+    json_placeholder = "%s"  # how a JSON text parameter is written in SQL
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.table = self.quote(TaskQueue._meta.db_table)
+
+    # -- helpers ---------------------------------------------------------
+
+    def quote(self, name):
+        return self.connection.ops.quote_name(name)
+
+    def dt(self, value):
+        """Adapt a datetime for a raw SQL parameter the way the ORM would."""
+        return self.connection.ops.adapt_datetimefield_value(value)
+
+    def cursor(self):
+        return self.connection.cursor()
+
+    def is_transient(self, exc):
+        """Return True when ``exc`` means "try again" (locks, lost connections)."""
+        return isinstance(exc, OperationalError | InterfaceError)
+
+    def reset_connection(self):
+        """Drop the connection after an error; the next query opens a fresh one."""
+        try:
+            self.connection.close()
+        except DatabaseError:
+            # A connection that is already dead cannot be closed cleanly; forget it.
+            self.connection.connection = None
+        self.connection.closed_in_transaction = False
+        self.connection.needs_rollback = False
+
+    def queue_filter(self, queues):
+        """SQL fragment and parameters restricting a query to ``queues`` (None: all)."""
+        if not queues:
+            return "", []
+        if len(queues) == 1:
+            return " AND queue = %s", [queues[0]]
+        return f" AND queue IN ({', '.join(['%s'] * len(queues))})", list(queues)
+
+    # -- enqueue ---------------------------------------------------------
+
+    def insert_tasks(self, tasks, notify=True):
+        """Insert ``tasks`` in one statement, returning their ids in order."""
+        if not tasks:
+            return []
+        placeholders = self.row_placeholders()
+        sql = (
+            f"INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) VALUES "
+            + ", ".join([placeholders] * len(tasks))
+        )
+        params = [value for task in tasks for value in task.values(self)]
+        with self.cursor() as cursor:
+            ids = self.execute_insert(cursor, sql, params, len(tasks))
+            if notify:
+                self.notify(cursor, {t.queue for t in tasks if t.scheduled_at <= t.created_at})
+        return ids
+
+    def row_placeholders(self):
+        marks = ["%s"] * len(INSERT_COLUMNS)
+        marks[INSERT_COLUMNS.index("options")] = self.json_placeholder
+        marks[INSERT_COLUMNS.index("history")] = self.json_placeholder
+        return "(" + ", ".join(marks) + ")"
+
+    def execute_insert(self, cursor, sql, params, count):
+        if self.supports_returning:
+            cursor.execute(sql + " RETURNING id", params)
+            return [row[0] for row in cursor.fetchall()]
+        # Without RETURNING, a multi-row INSERT yields consecutive ids from the
+        # first one (true for auto-increment with the default lock mode).
+        cursor.execute(sql, params)
+        first = cursor.lastrowid
+        return list(range(first, first + count))
+
+    def notify(self, cursor, queues):
+        """Wake workers listening for ``queues`` when the transaction commits."""
+
+    # -- claiming --------------------------------------------------------
+
+    def claim(self, worker_id, queues, limit, lease_until, now):
+        """Mark up to ``limit`` due tasks RUNNING for ``worker_id``; return them."""
+        raise NotImplementedError
+
+    def claim_set_clause(self):
+        return (
+            "status = %s, worker_id = %s, started_at = %s, lease_expires_at = %s, "
+            "attempts = attempts + 1"
+        )
+
+    def claim_set_params(self, worker_id, lease_until, now):
+        return [RUNNING, worker_id, self.dt(now), self.dt(lease_until)]
+
+    def claim_select(self, queues, limit, now, lock=""):
+        """The inner SELECT of due task ids, in the order they should run."""
+        where, params = self.queue_filter(queues)
+        sql = (
+            f"SELECT id FROM {self.table} WHERE status = %s AND scheduled_at <= %s{where} "
+            f"ORDER BY priority DESC, scheduled_at, id LIMIT %s{lock}"
+        )
+        return sql, [WAITING, self.dt(now), *params, limit]
+
+    def next_due(self, queues):
+        """Return the earliest ``scheduled_at`` among waiting tasks (or None)."""
+        where, params = self.queue_filter(queues)
+        with self.cursor() as cursor:
+            cursor.execute(
+                f"SELECT MIN(scheduled_at) FROM {self.table} WHERE status = %s{where}",
+                [WAITING, *params],
+            )
+            (value,) = cursor.fetchone()
+        if value is None:
+            return None
+        return self.from_db_datetime(value)
+
+    def from_db_datetime(self, value):
+        field = TaskQueue._meta.get_field("scheduled_at")
+        for converter in self.connection.ops.get_db_converters(field.get_col(TaskQueue._meta.db_table)):
+            value = converter(value, field, self.connection)
+        return value
+
+    # -- outcomes --------------------------------------------------------
+
+    FINISH_SQL = (
+        "UPDATE {table} SET status = %s, result = %s, finished_at = %s, expires_at = %s, "
+        "error_message = %s, traceback = %s, history = {json}, "
+        "scheduled_at = COALESCE(%s, scheduled_at), lease_expires_at = NULL "
+        "WHERE id = %s AND status = %s AND worker_id = %s"
+    )
+
+    def finish(self, worker_id, outcomes):
+        """Write the outcome of each attempt; a row this worker lost is left alone."""
+        if not outcomes:
+            return
+        sql = self.FINISH_SQL.format(table=self.table, json=self.json_placeholder)
+        params = [self.finish_params(worker_id, outcome) for outcome in outcomes]
+        with self.cursor() as cursor:
+            cursor.executemany(sql, params)
+
+    def finish_params(self, worker_id, o):
+        return [
+            o.status,
+            o.result,
+            self.dt(o.finished_at) if o.status != WAITING else None,
+            self.dt(o.expires_at) if o.expires_at else None,
+            o.error_message,
+            o.traceback,
+            json.dumps(o.history, separators=(",", ":")),
+            self.dt(o.retry_at) if o.retry_at else None,
+            o.id,
+            RUNNING,
+            worker_id,
+        ]
+
+    def renew_leases(self, worker_id, lease_until):
+        """Extend the lease of every task ``worker_id`` is running; return how many."""
+        with self.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {self.table} SET lease_expires_at = %s WHERE status = %s AND worker_id = %s",
+                [self.dt(lease_until), RUNNING, worker_id],
+            )
+            return cursor.rowcount
+
+    def cancel(self, task_id, now):
+        """Cancel a task that has not started; return True if it was waiting."""
+        with self.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {self.table} SET status = %s, finished_at = %s, expires_at = %s "
+                "WHERE id = %s AND status = %s",
+                [CANCELLED, self.dt(now), self.dt(now + timedelta(days=1)), task_id, WAITING],
+            )
+            return cursor.rowcount == 1
+
+    # -- maintenance -----------------------------------------------------
+
+    def lapsed_leases(self, now, limit):
+        """Return (id, attempts, max_attempts, ttl, worker_id, history) of lapsed leases."""
+        with self.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, attempts, max_attempts, ttl, worker_id, history FROM {self.table} "
+                "WHERE status = %s AND lease_expires_at < %s ORDER BY lease_expires_at LIMIT %s",
+                [RUNNING, self.dt(now), limit],
+            )
+            return [(*row[:5], _json(row[5], [])) for row in cursor.fetchall()]
+
+    def release_lapsed(self, task_id, lapsed_before, outcome):
+        """Write ``outcome`` for a lapsed task unless its lease was renewed meanwhile."""
+        sql = (
+            f"UPDATE {self.table} SET status = %s, finished_at = %s, expires_at = %s, "
+            f"error_message = %s, traceback = %s, history = {self.json_placeholder}, "
+            "scheduled_at = COALESCE(%s, scheduled_at), lease_expires_at = NULL, worker_id = '' "
+            "WHERE id = %s AND status = %s AND lease_expires_at < %s"
+        )
+        params = self.finish_params("", outcome)[:8] + [task_id, RUNNING, self.dt(lapsed_before)]
+        with self.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount == 1
+
+    def prune(self, now, limit):
+        """Delete up to ``limit`` finished rows whose ttl lapsed; return how many."""
+        statuses = ", ".join(str(s) for s in FINISHED)
+        with self.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {self.table} WHERE id IN (SELECT id FROM {self.table} "
+                f"WHERE status IN ({statuses}) AND expires_at <= %s LIMIT %s)",
+                [self.dt(now), limit],
+            )
+            return cursor.rowcount
+
+    # -- wake-ups --------------------------------------------------------
+
+    def listener(self):
+        """Return a :class:`Listener` on a dedicated connection, or None."""
+        return None
+
+    # -- schema ----------------------------------------------------------
+
+    INDEXES = {
+        # name: (columns, partial condition)
+        "autotask_claim_idx": ("queue, priority DESC, scheduled_at, id", f"status = {WAITING}"),
+        "autotask_claim_all_idx": ("priority DESC, scheduled_at, id", f"status = {WAITING}"),
+        "autotask_lease_idx": ("lease_expires_at", f"status = {RUNNING}"),
+        "autotask_expiry_idx": ("expires_at", f"status >= {DONE}"),
+    }
+
+    def create_indexes(self, schema_editor):
+        for name, (columns, condition) in self.INDEXES.items():
+            where = f" WHERE {condition}" if self.supports_partial_indexes else ""
+            if not self.supports_partial_indexes:
+                # Without partial indexes, lead with status so each index still
+                # narrows to the rows it serves.
+                columns = f"status, {columns}"
+            schema_editor.execute(f"CREATE INDEX {name} ON {self.table} ({columns}){where}")
+
+    def drop_indexes(self, schema_editor):
+        for name in self.INDEXES:
+            schema_editor.execute(self.drop_index_sql(name))
+
+    def drop_index_sql(self, name):
+        return f"DROP INDEX {name}"
+
+
+class Listener:
+    """A dedicated connection that waits for task notifications."""
+
+    def fileno(self):
+        raise NotImplementedError
+
+    def drain(self):
+        """Return the set of queue names notified since the last call."""
+        raise NotImplementedError
+
+    def close(self):
+        raise NotImplementedError

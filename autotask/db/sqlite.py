@@ -1,0 +1,28 @@
+"""SQLite: a single-statement claim; "database is locked" means try again."""
+
+from django.db import OperationalError
+
+from .base import CLAIM_COLUMNS, ClaimedTask, DatabaseOps
+
+
+class SqliteOps(DatabaseOps):
+    vendor = "sqlite"
+    supports_returning = True  # SQLite 3.35+
+    supports_partial_indexes = True
+
+    def is_transient(self, exc):
+        return isinstance(exc, OperationalError) or super().is_transient(exc)
+
+    def claim(self, worker_id, queues, limit, lease_until, now):
+        # One UPDATE is one short write transaction: SQLite serialises writers,
+        # so no other worker can claim the same rows in between.
+        inner, inner_params = self.claim_select(queues, limit, now)
+        sql = (
+            f"UPDATE {self.table} SET {self.claim_set_clause()} WHERE id IN ({inner}) "
+            f"RETURNING {', '.join(CLAIM_COLUMNS)}"
+        )
+        params = self.claim_set_params(worker_id, lease_until, now) + inner_params
+        with self.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        return sorted(map(ClaimedTask.from_row, rows), key=ClaimedTask.run_order)

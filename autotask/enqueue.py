@@ -1,0 +1,74 @@
+"""Store calls as task rows, in the caller's transaction, and wake workers on commit."""
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import serialization
+from .conf import conf
+from .db import get_ops
+from .db.base import NewTask
+from .signals import task_enqueued
+
+# Callables run after a commit that enqueued runnable tasks (alias -> None);
+# the supervisor registers one to wake the worker beside this process.
+local_wakeups = []
+
+
+def build_row(name, args, kwargs, options, now, kind="delayed", schedule_id=None):
+    """Return the :class:`NewTask` for one call; raise before anything is stored."""
+    return NewTask(
+        function=name,
+        args=serialization.encode_call(args, kwargs),
+        created_at=now,
+        scheduled_at=now + timedelta(seconds=options.delay) if options.delay else now,
+        kind=kind,
+        queue=options.queue or conf.DEFAULT_QUEUE,
+        priority=options.priority,
+        ttl=options.ttl,
+        max_attempts=options.retries + 1,
+        options=options.stored(),
+        schedule_id=schedule_id,
+    )
+
+
+def insert(rows, using=None, sender=None):
+    """Insert prepared rows in one statement; return their ids."""
+    alias = using or conf.DATABASE
+    ids = get_ops(alias).insert_tasks(rows)
+    if local_wakeups and any(row.scheduled_at <= row.created_at for row in rows):
+        transaction.on_commit(lambda: _wake_local(alias), using=alias)
+    if task_enqueued.receivers:
+        from .tasks import DelayedTask
+
+        for row, pk in zip(rows, ids, strict=True):
+            task_enqueued.send(sender=sender, task=DelayedTask(pk, using=alias), name=row.function)
+    return ids
+
+
+def _wake_local(alias):
+    for wake in list(local_wakeups):
+        wake(alias)
+
+
+def enqueue(name, args, kwargs, options, using=None, sender=None):
+    """Store one call; return its id."""
+    row = build_row(name, args, kwargs, options, timezone.now())
+    return insert([row], using=using, sender=sender)[0]
+
+
+def enqueue_many(name, calls, options, using=None, sender=None):
+    """Store many calls in one statement; return their ids in order.
+
+    ``calls`` holds (args, kwargs) pairs.  Every call is encoded before the
+    first is stored, so one bad argument stores nothing.
+    """
+    now = timezone.now()
+    rows = [build_row(name, args, kwargs, options, now) for args, kwargs in calls]
+    ids = []
+    with transaction.atomic(using=using or conf.DATABASE):
+        # Bound the statement size: SQLite allows at most 32,766 parameters.
+        for start in range(0, len(rows), 1000):
+            ids.extend(insert(rows[start : start + 1000], using=using, sender=sender))
+    return ids

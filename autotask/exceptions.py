@@ -1,0 +1,29 @@
+"""Exceptions raised by autotask; each also derives from the stdlib error it refines."""
+
+
+class AutotaskError(Exception):
+    """Base class of every autotask error."""
+
+
+class InvalidTaskOptions(AutotaskError, ValueError):
+    """A decorator or call-site option is malformed (raised at import/call time)."""
+
+
+class SerializationError(AutotaskError, TypeError):
+    """A value cannot be stored by the configured serializer (nothing was stored)."""
+
+
+class CorruptPayload(AutotaskError, ValueError):
+    """A stored payload cannot be decoded (recorded on the task, never raised in the worker loop)."""
+
+
+class TaskFunctionNotFound(AutotaskError, LookupError):
+    """The worker cannot import the function a task names."""
+
+
+class TaskTimeout(AutotaskError, TimeoutError):
+    """A task ran longer than its ``timeout``."""
+
+
+class WorkerLost(AutotaskError, RuntimeError):
+    """The worker running a task vanished before recording an outcome."""

@@ -1,0 +1,211 @@
+"""Run one claimed task and classify what became of it."""
+
+import asyncio
+import inspect
+import logging
+import time
+import traceback as tb
+from datetime import timedelta
+
+from django.db import connections
+from django.utils import timezone
+
+from . import registry, serialization
+from .conf import conf
+from .db.base import Outcome
+from .exceptions import CorruptPayload, SerializationError, TaskFunctionNotFound, TaskTimeout
+from .retry import backoff_delay
+from .signals import task_finished, task_started
+from .task import DONE, ERROR, STATUS_NAMES, WAITING
+
+logger = logging.getLogger("autotask")
+
+
+class PermanentFailure(Exception):
+    """A failure that no retry can mend (bad payload, changed signature, ...)."""
+
+
+def execute(task, worker_id):
+    """Run ``task`` (a ClaimedTask) here; return its :class:`Outcome`. Never raises."""
+    started_at = timezone.now()
+    clock = time.monotonic()
+    log = {"task_id": task.id, "function": task.function, "attempt": task.attempts, "worker_id": worker_id}
+    sender = error = None
+    try:
+        func, sender = _resolve(task.function)
+        args, kwargs = _arguments(task, func)
+        if task_started.receivers:
+            task_started.send(sender=sender, task_id=task.id, name=task.function, attempt=task.attempts, worker_id=worker_id)
+        logger.debug("task started", extra=log)
+        value = _call(func, args, kwargs, task.options.get("timeout"))
+        result = _encode_result(task, value)
+    except BaseException as exc:  # noqa: BLE001 - SystemExit from a task must not end the worker
+        error = exc
+        outcome = _failure(task, exc, started_at, worker_id)
+    else:
+        outcome = _success(task, result, started_at, worker_id)
+    finally:
+        _release_task_connections()
+    duration = time.monotonic() - clock
+    _report(task, outcome, sender, worker_id, duration, log, error)
+    return outcome
+
+
+def _resolve(name):
+    target = registry.get(name)
+    return registry.callable_of(target), target if target is not registry.callable_of(target) else None
+
+
+def _arguments(task, func):
+    try:
+        args, kwargs = serialization.decode_call(task.args)
+    except CorruptPayload as exc:
+        raise PermanentFailure(f"stored arguments cannot be decoded: {exc}") from exc
+    try:
+        inspect.signature(func).bind(*args, **kwargs)
+    except TypeError as exc:
+        raise PermanentFailure(
+            f"the stored arguments no longer match the signature of {task.function}: {exc}"
+        ) from exc
+    except ValueError:
+        pass  # no signature available (some builtins): let the call decide
+    return args, kwargs
+
+
+def _call(func, args, kwargs, timeout):
+    if registry.is_async(func):
+        coro = func(*args, **kwargs)
+        if timeout:
+            coro = asyncio.wait_for(coro, timeout)
+        try:
+            return asyncio.run(coro)
+        except TimeoutError as exc:
+            if timeout:
+                raise TaskTimeout(f"timed out after {timeout:g} seconds") from exc
+            raise
+    return func(*args, **kwargs)
+
+
+def _encode_result(task, value):
+    try:
+        return serialization.encode_value(value)
+    except SerializationError as exc:
+        raise PermanentFailure(f"the return value cannot be stored: {exc}") from exc
+
+
+def _history(task, worker_id, started_at, finished_at, exc=None, trace=""):
+    entry = {
+        "attempt": task.attempts,
+        "worker_id": worker_id,
+        "started_at": started_at.isoformat(),
+        "finished_at": finished_at.isoformat(),
+    }
+    if exc is not None:
+        original = exc.__cause__ if isinstance(exc, PermanentFailure) and exc.__cause__ else exc
+        entry["exception"] = f"{type(original).__module__}.{type(original).__qualname__}"
+        entry["error"] = str(exc)
+        entry["traceback"] = trace
+    return [*task.history, entry]
+
+
+def _success(task, result, started_at, worker_id):
+    now = timezone.now()
+    return Outcome(
+        id=task.id,
+        status=DONE,
+        finished_at=now,
+        result=result,
+        expires_at=now + timedelta(seconds=task.ttl),
+        history=_history(task, worker_id, started_at, now),
+    )
+
+
+def _failure(task, exc, started_at, worker_id):
+    now = timezone.now()
+    trace = "".join(tb.format_exception(exc))
+    message = _message(exc)
+    history = _history(task, worker_id, started_at, now, exc, trace)
+    retryable = not isinstance(exc, PermanentFailure) and task.attempts < task.max_attempts
+    if retryable:
+        options = task.options
+        delay = backoff_delay(
+            task.attempts,
+            base=_option(options, "retry_delay", conf.RETRY_DELAY),
+            factor=_option(options, "backoff", conf.RETRY_BACKOFF),
+            cap=_option(options, "max_retry_delay", conf.RETRY_MAX_DELAY),
+        )
+        return Outcome(
+            id=task.id,
+            status=WAITING,
+            finished_at=now,
+            error_message=message,
+            traceback=trace,
+            retry_at=now + timedelta(seconds=delay),
+            history=history,
+        )
+    return Outcome(
+        id=task.id,
+        status=ERROR,
+        finished_at=now,
+        error_message=message,
+        traceback=trace,
+        expires_at=now + timedelta(seconds=task.ttl),
+        history=history,
+    )
+
+
+def _option(options, key, default):
+    value = options.get(key)
+    return default if value is None else value
+
+
+def _message(exc):
+    """``str(exc)`` as the original stored it; the class name when that is empty."""
+    if isinstance(exc, SystemExit):
+        return f"the task called sys.exit({exc.code!r})"
+    text = str(exc)
+    return text or type(exc).__name__
+
+
+def _release_task_connections():
+    """Close the connections task code opened, the way Django does after a request."""
+    for connection in connections.all(initialized_only=True):
+        if connection.in_atomic_block:
+            # Task code left a transaction open (e.g. a generator never closed):
+            # discard it rather than commit half of it.
+            connection.close()
+        else:
+            connection.close_if_unusable_or_obsolete()
+
+
+def _report(task, outcome, sender, worker_id, duration, log, error):
+    state = STATUS_NAMES[outcome.status] if outcome.status != WAITING else "retry"
+    log.update(duration=round(duration, 6), outcome=state)
+    if outcome.status == DONE:
+        logger.info("task %s #%s done in %.3fs", task.function, task.id, duration, extra=log)
+    elif outcome.status == WAITING:
+        logger.warning(
+            "task %s #%s failed (attempt %s of %s), retrying: %s",
+            task.function, task.id, task.attempts, task.max_attempts, outcome.error_message, extra=log,
+        )
+    else:
+        # exc_info makes error trackers (Sentry, ...) record it like logger.exception.
+        logger.error(
+            "task %s #%s failed: %s", task.function, task.id, outcome.error_message,
+            exc_info=error, extra=log,
+        )
+    if task_finished.receivers:
+        task_finished.send(
+            sender=sender,
+            task_id=task.id,
+            name=task.function,
+            attempt=task.attempts,
+            worker_id=worker_id,
+            status=outcome.status,
+            result=outcome.result,
+            error=outcome.error_message,
+            duration=duration,
+        )
+
+
+__all__ = ["execute", "TaskFunctionNotFound"]

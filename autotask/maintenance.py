@@ -1,0 +1,126 @@
+"""Lease recovery, result pruning and worker heartbeats; each returns what it did."""
+
+import logging
+import time
+from datetime import timedelta
+
+from django.db import ProgrammingError
+from django.utils import timezone
+
+from .conf import conf
+from .db.base import Outcome
+from .task import ERROR, WAITING
+
+logger = logging.getLogger("autotask")
+
+RECOVER_BATCH = 100  # lapsed leases handled per pass
+PRUNE_TIME_BUDGET = 2.0  # seconds one prune pass may take before the loop runs tasks again
+
+
+class Timers:
+    """When each periodic duty of a worker is next due (monotonic seconds)."""
+
+    def __init__(self):
+        now = time.monotonic()
+        # Everything runs once at start-up: a restarted worker recovers at once.
+        self.next = {"heartbeat": now, "recover": now, "prune": now, "schedule": now}
+
+    @staticmethod
+    def interval(name):
+        lease = conf.LEASE_SECONDS
+        return {
+            "heartbeat": lease / 3,  # renew leases well before they lapse
+            "recover": lease / 2,
+            "prune": conf.CLEAN_INTERVALL,
+            "schedule": 1.0,
+        }[name]
+
+    def due(self, now):
+        names = [name for name, at in self.next.items() if at <= now]
+        for name in names:
+            self.next[name] = now + self.interval(name)
+        return names
+
+    def set_next(self, name, at):
+        self.next[name] = at
+
+    def seconds_to_next(self):
+        return max(0.0, min(self.next.values()) - time.monotonic())
+
+
+def heartbeat(worker, now):
+    """Record that ``worker`` is alive (for the admin and the status command)."""
+    from .models import Worker
+
+    updated = Worker.objects.using(worker.using).filter(worker_id=worker.worker_id).update(last_seen=now)
+    if not updated:
+        hostname, pid = worker.worker_id.split(":")[:2]
+        Worker.objects.using(worker.using).create(
+            worker_id=worker.worker_id,
+            hostname=hostname,
+            pid=int(pid),
+            queues=",".join(worker.queues or []),
+            concurrency=worker.concurrency,
+            started_at=now,
+            last_seen=now,
+        )
+    # Rows of workers silent for ten leases are gone for good.
+    stale = now - timedelta(seconds=conf.LEASE_SECONDS * 10)
+    Worker.objects.using(worker.using).filter(last_seen__lt=stale).delete()
+
+
+def forget_worker(worker):
+    from .models import Worker
+
+    Worker.objects.using(worker.using).filter(worker_id=worker.worker_id).delete()
+
+
+def recover(ops, now):
+    """Give lapsed leases back: retry if attempts remain, else ERROR. Return the count."""
+    recovered = 0
+    for task_id, attempts, max_attempts, ttl, worker_id, history in ops.lapsed_leases(now, RECOVER_BATCH):
+        message = (
+            f"the worker running this task ({worker_id or 'unknown'}) stopped without "
+            f"reporting an outcome (lease lapsed at recovery time {now.isoformat()})"
+        )
+        entry = {"attempt": attempts, "worker_id": worker_id, "finished_at": now.isoformat(),
+                 "exception": "autotask.exceptions.WorkerLost", "error": message, "traceback": ""}
+        retry = attempts < max_attempts
+        outcome = Outcome(
+            id=task_id,
+            status=WAITING if retry else ERROR,
+            finished_at=now,
+            error_message=message,
+            retry_at=now if retry else None,
+            expires_at=None if retry else now + timedelta(seconds=ttl),
+            history=[*history, entry],
+        )
+        if ops.release_lapsed(task_id, now, outcome):
+            recovered += 1
+            logger.warning("task #%s recovered from a lost worker: %s", task_id,
+                           "retrying" if retry else "marked ERROR",
+                           extra={"task_id": task_id, "worker_id": worker_id, "outcome": "recovered"})
+    return recovered
+
+
+def prune(ops, now=None, batch=None):
+    """Delete finished rows past their ttl, in batches; return how many were deleted."""
+    now = now or timezone.now()
+    batch = batch or conf.CLEAN_BATCH_SIZE
+    deadline = time.monotonic() + PRUNE_TIME_BUDGET
+    total = 0
+    while True:
+        deleted = ops.prune(now, batch)
+        total += deleted
+        if deleted < batch or time.monotonic() > deadline:
+            break
+    if total:
+        logger.info("pruned %s expired task rows", total, extra={"outcome": "pruned", "count": total})
+    return total
+
+
+def hint_for(exc):
+    """A fix hint for errors that are misconfiguration rather than an outage."""
+    if isinstance(exc, ProgrammingError) or "no such table" in str(exc):
+        return " (is the autotask table missing? run 'manage.py migrate')"
+    return ""

@@ -1,0 +1,57 @@
+"""``manage.py run_autotask``: a standalone worker."""
+
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ...conf import conf
+from ...worker import Worker
+
+
+def _positive_int(value):
+    number = int(value)
+    if number < 1:
+        raise ValueError(value)
+    return number
+
+
+class Command(BaseCommand):
+    help = "Run an autotask worker until SIGTERM/SIGINT (twice: at once)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--queues", "-q", default=None,
+            help="Comma-separated queues to serve (default: AUTOTASK_QUEUES, else all).",
+        )
+        parser.add_argument(
+            "--concurrency", "-c", type=_positive_int, default=None,
+            help="Tasks to run at once, in threads (default: AUTOTASK_CONCURRENCY, 1).",
+        )
+        parser.add_argument(
+            "--drain", action="store_true",
+            help="Run until no task is due, then exit (for cron jobs and tests).",
+        )
+        parser.add_argument(
+            "--idle-time", type=float, default=None,
+            help="Seconds between polls when idle (default: AUTOTASK_HANDLE_TASK_IDLE_TIME).",
+        )
+        parser.add_argument("--no-listen", action="store_true", help="Do not LISTEN (PostgreSQL); poll only.")
+        parser.add_argument("--database", default=None, help="Database alias (default: AUTOTASK_DATABASE).")
+
+    def handle(self, *args, **options):
+        queues = options["queues"]
+        if queues is not None:
+            queues = [q.strip() for q in queues.split(",") if q.strip()]
+            if not queues:
+                raise CommandError("--queues needs at least one queue name")
+        if options["idle_time"] is not None and options["idle_time"] < 0:
+            raise CommandError("--idle-time must be >= 0")
+        worker = Worker(
+            queues=queues,
+            concurrency=options["concurrency"],
+            drain=options["drain"],
+            idle_time=options["idle_time"],
+            listen=False if options["no_listen"] else conf.LISTEN,
+            using=options["database"],
+        )
+        sys.exit(worker.run())

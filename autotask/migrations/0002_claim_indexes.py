@@ -1,0 +1,24 @@
+"""Indexes for claiming, lease recovery and pruning, shaped per database vendor.
+
+They live outside the model state because their shape differs by database
+(partial indexes where the database has them); autotask.db decides.
+"""
+
+from django.db import migrations
+
+
+def create(apps, schema_editor):
+    from autotask.db import get_ops
+
+    get_ops(schema_editor.connection.alias).create_indexes(schema_editor)
+
+
+def drop(apps, schema_editor):
+    from autotask.db import get_ops
+
+    get_ops(schema_editor.connection.alias).drop_indexes(schema_editor)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("autotask", "0001_initial")]
+    operations = [migrations.RunPython(create, drop, elidable=False)]

@@ -1,0 +1,19 @@
+"""Task status constants (the import path the original documentation names)."""
+
+# Status values are stored as small integers; the first four are the original's.
+WAITING = 1  # stored, waiting for its scheduled time and a free worker
+RUNNING = 2  # claimed by a worker that holds a lease on it
+DONE = 3  # finished; the result is kept until the ttl lapses
+ERROR = 4  # failed with no retries left; the error is kept until the ttl lapses
+CANCELLED = 5  # cancelled before it started; never runs
+
+STATUS_NAMES = {
+    WAITING: "waiting",
+    RUNNING: "running",
+    DONE: "done",
+    ERROR: "error",
+    CANCELLED: "cancelled",
+}
+FINISHED = (DONE, ERROR, CANCELLED)
+
+__all__ = ["WAITING", "RUNNING", "DONE", "ERROR", "CANCELLED", "STATUS_NAMES", "FINISHED"]

@@ -1,0 +1,236 @@
+"""The decorators and :class:`DelayedTask` (the original import path)."""
+
+import functools
+import time
+
+from django.utils import timezone
+
+from . import enqueue as _enqueue
+from . import registry, serialization
+from .conf import conf
+from .db import get_ops
+from .registry import TaskOptions
+from .task import CANCELLED, DONE, ERROR, FINISHED, RUNNING, STATUS_NAMES, WAITING
+
+__all__ = [
+    "delayed_task",
+    "periodic_task",
+    "cron_task",
+    "DelayedTask",
+    "Call",
+    "Task",
+    "WAITING",
+    "RUNNING",
+    "DONE",
+    "ERROR",
+    "CANCELLED",
+]
+
+_FIELDS = ("status", "result", "error_message", "traceback", "attempts")
+
+
+class DelayedTask:
+    """A handle on a stored task; every property reads the current row.
+
+    A task whose row is gone (deleted after its ttl) reads as ``status``
+    None, ``ready`` None and ``result`` None; nothing raises.
+    """
+
+    def __init__(self, pk, using=None):
+        self.pk = pk
+        self.using = using or conf.DATABASE
+
+    def __repr__(self):
+        return f"<DelayedTask {self.pk}>"
+
+    def __eq__(self, other):
+        return isinstance(other, DelayedTask) and (other.pk, other.using) == (self.pk, self.using)
+
+    def __hash__(self):
+        return hash((self.pk, self.using))
+
+    def _row(self, *fields):
+        from .models import TaskQueue
+
+        return TaskQueue.objects.using(self.using).filter(pk=self.pk).values(*fields).first()
+
+    def _field(self, name, default=None):
+        row = self._row(name)
+        return default if row is None else row[name]
+
+    @property
+    def status(self):
+        """WAITING, RUNNING, DONE, ERROR or CANCELLED; None when the row is gone."""
+        return self._field("status")
+
+    @property
+    def status_name(self):
+        return STATUS_NAMES.get(self.status)
+
+    @property
+    def ready(self):
+        """True once finished (DONE, ERROR, CANCELLED), False before, None when gone."""
+        status = self.status
+        return None if status is None else status in FINISHED
+
+    @property
+    def result(self):
+        """The return value once DONE, else None."""
+        row = self._row("status", "result")
+        if row is None or row["status"] != DONE or row["result"] is None:
+            return None
+        return serialization.decode_value(row["result"])
+
+    @property
+    def error_message(self):
+        """``str(exception)`` of the last failure, '' if none."""
+        return self._field("error_message", "")
+
+    @property
+    def traceback(self):
+        """The formatted traceback of the last failure, '' if none."""
+        return self._field("traceback", "")
+
+    @property
+    def attempts(self):
+        """How many times a worker has started this task."""
+        return self._field("attempts", 0)
+
+    def wait(self, timeout=None, interval=0.05):
+        """Block until the task has finished; return False if ``timeout`` ran out first.
+
+        A task whose row is gone counts as finished.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self.ready is not False:
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(interval if deadline is None else max(0, min(interval, deadline - time.monotonic())))
+
+    def cancel(self):
+        """Cancel the task if it has not started; return True if it was cancelled."""
+        return get_ops(self.using).cancel(self.pk, timezone.now())
+
+
+class Call:
+    """One call's arguments, for :meth:`Task.enqueue_many`."""
+
+    __slots__ = ("args", "kwargs")
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+    def __repr__(self):
+        return f"Call(*{self.args!r}, **{self.kwargs!r})"
+
+
+class Task:
+    """A function decorated with :func:`delayed_task`: calling it stores a task."""
+
+    def __init__(self, func, options, name=None, using=None):
+        self.func = func
+        self.options = options
+        self.name = name or registry.function_path(func)
+        self.database = using
+        functools.update_wrapper(self, func)
+
+    def __repr__(self):
+        return f"<Task {self.name}>"
+
+    def __call__(self, *args, **kwargs):
+        """Store this call and return a :class:`DelayedTask` at once."""
+        pk = _enqueue.enqueue(self.name, args, kwargs, self.options, using=self.database, sender=self)
+        return DelayedTask(pk, using=self.database)
+
+    def __get__(self, instance, owner):
+        # Tasks are plain functions; as class attributes they stay unbound
+        # (a worker could not rebuild the instance).
+        return self
+
+    def using(self, *, database=None, **overrides):
+        """Return this task with options changed for the calls made through it.
+
+        ``send_mail.using(delay=60, queue="mail")(to, body)``
+        """
+        options = TaskOptions.build("using", overrides, base=self.options)
+        bound = Task(self.func, options, name=self.name, using=database or self.database)
+        return bound
+
+    def enqueue_many(self, calls):
+        """Store many calls in one statement; return their :class:`DelayedTask` handles.
+
+        Each item is a :class:`Call` or a tuple of positional arguments.
+        """
+        pairs = [(c.args, c.kwargs) if isinstance(c, Call) else (tuple(c), {}) for c in calls]
+        ids = _enqueue.enqueue_many(self.name, pairs, self.options, using=self.database, sender=self)
+        return [DelayedTask(pk, using=self.database) for pk in ids]
+
+    def run(self, *args, **kwargs):
+        """Call the function here and now, synchronously."""
+        return self.func(*args, **kwargs)
+
+
+def _decorator(caller, positional, func, options, make):
+    """Shared shape of the decorators: usable with and without parentheses."""
+    if func is not None and not callable(func):
+        positional, func = (func, *positional), None
+    if len(positional) > len(make.POSITIONAL):
+        raise TypeError(f"{caller}() takes at most {len(make.POSITIONAL)} positional arguments")
+    for name, value in zip(make.POSITIONAL, positional, strict=False):
+        if name in options:
+            raise TypeError(f"{caller}() got multiple values for argument {name!r}")
+        options[name] = value
+    build = make(caller, options)  # validate now, even when inactive
+    if func is None:
+        return build
+    return build(func)
+
+
+def delayed_task(func=None, *args, **options):
+    """Make calls to the decorated function store a task and return a DelayedTask.
+
+    ``@delayed_task``, ``@delayed_task()`` and ``@delayed_task(delay=0,
+    retries=0, ttl=300, queue=None, priority=0, timeout=None, retry_delay=None,
+    backoff=None, max_retry_delay=None)``.  With ``AUTOTASK_IS_ACTIVE`` false
+    the function is returned unchanged and calls run synchronously.
+    """
+    return _decorator("delayed_task", args, func, options, _DelayedFactory)
+
+
+class _DelayedFactory:
+    POSITIONAL = ("delay", "retries", "ttl")
+
+    def __init__(self, caller, options):
+        self.options = TaskOptions.build(caller, options)
+
+    def __call__(self, func):
+        if not conf.IS_ACTIVE:
+            return func
+        task = Task(func, self.options)
+        registry.register(task)
+        return task
+
+
+def periodic_task(func=None, *args, **options):
+    """Run the decorated function every ``seconds`` (fixed rate).
+
+    ``@periodic_task(seconds=3600, start_now=False)``.  Calling the function
+    from code does nothing and returns None.
+    """
+    from .scheduler import PeriodicFactory
+
+    return _decorator("periodic_task", args, func, options, PeriodicFactory)
+
+
+def cron_task(func=None, *args, **options):
+    """Run the decorated function on a cron schedule.
+
+    ``@cron_task(cron="*/15 9-17 * * MON-FRI")`` in the standard field order,
+    or the original's ``crontab="minutes hours dow months dom"`` and keyword
+    lists ``minutes=, hours=, dow=, months=, dom=`` (dow 0 = Monday).
+    """
+    from .scheduler import CronFactory
+
+    return _decorator("cron_task", args, func, options, CronFactory)

@@ -1,0 +1,91 @@
+"""Settings for autotask's own test suite.
+
+AUTOTASK_TEST_DB picks the database: "sqlite" (default), "postgresql" or
+"mysql".  AUTOTASK_TEST_PG / AUTOTASK_TEST_MYSQL override where the servers
+are (URLs such as postgres://user@host:port/dbname).  Worker processes that
+tests start get AUTOTASK_TEST_DB_NAME, the name of the test database.
+"""
+
+import os
+import tempfile
+from urllib.parse import urlsplit
+
+DB = os.environ.get("AUTOTASK_TEST_DB", "sqlite")
+TEST_DB_NAME = os.environ.get("AUTOTASK_TEST_DB_NAME")
+
+
+def _server(url, engine, default_port):
+    parts = urlsplit(url)
+    return {
+        "ENGINE": engine,
+        "HOST": parts.hostname or "127.0.0.1",
+        "PORT": str(parts.port or default_port),
+        "USER": parts.username or "",
+        "PASSWORD": parts.password or "",
+        "NAME": TEST_DB_NAME or parts.path.lstrip("/") or "test",
+    }
+
+
+if DB == "postgresql":
+    default = _server(os.environ.get("AUTOTASK_TEST_PG", "postgres://postgres@127.0.0.1:5432/autotask"),
+                      "django.db.backends.postgresql", 5432)
+    default["TEST"] = {"NAME": "test_autotask_" + os.environ.get("TOX_ENV_NAME", "local").replace("-", "_")}
+elif DB == "mysql":
+    default = _server(os.environ.get("AUTOTASK_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test"),
+                      "django.db.backends.mysql", 3306)
+    default["OPTIONS"] = {"charset": "utf8mb4"}
+    default["TEST"] = {"NAME": "test_autotask_" + os.environ.get("TOX_ENV_NAME", "local").replace("-", "_"),
+                       "CHARSET": "utf8mb4"}
+else:
+    # A file, not :memory:, so that worker processes share it with the tests.
+    path = TEST_DB_NAME or os.path.join(tempfile.gettempdir(), f"autotask-test-{os.getpid()}.sqlite3")
+    default = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": path,
+        "TEST": {"NAME": path},
+        "OPTIONS": {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"},
+    }
+
+DATABASES = {"default": default}
+SECRET_KEY = "autotask-tests"
+USE_TZ = os.environ.get("AUTOTASK_TEST_USE_TZ", "1") == "1"
+TIME_ZONE = os.environ.get("AUTOTASK_TEST_TIME_ZONE", "UTC")
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "autotask",
+    "tests.app",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+ROOT_URLCONF = "tests.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTOTASK_IS_ACTIVE = True
+# Tests wait by polling; a short idle time keeps pickup quick where there is no LISTEN.
+AUTOTASK_HANDLE_TASK_IDLE_TIME = float(os.environ.get("AUTOTASK_TEST_IDLE_TIME", "0.2"))
+AUTOTASK_RETRY_DELAY = 0.05
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"autotask": {"handlers": ["console"], "level": os.environ.get("AUTOTASK_TEST_LOG", "WARNING")}},
+}
