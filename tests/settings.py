@@ -12,6 +12,9 @@ from urllib.parse import urlsplit
 
 DB = os.environ.get("AUTOTASK_TEST_DB", "sqlite")
 TEST_DB_NAME = os.environ.get("AUTOTASK_TEST_DB_NAME")
+# Parallel runs (tox envs, several checkouts) each get their own test database.
+SUFFIX = os.environ.get("AUTOTASK_TEST_DB_SUFFIX") or os.environ.get("TOX_ENV_NAME", "local")
+SUFFIX = SUFFIX.replace("-", "_").replace(".", "_")
 
 
 def _server(url, engine, default_port):
@@ -29,12 +32,12 @@ def _server(url, engine, default_port):
 if DB == "postgresql":
     default = _server(os.environ.get("AUTOTASK_TEST_PG", "postgres://postgres@127.0.0.1:5432/autotask"),
                       "django.db.backends.postgresql", 5432)
-    default["TEST"] = {"NAME": "test_autotask_" + os.environ.get("TOX_ENV_NAME", "local").replace("-", "_")}
+    default["TEST"] = {"NAME": "test_autotask_" + SUFFIX}
 elif DB == "mysql":
     default = _server(os.environ.get("AUTOTASK_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test"),
                       "django.db.backends.mysql", 3306)
     default["OPTIONS"] = {"charset": "utf8mb4"}
-    default["TEST"] = {"NAME": "test_autotask_" + os.environ.get("TOX_ENV_NAME", "local").replace("-", "_"),
+    default["TEST"] = {"NAME": "test_autotask_" + SUFFIX,
                        "CHARSET": "utf8mb4"}
 else:
     # A file, not :memory:, so that worker processes share it with the tests.
