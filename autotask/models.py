@@ -44,7 +44,8 @@ class TaskQueue(models.Model):
     priority = models.SmallIntegerField(default=0, help_text="Higher runs first.")
     status = models.SmallIntegerField(choices=STATUS_CHOICES, default=WAITING)
     args = models.TextField(default="", help_text="Encoded positional and keyword arguments.")
-    result = models.TextField(null=True, blank=True, help_text="Encoded return value.")
+    # NULL (no result yet) differs from any encoded value, '' included.
+    result = models.TextField(null=True, blank=True, help_text="Encoded return value.")  # noqa: DJ001
     created_at = models.DateTimeField(default=timezone.now)
     scheduled_at = models.DateTimeField(default=timezone.now, help_text="Not run before this.")
     started_at = models.DateTimeField(null=True, blank=True)
@@ -128,12 +129,12 @@ class Worker(models.Model):
 
 
 __all__ = [
-    "TaskQueue",
-    "Schedule",
-    "Worker",
-    "WAITING",
-    "RUNNING",
+    "CANCELLED",
     "DONE",
     "ERROR",
-    "CANCELLED",
+    "RUNNING",
+    "WAITING",
+    "Schedule",
+    "TaskQueue",
+    "Worker",
 ]

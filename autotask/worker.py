@@ -79,7 +79,9 @@ class Worker:
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="autotask-task")
         logger.info(
             "worker %s started (queues: %s, concurrency %s)",
-            self.worker_id, ",".join(self.queues or ["all"]), self.concurrency,
+            self.worker_id,
+            ",".join(self.queues or ["all"]),
+            self.concurrency,
             extra={"worker_id": self.worker_id},
         )
         try:
@@ -132,32 +134,30 @@ class Worker:
                 pool.submit(self._execute, task)
             if len(claimed) == free and free:
                 continue  # there may be more due work; claim again once slots free up
-            if self.drain and not self.running and not claimed and self.failures == 0:
-                if self.ops_safe(self._nothing_due):
-                    return
+            idle = not self.running and not claimed and self.failures == 0
+            if self.drain and idle and self.ops_safe(self._nothing_due):
+                return
             self._wait(self._idle_timeout() if self.running < self.concurrency else None)
 
     def _execute(self, task):
         try:
             outcome = execute(task, self.worker_id)
-        except BaseException:  # noqa: BLE001 - never lose a slot to an unexpected error
+        except BaseException:
             logger.exception("executing task %s crashed the executor", task.id)
             outcome = None
-        self.outcomes.put((task, outcome))
+        self.outcomes.put(outcome)
         self.wake()
 
     def _claim(self, free):
         now = timezone.now()
-        claimed = self.ops_safe(
-            self.ops.claim, self.worker_id, self.queues, free, now + self.lease, now
-        )
+        claimed = self.ops_safe(self.ops.claim, self.worker_id, self.queues, free, now + self.lease, now)
         return claimed or []
 
     def _flush(self):
         """Write the outcomes of finished tasks in one batch."""
         while True:
             try:
-                task, outcome = self.outcomes.get_nowait()
+                outcome = self.outcomes.get_nowait()
             except queue_module.Empty:
                 break
             self.running -= 1
@@ -206,7 +206,7 @@ class Worker:
         if listener and listener.fileno() in readable:
             try:
                 listener.drain()
-            except Exception:  # noqa: BLE001 - any failure means the connection is gone
+            except Exception:
                 logger.warning("LISTEN connection lost; polling until it is back", exc_info=True)
                 self._drop_listener()
 
@@ -217,7 +217,7 @@ class Worker:
             return None
         try:
             self.listener = self.ops.listener()
-        except Exception:  # noqa: BLE001 - a listener is an optimisation; polling goes on
+        except Exception:
             logger.warning("cannot LISTEN for tasks now; retrying later", exc_info=True)
             self.listener_retry_at = time.monotonic() + MAX_BACKOFF
         return self.listener

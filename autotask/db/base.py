@@ -202,9 +202,8 @@ class DatabaseOps:
         if not tasks:
             return []
         placeholders = self.row_placeholders()
-        sql = (
-            f"INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) VALUES "
-            + ", ".join([placeholders] * len(tasks))
+        sql = f"INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) VALUES " + ", ".join(
+            [placeholders] * len(tasks)
         )
         params = [value for task in tasks for value in task.values(self)]
         with self.cursor() as cursor:
@@ -239,19 +238,16 @@ class DatabaseOps:
         raise NotImplementedError
 
     def claim_set_clause(self):
-        return (
-            "status = %s, worker_id = %s, started_at = %s, lease_expires_at = %s, "
-            "attempts = attempts + 1"
-        )
+        return "status = %s, worker_id = %s, started_at = %s, lease_expires_at = %s, attempts = attempts + 1"
 
     def claim_set_params(self, worker_id, lease_until, now):
         return [RUNNING, worker_id, self.dt(now), self.dt(lease_until)]
 
-    def claim_select(self, queues, limit, now, lock=""):
+    def claim_select(self, queues, limit, now, lock="", columns="id"):
         """The inner SELECT of due task ids, in the order they should run."""
         where, params = self.queue_filter(queues)
         sql = (
-            f"SELECT id FROM {self.table} WHERE status = %s AND scheduled_at <= %s{where} "
+            f"SELECT {columns} FROM {self.table} WHERE status = %s AND scheduled_at <= %s{where} "
             f"ORDER BY priority DESC, scheduled_at, id LIMIT %s{lock}"
         )
         return sql, [WAITING, self.dt(now), *params, limit]
@@ -277,23 +273,27 @@ class DatabaseOps:
 
     # -- outcomes --------------------------------------------------------
 
-    FINISH_SQL = (
-        "UPDATE {table} SET status = %s, result = %s, finished_at = %s, expires_at = %s, "
-        "error_message = %s, traceback = %s, history = {json}, "
-        "scheduled_at = COALESCE(%s, scheduled_at), lease_expires_at = NULL "
-        "WHERE id = %s AND status = %s AND worker_id = %s"
+    # The columns an outcome writes; outcome_params fills them in this order.
+    OUTCOME_SET = (
+        "status = %s, result = %s, finished_at = %s, expires_at = %s, error_message = %s, "
+        "traceback = %s, history = {json}, scheduled_at = COALESCE(%s, scheduled_at), "
+        "lease_expires_at = NULL"
     )
 
     def finish(self, worker_id, outcomes):
         """Write the outcome of each attempt; a row this worker lost is left alone."""
         if not outcomes:
             return
-        sql = self.FINISH_SQL.format(table=self.table, json=self.json_placeholder)
-        params = [self.finish_params(worker_id, outcome) for outcome in outcomes]
+        sql = f"UPDATE {self.table} SET {self.outcome_set()} WHERE id = %s AND status = %s AND worker_id = %s"
+        params = [[*self.outcome_params(o), o.id, RUNNING, worker_id] for o in outcomes]
         with self.cursor() as cursor:
             cursor.executemany(sql, params)
 
-    def finish_params(self, worker_id, o):
+    def outcome_set(self):
+        return self.OUTCOME_SET.format(json=self.json_placeholder)
+
+    def outcome_params(self, o):
+        """Parameters for :attr:`OUTCOME_SET`, in its order."""
         return [
             o.status,
             o.result,
@@ -303,9 +303,6 @@ class DatabaseOps:
             o.traceback,
             json.dumps(o.history, separators=(",", ":")),
             self.dt(o.retry_at) if o.retry_at else None,
-            o.id,
-            RUNNING,
-            worker_id,
         ]
 
     def renew_leases(self, worker_id, lease_until):
@@ -342,12 +339,10 @@ class DatabaseOps:
     def release_lapsed(self, task_id, lapsed_before, outcome):
         """Write ``outcome`` for a lapsed task unless its lease was renewed meanwhile."""
         sql = (
-            f"UPDATE {self.table} SET status = %s, finished_at = %s, expires_at = %s, "
-            f"error_message = %s, traceback = %s, history = {self.json_placeholder}, "
-            "scheduled_at = COALESCE(%s, scheduled_at), lease_expires_at = NULL, worker_id = '' "
+            f"UPDATE {self.table} SET {self.outcome_set()}, worker_id = '' "
             "WHERE id = %s AND status = %s AND lease_expires_at < %s"
         )
-        params = self.finish_params("", outcome)[:8] + [task_id, RUNNING, self.dt(lapsed_before)]
+        params = [*self.outcome_params(outcome), task_id, RUNNING, self.dt(lapsed_before)]
         with self.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.rowcount == 1

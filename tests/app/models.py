@@ -9,3 +9,6 @@ class Record(models.Model):
 
     class Meta:
         db_table = "app_record"
+
+    def __str__(self):
+        return self.key
