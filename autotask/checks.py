@@ -8,7 +8,13 @@ from .conf import DEFAULTS, conf
 @register(Tags.compatibility)
 def check_settings(app_configs=None, **kwargs):
     errors = []
-    numeric = ("WORKER_MONITOR_INTERVALL", "HANDLE_TASK_IDLE_TIME", "RETRY_DELAY", "CLEAN_INTERVALL", "LEASE_SECONDS")
+    numeric = (
+        "WORKER_MONITOR_INTERVALL",
+        "HANDLE_TASK_IDLE_TIME",
+        "RETRY_DELAY",
+        "CLEAN_INTERVALL",
+        "LEASE_SECONDS",
+    )
     for name in numeric:
         value = getattr(conf, name)
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:

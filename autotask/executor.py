@@ -35,7 +35,9 @@ def execute(task, worker_id):
         func, sender = _resolve(task.function)
         args, kwargs = _arguments(task, func)
         if task_started.receivers:
-            task_started.send(sender=sender, task_id=task.id, name=task.function, attempt=task.attempts, worker_id=worker_id)
+            task_started.send(
+                sender=sender, task_id=task.id, name=task.function, attempt=task.attempts, worker_id=worker_id
+            )
         logger.debug("task started", extra=log)
         value = _call(func, args, kwargs, task.options.get("timeout"))
         result = _encode_result(task, value)
@@ -186,13 +188,22 @@ def _report(task, outcome, sender, worker_id, duration, log, error):
     elif outcome.status == WAITING:
         logger.warning(
             "task %s #%s failed (attempt %s of %s), retrying: %s",
-            task.function, task.id, task.attempts, task.max_attempts, outcome.error_message, extra=log,
+            task.function,
+            task.id,
+            task.attempts,
+            task.max_attempts,
+            outcome.error_message,
+            extra=log,
         )
     else:
         # exc_info makes error trackers (Sentry, ...) record it like logger.exception.
         logger.error(
-            "task %s #%s failed: %s", task.function, task.id, outcome.error_message,
-            exc_info=error, extra=log,
+            "task %s #%s failed: %s",
+            task.function,
+            task.id,
+            outcome.error_message,
+            exc_info=error,
+            extra=log,
         )
     if task_finished.receivers:
         task_finished.send(
@@ -208,4 +219,4 @@ def _report(task, outcome, sender, worker_id, duration, log, error):
         )
 
 
-__all__ = ["execute", "TaskFunctionNotFound"]
+__all__ = ["TaskFunctionNotFound", "execute"]

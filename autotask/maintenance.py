@@ -83,8 +83,14 @@ def recover(ops, now):
             f"the worker running this task ({worker_id or 'unknown'}) stopped without "
             f"reporting an outcome (lease lapsed at recovery time {now.isoformat()})"
         )
-        entry = {"attempt": attempts, "worker_id": worker_id, "finished_at": now.isoformat(),
-                 "exception": "autotask.exceptions.WorkerLost", "error": message, "traceback": ""}
+        entry = {
+            "attempt": attempts,
+            "worker_id": worker_id,
+            "finished_at": now.isoformat(),
+            "exception": "autotask.exceptions.WorkerLost",
+            "error": message,
+            "traceback": "",
+        }
         retry = attempts < max_attempts
         outcome = Outcome(
             id=task_id,
@@ -97,9 +103,12 @@ def recover(ops, now):
         )
         if ops.release_lapsed(task_id, now, outcome):
             recovered += 1
-            logger.warning("task #%s recovered from a lost worker: %s", task_id,
-                           "retrying" if retry else "marked ERROR",
-                           extra={"task_id": task_id, "worker_id": worker_id, "outcome": "recovered"})
+            logger.warning(
+                "task #%s recovered from a lost worker: %s",
+                task_id,
+                "retrying" if retry else "marked ERROR",
+                extra={"task_id": task_id, "worker_id": worker_id, "outcome": "recovered"},
+            )
     return recovered
 
 

@@ -70,7 +70,11 @@ class TaskOptions:
         set_(self, "ttl", _number("ttl", self.ttl))
         if self.queue is not None:
             _queue(self.queue)
-        set_(self, "priority", _integer("priority", self.priority, minimum=PRIORITY_RANGE[0], maximum=PRIORITY_RANGE[1]))
+        set_(
+            self,
+            "priority",
+            _integer("priority", self.priority, minimum=PRIORITY_RANGE[0], maximum=PRIORITY_RANGE[1]),
+        )
         timeout = _number("timeout", self.timeout, allow_none=True)
         if timeout == 0:
             raise InvalidTaskOptions("timeout must be > 0 (or None for no timeout)")

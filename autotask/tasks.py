@@ -13,17 +13,17 @@ from .registry import TaskOptions
 from .task import CANCELLED, DONE, ERROR, FINISHED, RUNNING, STATUS_NAMES, WAITING
 
 __all__ = [
-    "delayed_task",
-    "periodic_task",
-    "cron_task",
-    "DelayedTask",
-    "Call",
-    "Task",
-    "WAITING",
-    "RUNNING",
+    "CANCELLED",
     "DONE",
     "ERROR",
-    "CANCELLED",
+    "RUNNING",
+    "WAITING",
+    "Call",
+    "DelayedTask",
+    "Task",
+    "cron_task",
+    "delayed_task",
+    "periodic_task",
 ]
 
 _FIELDS = ("status", "result", "error_message", "traceback", "attempts")

@@ -88,4 +88,6 @@ def records(key_prefix=""):
     """Return the keys executions of tests.app.tasks.record wrote, in insertion order."""
     from tests.app.models import Record
 
-    return list(Record.objects.filter(key__startswith=key_prefix).order_by("id").values_list("key", flat=True))
+    return list(
+        Record.objects.filter(key__startswith=key_prefix).order_by("id").values_list("key", flat=True)
+    )

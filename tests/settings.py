@@ -30,15 +30,20 @@ def _server(url, engine, default_port):
 
 
 if DB == "postgresql":
-    default = _server(os.environ.get("AUTOTASK_TEST_PG", "postgres://postgres@127.0.0.1:5432/autotask"),
-                      "django.db.backends.postgresql", 5432)
+    default = _server(
+        os.environ.get("AUTOTASK_TEST_PG", "postgres://postgres@127.0.0.1:5432/autotask"),
+        "django.db.backends.postgresql",
+        5432,
+    )
     default["TEST"] = {"NAME": "test_autotask_" + SUFFIX}
 elif DB == "mysql":
-    default = _server(os.environ.get("AUTOTASK_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test"),
-                      "django.db.backends.mysql", 3306)
+    default = _server(
+        os.environ.get("AUTOTASK_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test"),
+        "django.db.backends.mysql",
+        3306,
+    )
     default["OPTIONS"] = {"charset": "utf8mb4"}
-    default["TEST"] = {"NAME": "test_autotask_" + SUFFIX,
-                       "CHARSET": "utf8mb4"}
+    default["TEST"] = {"NAME": "test_autotask_" + SUFFIX, "CHARSET": "utf8mb4"}
 else:
     # A file, not :memory:, so that worker processes share it with the tests.
     path = TEST_DB_NAME or os.path.join(tempfile.gettempdir(), f"autotask-test-{os.getpid()}.sqlite3")
@@ -90,5 +95,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"autotask": {"handlers": ["console"], "level": os.environ.get("AUTOTASK_TEST_LOG", "WARNING")}},
+    "loggers": {
+        "autotask": {"handlers": ["console"], "level": os.environ.get("AUTOTASK_TEST_LOG", "WARNING")}
+    },
 }

@@ -84,5 +84,5 @@ class PostgresListener(Listener):
     def close(self):
         try:
             self.conn.close()
-        except Exception:  # noqa: BLE001 - closing a broken connection may fail any way
+        except Exception:
             logger.debug("closing the LISTEN connection failed", exc_info=True)

@@ -5,8 +5,8 @@ import datetime
 import pytest
 from django.test import override_settings
 
-from autotask import task as task_module
 from autotask import models, tasks
+from autotask import task as task_module
 from autotask.exceptions import InvalidTaskOptions, SerializationError
 from autotask.registry import TaskOptions
 from autotask.tasks import Task, delayed_task
@@ -70,7 +70,9 @@ def test_bad_option_values_fail_at_decoration(options, message):
 
 
 def test_unknown_keyword_fails_and_names_the_allowed_ones():
-    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) dealy; it accepts delay"):
+    with pytest.raises(
+        TypeError, match=r"unexpected keyword argument\(s\) dealy; it accepts delay"
+    ):
         delayed_task(dealy=1)
 
 

@@ -20,19 +20,27 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--queues", "-q", default=None,
+            "--queues",
+            "-q",
+            default=None,
             help="Comma-separated queues to serve (default: AUTOTASK_QUEUES, else all).",
         )
         parser.add_argument(
-            "--concurrency", "-c", type=_positive_int, default=None,
+            "--concurrency",
+            "-c",
+            type=_positive_int,
+            default=None,
             help="Tasks to run at once, in threads (default: AUTOTASK_CONCURRENCY, 1).",
         )
         parser.add_argument(
-            "--drain", action="store_true",
+            "--drain",
+            action="store_true",
             help="Run until no task is due, then exit (for cron jobs and tests).",
         )
         parser.add_argument(
-            "--idle-time", type=float, default=None,
+            "--idle-time",
+            type=float,
+            default=None,
             help="Seconds between polls when idle (default: AUTOTASK_HANDLE_TASK_IDLE_TIME).",
         )
         parser.add_argument("--no-listen", action="store_true", help="Do not LISTEN (PostgreSQL); poll only.")

@@ -25,8 +25,10 @@ class Command(BaseCommand):
         receipts = [send_receipt(order, f"customer{order}@example.com") for order in range(1, ORDERS + 1)]
         thumbnails = make_thumbnail.enqueue_many((f"photo-{i}.jpg",) for i in range(IMAGES))
         handles = receipts + thumbnails
-        self.stdout.write(f"Enqueued {len(handles)} tasks in {time.monotonic() - started:.3f}s; "
-                          "the worker beside this process runs them.")
+        self.stdout.write(
+            f"Enqueued {len(handles)} tasks in {time.monotonic() - started:.3f}s; "
+            "the worker beside this process runs them."
+        )
         self._watch(len(handles), started)
         self._summary(receipts, thumbnails, started)
 
@@ -55,11 +57,14 @@ class Command(BaseCommand):
         elapsed = time.monotonic() - started
         failed = [r for r in receipts if r.status == ERROR]
         self.stdout.write(f"All {len(receipts) + len(thumbnails)} tasks finished in {elapsed:.1f}s.")
-        self.stdout.write(f"Receipts sent: {len(receipts) - len(failed)}; "
-                          f"failed after retries: {len(failed)} (orders divisible by 17).")
+        self.stdout.write(
+            f"Receipts sent: {len(receipts) - len(failed)}; "
+            f"failed after retries: {len(failed)} (orders divisible by 17)."
+        )
         for handle in failed:
-            self.stdout.write(f"  order task #{handle.pk}: {handle.error_message} "
-                              f"({handle.attempts} attempts)")
+            self.stdout.write(
+                f"  order task #{handle.pk}: {handle.error_message} ({handle.attempts} attempts)"
+            )
         self.stdout.write(f"A receipt: {receipts[0].result!r}")
         self.stdout.write(f"A thumbnail: {thumbnails[0].result!r}")
         self.stdout.write(self.style.SUCCESS("Demo finished."))
