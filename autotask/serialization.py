@@ -62,9 +62,7 @@ _PASS = frozenset({float, bool, type(None)})
 
 _PLAIN_HINT = "pass plain data (str, int, list, dict, ...) or set AUTOTASK_SERIALIZER = 'pickle'"
 
-_ENCODER = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=True, check_circular=False, separators=(",", ":")
-)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=True, check_circular=False, separators=(",", ":"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -134,8 +132,8 @@ def _enc_items(v):
     try:
         return [
             x
-            if (t := type(x)) is str and x.isascii()
-            or t is int and -_BIG_INT < x < _BIG_INT
+            if ((t := type(x)) is str and x.isascii())
+            or (t is int and -_BIG_INT < x < _BIG_INT)
             or t in _PASS
             else _enc(x)
             for x in v
@@ -157,8 +155,8 @@ def _enc_dict(d):
             if TAG not in d:
                 return {
                     k: x
-                    if (t := type(x)) is str and x.isascii()
-                    or t is int and -_BIG_INT < x < _BIG_INT
+                    if ((t := type(x)) is str and x.isascii())
+                    or (t is int and -_BIG_INT < x < _BIG_INT)
                     or t in _PASS
                     else _enc(x)
                     for k, x in d.items()
@@ -179,7 +177,7 @@ def _enc_set(v, tag):
     try:
         items = sorted(v)  # deterministic text for equal sets
         ordered = True
-    except Exception:  # mixed types and the like: order by encoded text below
+    except (TypeError, ArithmeticError):  # mixed types, Decimal NaN: order by encoded text below
         items = list(v)
         ordered = False
     try:
@@ -207,9 +205,11 @@ def _enc_tz(value, tz):
     t = type(tz)
     if t is timezone:
         name = tz.tzname(None)
-        if name != timezone(tz.utcoffset(None)).tzname(None):
-            return {"tzname": name}
-        return None
+        if name == timezone(tz.utcoffset(None)).tzname(None):
+            return None
+        if not (name.isascii() or _utf8_ok(name)):
+            raise _Unsupported(value, "tz")
+        return {"tzname": name}
     if t is ZoneInfo:
         if tz.key is None:  # ZoneInfo.from_file(): no name to restore it by
             raise _Unsupported(value, "tz")
@@ -252,7 +252,7 @@ def _typename(t):
 def _safe_repr(key):
     try:
         return repr(key)
-    except Exception:
+    except ValueError:  # an int beyond the int_max_str_digits limit
         return "..."
 
 
@@ -277,10 +277,8 @@ def _hint(value, kind, segments):
             f"its tzinfo ({_typename(type(value.tzinfo))}) cannot be stored; use "
             "zoneinfo.ZoneInfo or datetime.timezone, or convert it to UTC"
         )
-    try:
-        from django.db.models import Model, QuerySet
-    except Exception:  # pragma: no cover - Django is a hard dependency
-        Model = QuerySet = ()
+    from django.db.models import Model, QuerySet  # only on the error path: keep imports light
+
     if isinstance(value, Model):
         name = type(value)._meta.model_name
         if segments and segments[0][0] == "item":
@@ -294,7 +292,9 @@ def _hint(value, kind, segments):
             "(list(qs.values_list('pk', flat=True))) and query them in the task"
         )
     if isinstance(value, enum.Enum):
-        return f"enum members are not stored; pass its .value and convert it back in the task, or {_PLAIN_HINT}"
+        return (
+            f"enum members are not stored; pass its .value and convert it back in the task, or {_PLAIN_HINT}"
+        )
     for base in _BASES:
         if isinstance(value, base):
             return (
@@ -520,7 +520,7 @@ def _pickle_bytes(value):
 def _picklable(value):
     try:
         _pickle_bytes(value)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a __reduce__ may raise anything; only "can it" matters here
         return False
     return True
 
@@ -544,6 +544,10 @@ def _pickle_text(value, where, parts=()):
 
 
 def _unpickle(text):
+    # Unpickling runs code: only when the project has opted in to pickle, so a
+    # row forged in the task table cannot execute anything in a JSON project.
+    if conf.SERIALIZER != "pickle":
+        raise CorruptPayload("pickle payload refused: AUTOTASK_SERIALIZER is not 'pickle'")
     try:
         data = base64.b64decode(text[len(PICKLE_PREFIX) :], validate=True)
     except ValueError:  # binascii.Error, or non-ASCII text
@@ -564,9 +568,7 @@ def _serializer(name):
         name = conf.SERIALIZER
     if name == "json" or name == "pickle":
         return name
-    raise ValueError(
-        f"Unknown serializer {name!r}: AUTOTASK_SERIALIZER must be one of 'json', 'pickle'."
-    )
+    raise ValueError(f"Unknown serializer {name!r}: AUTOTASK_SERIALIZER must be one of 'json', 'pickle'.")
 
 
 def _as_text(text):
