@@ -22,17 +22,13 @@ setup(
     packages=find_packages(include=["autotask", "autotask.*"]),
     include_package_data=True,
     python_requires=">=3.11",
-    install_requires=[
-        "Django>=5.2",
-        # Cron evaluation: small, maintained, DST-aware (see autotask/cron.py).
-        "cronsim>=2.6",
-    ],
+    install_requires=["Django>=5.2"],
     extras_require={
         "postgresql": ["psycopg[binary]>=3.1"],
         "psycopg2": ["psycopg2-binary>=2.9"],
         "mysql": ["mysqlclient>=2.2"],
         "django-tasks": ["django-tasks>=0.12"],
-        "dev": ["pytest>=8", "pytest-django>=4.9", "hypothesis>=6", "ruff>=0.6", "tox>=4"],
+        "dev": ["pytest>=8", "pytest-django>=4.9", "hypothesis>=6", "ruff>=0.6", "tox>=4", "cronsim>=2.6"],
     },
     classifiers=[
         "Framework :: Django",

@@ -119,6 +119,7 @@ def _success(task, result, started_at, worker_id):
         result=result,
         expires_at=now + timedelta(seconds=task.ttl),
         history=_history(task, worker_id, started_at, now),
+        schedule_id=task.schedule_id,
     )
 
 
@@ -144,6 +145,7 @@ def _failure(task, exc, started_at, worker_id):
             traceback=trace,
             retry_at=now + timedelta(seconds=delay),
             history=history,
+            schedule_id=task.schedule_id,
         )
     return Outcome(
         id=task.id,
@@ -153,6 +155,7 @@ def _failure(task, exc, started_at, worker_id):
         traceback=trace,
         expires_at=now + timedelta(seconds=task.ttl),
         history=history,
+        schedule_id=task.schedule_id,
     )
 
 

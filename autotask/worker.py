@@ -165,7 +165,12 @@ class Worker:
                 self.pending.append(outcome)
                 self._count(outcome)
         if self.pending and self.ops_safe(self.ops.finish, self.worker_id, self.pending) is not False:
+            scheduled = [outcome for outcome in self.pending if outcome.schedule_id]
             self.pending = []
+            if scheduled:
+                from . import scheduler
+
+                self.ops_safe(scheduler.record_outcomes, self.using, scheduled)
 
     def _count(self, outcome):
         from .task import DONE, WAITING

@@ -144,6 +144,7 @@ class Outcome:
     retry_at: object = None  # with status WAITING: when to run again
     expires_at: object = None
     history: list = field(default_factory=list)
+    schedule_id: int | None = None  # set for runs of periodic/cron tasks
 
 
 class DatabaseOps:
