@@ -70,9 +70,7 @@ def test_bad_option_values_fail_at_decoration(options, message):
 
 
 def test_unknown_keyword_fails_and_names_the_allowed_ones():
-    with pytest.raises(
-        TypeError, match=r"unexpected keyword argument\(s\) dealy; it accepts delay"
-    ):
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) dealy; it accepts delay"):
         delayed_task(dealy=1)
 
 
