@@ -1,0 +1,116 @@
+"""``manage.py autotask_status``: the queue at a glance, and a health check by exit code."""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
+
+from ... import monitor
+from ...conf import conf
+from ...maintenance import hint_for
+
+UNHEALTHY = 1  # exit code when a health condition fails (argument errors exit with 2)
+
+
+def _seconds(value):
+    number = float(value)
+    if not number >= 0:  # also rejects NaN
+        raise ValueError(value)
+    return number
+
+
+class Command(BaseCommand):
+    help = (
+        "Show queue depth per queue and status, the oldest waiting task, failures in the last hour, "
+        "workers alive and the next periodic/cron runs. Exits with 1 when no worker was seen "
+        "recently or the oldest waiting task waited longer than --max-wait (a container health check)."
+    )
+    requires_system_checks = []  # a health check must answer fast, and even when a check fails
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", help="Print one JSON object for machines.")
+        parser.add_argument(
+            "--max-wait",
+            type=_seconds,
+            default=None,
+            metavar="SECONDS",
+            help="Unhealthy when the oldest due waiting task has waited longer than this.",
+        )
+        parser.add_argument(
+            "--worker-timeout",
+            type=_seconds,
+            default=None,
+            metavar="SECONDS",
+            help=(
+                "A worker is alive when its heartbeat is younger than this "
+                f"(default: {monitor.ALIVE_LEASES} x AUTOTASK_LEASE_SECONDS)."
+            ),
+        )
+        parser.add_argument(
+            "--no-worker-check",
+            action="store_true",
+            help="Do not require a live worker (e.g. workers are started only on demand).",
+        )
+        parser.add_argument("--database", default=None, help="Database alias (default: AUTOTASK_DATABASE).")
+
+    def handle(self, *args, **options):
+        try:
+            snap = monitor.snapshot(
+                using=options["database"] or conf.DATABASE, worker_timeout=options["worker_timeout"]
+            )
+        except DatabaseError as exc:
+            raise CommandError(f"cannot read the task tables: {exc}{hint_for(exc)}") from exc
+        problems = snap.problems(max_wait=options["max_wait"], require_worker=not options["no_worker_check"])
+        if options["json"]:
+            data = {**snap.as_dict(), "healthy": not problems, "problems": problems}
+            self.stdout.write(json.dumps(data, indent=2))
+        else:
+            self._print(snap, problems)
+        if problems:
+            raise SystemExit(UNHEALTHY)
+
+    def _print(self, snap, problems):
+        write = self.stdout.write
+        write(self.style.MIGRATE_HEADING("Queues"))
+        names = list(snap.totals)
+        if snap.depth:
+            width = max(len("queue"), *(len(q) for q in snap.depth))
+            write("  " + "queue".ljust(width) + "".join(f"{n:>11}" for n in names))
+            for queue, counts in snap.depth.items():
+                write("  " + queue.ljust(width) + "".join(f"{counts.get(n, 0):>11}" for n in names))
+        else:
+            write("  no tasks")
+        oldest = snap.oldest_waiting
+        if oldest:
+            write(
+                f"Oldest waiting task: {monitor.format_age(oldest['age'])} "
+                f"(#{oldest['id']} {oldest['function']}, queue {oldest['queue']})"
+            )
+        else:
+            write("Oldest waiting task: none due")
+        write(f"Failures in the last hour: {snap.failures_last_hour}")
+        alive = snap.workers_alive
+        write(
+            self.style.MIGRATE_HEADING(
+                f"Workers alive: {len(alive)} (heartbeat within {monitor.format_age(snap.worker_timeout)})"
+            )
+        )
+        for w in alive:
+            queues = w["queues"] or "all queues"
+            seen = f"{w['last_seen']:%H:%M:%S}"
+            write(f"  {w['worker_id']}  {queues}, concurrency {w['concurrency']}, last seen {seen}")
+        write(self.style.MIGRATE_HEADING("Next periodic/cron runs"))
+        if not snap.schedules:
+            write("  none registered")
+        for s in snap.schedules:
+            when = (
+                "MISSING (function gone from the code)"
+                if s["missing"]
+                else f"{s['next_run_at']:%Y-%m-%d %H:%M:%S %Z}"
+            )
+            write(f"  {when}  {s['name']} ({s['kind']} {s['spec']})")
+        if problems:
+            for problem in problems:
+                self.stderr.write(f"UNHEALTHY: {problem}")
+        else:
+            write(self.style.SUCCESS("OK"))

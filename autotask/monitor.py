@@ -1,0 +1,295 @@
+"""What the queue looks like now, and the operator's verbs on tasks.
+
+Shared by the admin, ``manage.py autotask_status`` and ``autotask_clean``
+so that every view of the queue counts the same way.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Count, F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from .conf import conf
+from .db import get_ops
+from .task import CANCELLED, ERROR, FINISHED, STATUS_NAMES, WAITING
+
+# A worker beats every LEASE_SECONDS / 3 (see maintenance.Timers).  It counts
+# as alive while its last heartbeat is younger than two leases: six missed
+# beats, so a worker busy with a slow database is not reported dead, yet one
+# that is gone shows as such well before its tasks' leases are recovered twice.
+ALIVE_LEASES = 2
+FAILURE_WINDOW = timedelta(hours=1)  # "failures in the last hour"
+SCHEDULES_SHOWN = 50  # periodic/cron tasks listed by the summary
+# How long a cancelled task stays visible before pruning (as DatabaseOps.cancel).
+CANCELLED_KEPT = timedelta(days=1)
+
+
+def alive_after(now, worker_timeout=None):
+    """Return the instant after which a heartbeat means the worker is alive."""
+    seconds = worker_timeout if worker_timeout is not None else ALIVE_LEASES * conf.LEASE_SECONDS
+    return now - timedelta(seconds=seconds)
+
+
+@dataclass
+class Snapshot:
+    """The state of the queue at one instant (``now``)."""
+
+    now: datetime
+    worker_timeout: float
+    depth: dict = field(default_factory=dict)  # queue -> {status name: count}
+    oldest_waiting: dict | None = None  # id, function, queue, scheduled_at, age (seconds)
+    failures_last_hour: int = 0
+    workers: list = field(default_factory=list)  # dicts, alive ones first
+    schedules: list = field(default_factory=list)  # dicts, by next run
+
+    @property
+    def totals(self):
+        """Return {status name: count} over every queue (every status present)."""
+        totals = dict.fromkeys(STATUS_NAMES.values(), 0)
+        for counts in self.depth.values():
+            for name, count in counts.items():
+                totals[name] += count
+        return totals
+
+    @property
+    def workers_alive(self):
+        return [w for w in self.workers if w["alive"]]
+
+    def problems(self, max_wait=None, require_worker=True):
+        """Return the reasons the queue is unhealthy (empty when healthy)."""
+        problems = []
+        if require_worker and not self.workers_alive:
+            problems.append(f"no worker has been seen in the last {format_age(self.worker_timeout)}")
+        oldest = self.oldest_waiting
+        if max_wait is not None and oldest and oldest["age"] > max_wait:
+            problems.append(
+                f"the oldest waiting task (#{oldest['id']} {oldest['function']}) has waited "
+                f"{format_age(oldest['age'])}, more than {format_age(max_wait)}"
+            )
+        return problems
+
+    def as_dict(self):
+        """Return the snapshot as JSON-ready data."""
+        oldest = self.oldest_waiting and {
+            **self.oldest_waiting,
+            "scheduled_at": _iso(self.oldest_waiting["scheduled_at"]),
+        }
+        return {
+            "now": _iso(self.now),
+            "queues": self.depth,
+            "totals": self.totals,
+            "oldest_waiting": oldest,
+            "oldest_waiting_seconds": oldest["age"] if oldest else None,
+            "failures_last_hour": self.failures_last_hour,
+            "worker_timeout": self.worker_timeout,
+            "workers_alive": len(self.workers_alive),
+            "workers": [_iso_values(w) for w in self.workers],
+            "schedules": [_iso_values(s) for s in self.schedules],
+        }
+
+
+def snapshot(using=None, now=None, worker_timeout=None):
+    """Read the queue's state in a handful of queries (none per task)."""
+    from .models import Schedule, TaskQueue, Worker
+
+    using = using or conf.DATABASE
+    now = now or timezone.now()
+    timeout = worker_timeout if worker_timeout is not None else ALIVE_LEASES * conf.LEASE_SECONDS
+    tasks = TaskQueue.objects.using(using)
+    snap = Snapshot(now=now, worker_timeout=float(timeout))
+    for row in tasks.order_by().values("queue", "status").annotate(count=Count("id")):
+        name = STATUS_NAMES.get(row["status"], str(row["status"]))
+        snap.depth.setdefault(row["queue"], {})[name] = row["count"]
+    snap.depth = dict(sorted(snap.depth.items()))
+    snap.oldest_waiting = _oldest_waiting(tasks, now)
+    since = now - FAILURE_WINDOW
+    snap.failures_last_hour = tasks.filter(status=ERROR, finished_at__gte=since).count()
+    threshold = alive_after(now, timeout)
+    workers = Worker.objects.using(using).order_by("-last_seen", "worker_id")
+    snap.workers = [
+        {
+            "worker_id": w.worker_id,
+            "hostname": w.hostname,
+            "pid": w.pid,
+            "queues": w.queues,
+            "concurrency": w.concurrency,
+            "started_at": w.started_at,
+            "last_seen": w.last_seen,
+            "alive": w.last_seen >= threshold,
+        }
+        for w in workers
+    ]
+    schedules = Schedule.objects.using(using).order_by("missing", "next_run_at", "name")[:SCHEDULES_SHOWN]
+    snap.schedules = [
+        {
+            "id": s.pk,
+            "name": s.name,
+            "kind": s.kind,
+            "spec": s.spec,
+            "queue": s.queue,
+            "next_run_at": s.next_run_at,
+            "last_run_at": s.last_run_at,
+            "last_status": STATUS_NAMES.get(s.last_status) if s.last_status is not None else None,
+            "missing": s.missing,
+        }
+        for s in schedules
+    ]
+    return snap
+
+
+def _oldest_waiting(tasks, now):
+    # Only due tasks count: one scheduled for tomorrow is not late.
+    row = (
+        tasks.filter(status=WAITING, scheduled_at__lte=now)
+        .order_by("scheduled_at", "id")
+        .values("id", "function", "queue", "scheduled_at")
+        .first()
+    )
+    if row is None:
+        return None
+    row["age"] = max(0.0, (now - row["scheduled_at"]).total_seconds())
+    return row
+
+
+def _iso(value):
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _iso_values(row):
+    return {key: _iso(value) for key, value in row.items()}
+
+
+def format_age(seconds):
+    """Return a short human reading of a duration: '4.2 s', '45 s', '12 min', '3 h 5 min', '2 d 4 h'."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 9.95:  # below what rounds to "10.0"
+        return f"{seconds:.1f} s"
+    if seconds < 59.5:
+        return f"{seconds:.0f} s"
+    minutes = int(round(seconds) // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+# -- operator verbs ------------------------------------------------------
+
+
+def retry_failed(queryset, now=None):
+    """Put the ERROR tasks of ``queryset`` back to WAITING, due now; return how many.
+
+    Each gets a fresh attempt budget: as many attempts as its task allows
+    (``retries`` + 1, read from the task's definition; one attempt when the
+    function cannot be imported), counted on from the attempts it already
+    made, which its history keeps.
+    """
+    now = now or timezone.now()
+    alias = queryset.db
+    failed = queryset.filter(status=ERROR).order_by()
+    retried = 0
+    with transaction.atomic(using=alias):
+        queues = set(failed.values_list("queue", flat=True).distinct())
+        for function in failed.values_list("function", flat=True).distinct():
+            budget = _attempt_budget(function)
+            retried += failed.filter(function=function).update(
+                status=WAITING,
+                scheduled_at=now,
+                started_at=None,
+                finished_at=None,
+                expires_at=None,
+                worker_id="",
+                lease_expires_at=None,
+                max_attempts=Greatest(F("max_attempts"), F("attempts") + budget),
+            )
+        if retried:
+            _wake(alias, queues)
+    return retried
+
+
+def _attempt_budget(function):
+    from . import registry
+    from .exceptions import TaskFunctionNotFound
+
+    try:
+        definition = registry.get(function)
+    except TaskFunctionNotFound:
+        return 1
+    options = getattr(definition, "options", None)
+    return getattr(options, "retries", 0) + 1
+
+
+def _wake(alias, queues):
+    """Wake workers for tasks made due outside ``enqueue`` (on commit, like an enqueue)."""
+    from . import enqueue
+
+    ops = get_ops(alias)
+    with ops.cursor() as cursor:
+        ops.notify(cursor, queues)
+    if enqueue.local_wakeups:
+        transaction.on_commit(lambda: enqueue._wake_local(alias), using=alias)
+
+
+def cancel_waiting(queryset, now=None):
+    """Cancel the WAITING tasks of ``queryset`` (running ones are left alone); return how many."""
+    now = now or timezone.now()
+    return queryset.filter(status=WAITING).update(
+        status=CANCELLED, finished_at=now, expires_at=now + CANCELLED_KEPT
+    )
+
+
+def delete_finished(queryset):
+    """Delete the finished (DONE, ERROR, CANCELLED) tasks of ``queryset``; return how many."""
+    # Nothing references a task row, so Django deletes them in one statement.
+    deleted, _ = queryset.filter(status__in=FINISHED).order_by().delete()
+    return deleted
+
+
+def run_now(schedules, using=None):
+    """Enqueue one run of each schedule at once; return the new task ids."""
+    from . import scheduler
+
+    return [scheduler.run_now(schedule, using=using) for schedule in schedules]
+
+
+def expired_counts(using=None, now=None):
+    """Return {status name: count} of the rows a prune would delete now."""
+    from .models import TaskQueue
+
+    rows = TaskQueue.objects.using(using or conf.DATABASE).expired(now or timezone.now())
+    counts = rows.order_by().values("status").annotate(count=Count("id"))
+    return {STATUS_NAMES.get(r["status"], str(r["status"])): r["count"] for r in counts}
+
+
+def prune_all(using=None, now=None, batch=None):
+    """Delete every finished row whose ttl lapsed before ``now``; return how many."""
+    from . import maintenance
+
+    ops = get_ops(using or conf.DATABASE)
+    now = now or timezone.now()
+    total = 0
+    # maintenance.prune stops after a time budget (it shares the worker's loop);
+    # here nothing else waits, so go on until a pass finds nothing.
+    while deleted := maintenance.prune(ops, now, batch):
+        total += deleted
+    return total
+
+
+__all__ = [
+    "ALIVE_LEASES",
+    "Snapshot",
+    "cancel_waiting",
+    "delete_finished",
+    "expired_counts",
+    "format_age",
+    "prune_all",
+    "retry_failed",
+    "run_now",
+    "snapshot",
+]

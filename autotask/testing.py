@@ -1,0 +1,234 @@
+"""Helpers for a project's own tests: run tasks in the test process, see what was enqueued.
+
+Tasks are stored in the test database as usual (``AUTOTASK_IS_ACTIVE = True``
+in the test settings, so the decorators store calls).  Nothing needs a
+worker process::
+
+    from unittest.mock import call
+
+    from autotask import testing
+
+    def test_signup_sends_mail(client):
+        client.post("/signup/", {"email": "ada@example.com"})
+        assert testing.enqueued(send_welcome) == [call("ada@example.com")]
+        ran = testing.run_due()
+        assert [r.name for r in ran] == ["shop.tasks.send_welcome"]
+        assert ran[0].status == testing.DONE
+
+    def test_report_is_built_at_once():
+        with testing.eager():
+            handle = build_report(2026)  # runs here, before returning
+        assert handle.result == {"year": 2026, "rows": 12}
+
+Tasks run in the calling thread, on the test's database connection, inside
+its transaction (so plain ``TestCase`` tests work).  Each attempt runs in a
+savepoint: a failed attempt's database writes are rolled back, so one
+failing task cannot break the test's transaction.
+"""
+
+import contextlib
+import os
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from unittest import mock
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from . import executor, registry, serialization
+from .conf import conf
+from .db import get_ops
+from .db.base import CLAIM_COLUMNS, ClaimedTask
+from .signals import task_enqueued
+from .task import CANCELLED, DONE, ERROR, RUNNING, STATUS_NAMES, WAITING
+
+__all__ = [
+    "CANCELLED",
+    "DONE",
+    "ERROR",
+    "RUNNING",
+    "WAITING",
+    "Ran",
+    "TaskFailed",
+    "eager",
+    "enqueued",
+    "run_due",
+]
+
+MAX_TASKS = 1000  # run_due's default guard against a task that keeps enqueueing itself
+LEASE = timedelta(hours=1)  # nothing recovers leases in a test process; just longer than any test
+
+
+class TaskFailed(AssertionError):
+    """A task run by :func:`eager` with ``raise_errors=True`` ended in ERROR."""
+
+
+@dataclass(frozen=True)
+class Ran:
+    """One attempt run by :func:`run_due` or :func:`eager`."""
+
+    pk: int
+    name: str  # the task function's dotted path
+    status: int  # DONE, ERROR, or WAITING when a retry is due later
+    result: object  # the return value when DONE, else None
+    error: str  # the error message when it failed, else ''
+    traceback: str
+    using: str | None = None
+
+    @property
+    def task(self):
+        """The :class:`~autotask.tasks.DelayedTask` handle of this task."""
+        from .tasks import DelayedTask
+
+        return DelayedTask(self.pk, using=self.using)
+
+    def __repr__(self):
+        outcome = repr(self.result) if self.status == DONE else self.error
+        return f"<Ran {self.name} #{self.pk} {STATUS_NAMES.get(self.status, self.status)}: {outcome}>"
+
+
+def _worker_id():
+    return f"testing:{os.getpid()}:{threading.get_ident()}"
+
+
+@contextlib.contextmanager
+def _in_test_process():
+    # The worker releases the connections task code opened after each task;
+    # here the task shares the test's connection and transaction, which must
+    # stay open.
+    with mock.patch.object(executor, "_release_task_connections", lambda: None):
+        yield
+
+
+def _run(task, using, worker_id):
+    """Execute a claimed task in a savepoint and write its outcome; return a :class:`Ran`."""
+    ops = get_ops(using)
+    with transaction.atomic(using=using):
+        outcome = executor.execute(task, worker_id)
+        if outcome.status != DONE:
+            transaction.set_rollback(True, using=using)
+    ops.finish(worker_id, [outcome])
+    result = None
+    if outcome.status == DONE and outcome.result is not None:
+        result = serialization.decode_value(outcome.result)
+    return Ran(
+        task.id, task.function, outcome.status, result, outcome.error_message, outcome.traceback, using
+    )
+
+
+def run_due(queues=None, *, now=None, using=None, max_tasks=MAX_TASKS):
+    """Run every due task here and now, in the order a worker would; return what ran.
+
+    Tasks the running ones enqueue run too when due.  Periodic and cron
+    occurrences due at ``now`` are enqueued first.  ``now`` (default: the
+    current time) lets a test run tasks scheduled for later:
+    ``run_due(now=timezone.now() + timedelta(hours=1))``.  A retry is due
+    after its backoff delay, so it runs in a later call.  Raise RuntimeError
+    when more than ``max_tasks`` ran (a task that keeps enqueueing itself).
+    """
+    using = using or conf.DATABASE
+    fixed_now = now
+    ops = get_ops(using)
+    worker_id = _worker_id()
+    ran = []
+    with _in_test_process():
+        _tick(using, fixed_now or timezone.now())
+        while True:
+            at = fixed_now or timezone.now()
+            claimed = ops.claim(worker_id, list(queues) if queues else None, 1, at + LEASE, at)
+            if not claimed:
+                return ran
+            if len(ran) >= max_tasks:
+                raise RuntimeError(
+                    f"run_due ran {max_tasks} tasks and more are still due: does a task keep "
+                    "enqueueing itself? Pass max_tasks= to allow more."
+                )
+            ran.append(_run(claimed[0], using, worker_id))
+
+
+def _tick(using, now):
+    from . import scheduler
+
+    scheduler.tick(using, now)
+
+
+def enqueued(func, *, status=None, using=None):
+    """Return the calls stored for ``func`` as :data:`unittest.mock.call` objects, oldest first.
+
+    ``func`` is a task, its function or its dotted path.  ``status`` narrows
+    to tasks in that state (e.g. ``WAITING``: not run yet); by default every
+    stored call counts, run or not.  Compare with ``call(...)``:
+    ``assert enqueued(send_mail) == [call("ada@example.com", subject="Hi")]``.
+    """
+    from .models import TaskQueue
+
+    name = func if isinstance(func, str) else getattr(func, "name", None) or registry.function_path(func)
+    rows = TaskQueue.objects.using(using or conf.DATABASE).filter(function=name)
+    if status is not None:
+        rows = rows.filter(status=status)
+    calls = []
+    for text in rows.order_by("id").values_list("args", flat=True):
+        args, kwargs = serialization.decode_call(text)
+        calls.append(mock.call(*args, **kwargs))
+    return calls
+
+
+class eager(contextlib.ContextDecorator):  # lower case: used like a function, ``with eager():``
+    """Run tasks the moment they are enqueued, in this process, before the call returns.
+
+    The call still returns a :class:`~autotask.tasks.DelayedTask`, whose
+    ``result`` is already there.  ``delay`` is ignored and retries run at once
+    (without backoff).  With ``raise_errors=True`` a task that ends in ERROR
+    raises :class:`TaskFailed` from the call that enqueued it.  ``ran`` lists
+    every attempt run inside the block.  Usable as a decorator too.
+    """
+
+    def __init__(self, raise_errors=False):
+        self.raise_errors = raise_errors
+        self.ran = []
+        self._patch = None
+        self._uid = ("autotask.testing.eager", id(self))
+
+    def __enter__(self):
+        self._patch = _in_test_process()
+        self._patch.__enter__()
+        # Nested blocks each add a receiver; the claim lets only one run a task.
+        task_enqueued.connect(self._on_enqueued, weak=False, dispatch_uid=self._uid)
+        return self
+
+    def __exit__(self, *exc_info):
+        task_enqueued.disconnect(dispatch_uid=self._uid)
+        self._patch.__exit__(*exc_info)
+        return False
+
+    def _on_enqueued(self, sender, task, **kwargs):
+        while True:
+            claimed = _claim_one(task.pk, task.using)
+            if claimed is None:
+                return  # already run (or cancelled) by someone else
+            ran = _run(claimed, task.using, _worker_id())
+            self.ran.append(ran)
+            if ran.status != WAITING:
+                break
+        if self.raise_errors and ran.status == ERROR:
+            raise TaskFailed(f"{ran.name} #{ran.pk} failed: {ran.error}\n\n{ran.traceback}")
+
+
+def _claim_one(pk, using):
+    """Claim the task ``pk`` for this process whatever its scheduled time; None if not waiting."""
+    from .models import TaskQueue
+
+    now = timezone.now()
+    rows = TaskQueue.objects.using(using).filter(pk=pk, status=WAITING)
+    if not rows.update(
+        status=RUNNING,
+        worker_id=_worker_id(),
+        started_at=now,
+        lease_expires_at=now + LEASE,
+        attempts=F("attempts") + 1,
+    ):
+        return None
+    values = TaskQueue.objects.using(using).filter(pk=pk).values(*CLAIM_COLUMNS).get()
+    return ClaimedTask(**values)
