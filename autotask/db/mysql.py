@@ -1,0 +1,205 @@
+"""MariaDB 10.6+ and MySQL 8.0+: SKIP LOCKED claims in a short transaction; polling.
+
+Neither server has UPDATE ... RETURNING or LISTEN/NOTIFY, so a claim is a
+locking SELECT followed by an UPDATE of the rows it locked, committed at
+once, and an idle worker finds new tasks by polling with the idle time.
+
+InnoDB locks every row a locking read examines, so the claim's SELECT must
+read the claim index in claim order and stop at its LIMIT: a filesort would
+lock every due row and leave nothing for concurrent claims.  Hence the
+descending claim index, and on servers that ignore DESC in an index
+(MariaDB before 10.8) a claim that goes one priority at a time.
+
+Isolation: Django's mysql backend runs sessions at READ COMMITTED unless
+``OPTIONS["isolation_level"]`` says otherwise.  At REPEATABLE READ (the
+server default, and what ``isolation_level: None`` leaves in force) a
+locking read also locks the gaps between index entries, so an open claim
+would hold up every concurrent enqueue.  The claim therefore sets READ
+COMMITTED for its own transaction whatever the session level is.  The other
+verbs write single rows by primary key or are single statements, correct at
+any level.
+"""
+
+import random
+import time
+
+from django.db import OperationalError, transaction
+
+from ..task import FINISHED, WAITING
+from .base import CLAIM_COLUMNS, ClaimedTask, DatabaseOps
+
+# InnoDB error codes meaning "this statement lost a lock conflict; run it again".
+ER_LOCK_WAIT_TIMEOUT = 1205
+ER_LOCK_DEADLOCK = 1213  # the whole transaction was rolled back
+LOCK_CONFLICTS = (ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK)
+LOCK_CONFLICT_ATTEMPTS = 5  # tries of one claim/finish before the worker's own back-off takes over
+LOCK_CONFLICT_PAUSE = 0.01  # seconds, doubled per retry and jittered so rivals do not collide again
+
+ATTEMPTS_INDEX = CLAIM_COLUMNS.index("attempts")
+
+
+class MysqlOps(DatabaseOps):
+    vendor = "mysql"
+    supports_partial_indexes = False
+
+    @property
+    def supports_skip_locked(self):
+        # MariaDB gained SKIP LOCKED in 10.6; every MySQL Django supports has it.
+        return self.connection.features.has_select_for_update_skip_locked
+
+    @property
+    def supports_descending_indexes(self):
+        # MariaDB accepts DESC in an index definition but ignores it before 10.8.
+        connection = self.connection
+        return not connection.mysql_is_mariadb or connection.mysql_version >= (10, 8)
+
+    @property
+    def supports_returning(self):
+        # INSERT ... RETURNING: MariaDB only (10.5+).  No UPDATE ... RETURNING anywhere.
+        return self.connection.features.can_return_columns_from_insert
+
+    def is_lock_conflict(self, exc):
+        """Return True for a deadlock or lock wait timeout (safe to run again)."""
+        return isinstance(exc, OperationalError) and bool(exc.args) and exc.args[0] in LOCK_CONFLICTS
+
+    def retrying(self, func, *args):
+        """Call ``func``, running it again when it loses a lock conflict."""
+        for attempt in range(1, LOCK_CONFLICT_ATTEMPTS + 1):
+            try:
+                return func(*args)
+            except OperationalError as exc:
+                # Inside the caller's transaction a deadlock rolled back their
+                # work too: only they can decide to run it again.
+                last = attempt == LOCK_CONFLICT_ATTEMPTS
+                if last or self.connection.in_atomic_block or not self.is_lock_conflict(exc):
+                    raise
+            time.sleep(LOCK_CONFLICT_PAUSE * 2**attempt * random.random())
+
+    # -- enqueue ---------------------------------------------------------
+
+    def execute_insert(self, cursor, sql, params, count):
+        if self.supports_returning:
+            return super().execute_insert(cursor, sql, params, count)
+        # MySQL: LAST_INSERT_ID() is the first id of a multi-row INSERT.  A
+        # VALUES list is a "simple insert" whose row count InnoDB knows in
+        # advance, so it reserves all its ids in one step under every
+        # innodb_autoinc_lock_mode (0, 1 and 2); they are consecutive in
+        # steps of auto_increment_increment (greater than 1 on multi-primary
+        # clusters).
+        cursor.execute(sql, params)
+        first = cursor.lastrowid
+        step = self.autoinc_step(cursor) if count > 1 else 1
+        return list(range(first, first + count * step, step))
+
+    def autoinc_step(self, cursor):
+        cursor.execute("SELECT @@SESSION.auto_increment_increment")
+        return int(cursor.fetchone()[0])
+
+    # -- claiming --------------------------------------------------------
+
+    def claim(self, worker_id, queues, limit, lease_until, now):
+        return self.retrying(self.claim_once, worker_id, queues, limit, lease_until, now)
+
+    def claim_once(self, worker_id, queues, limit, lease_until, now):
+        """Lock due rows (skipping rows other claims hold), mark them RUNNING, commit."""
+        own_transaction = not self.connection.in_atomic_block
+        with transaction.atomic(using=self.connection.alias), self.cursor() as cursor:
+            if own_transaction and getattr(self.connection, "isolation_level", None) != "read committed":
+                # Applies to the next transaction only: this one.
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            if self.supports_descending_indexes:
+                rows = self.lock_due(cursor, queues, limit, now)
+            else:
+                rows = self.lock_due_by_priority(cursor, queues, limit, now)
+            if not rows:
+                return []
+            ids = [row[0] for row in rows]
+            marks = ", ".join(["%s"] * len(ids))
+            cursor.execute(
+                f"UPDATE {self.table} SET {self.claim_set_clause()} WHERE id IN ({marks})",
+                self.claim_set_params(worker_id, lease_until, now) + ids,
+            )
+        # The rows were read before the UPDATE counted this attempt.  They are
+        # already in claim order (priority, then due time, then id).
+        claimed = []
+        for row in rows:
+            row = list(row)
+            row[ATTEMPTS_INDEX] += 1
+            claimed.append(ClaimedTask.from_row(row))
+        return claimed
+
+    @property
+    def claim_lock(self):
+        return " FOR UPDATE SKIP LOCKED" if self.supports_skip_locked else " FOR UPDATE"
+
+    def lock_due(self, cursor, queues, limit, now):
+        """Lock up to ``limit`` due rows, reading the claim index in claim order."""
+        columns = ", ".join(CLAIM_COLUMNS)
+        cursor.execute(*self.claim_select(queues, limit, now, lock=self.claim_lock, columns=columns))
+        return list(cursor.fetchall())
+
+    def lock_due_by_priority(self, cursor, queues, limit, now):
+        """Lock due rows one priority at a time, highest first.
+
+        Without a descending index, ORDER BY priority DESC, scheduled_at is a
+        filesort, and InnoDB locks every due row it sorts: concurrent claims
+        would find nothing to take.  With the priority fixed, the ascending
+        index yields (scheduled_at, id) in order and only the rows returned
+        are locked.
+        """
+        where, params = self.queue_filter(queues)
+        due = f"status = %s AND scheduled_at <= %s{where}"
+        due_params = [WAITING, self.dt(now), *params]
+        columns = ", ".join(CLAIM_COLUMNS)
+        rows, below = [], None
+        while len(rows) < limit:
+            lower = "" if below is None else " AND priority < %s"
+            cursor.execute(
+                f"SELECT priority FROM {self.table} WHERE {due}{lower} ORDER BY priority DESC LIMIT 1",
+                due_params + ([] if below is None else [below]),
+            )
+            found = cursor.fetchone()
+            if found is None:
+                break
+            below = found[0]
+            cursor.execute(
+                f"SELECT {columns} FROM {self.table} WHERE {due} AND priority = %s "
+                f"ORDER BY scheduled_at, id LIMIT %s{self.claim_lock}",
+                [*due_params, below, limit - len(rows)],
+            )
+            rows.extend(cursor.fetchall())
+        return rows
+
+    # -- outcomes --------------------------------------------------------
+
+    def finish(self, worker_id, outcomes):
+        # Running the batch again after a deadlock is harmless: each UPDATE is
+        # guarded by status and worker_id.
+        if outcomes:
+            self.retrying(super().finish, worker_id, outcomes)
+
+    # -- maintenance -----------------------------------------------------
+
+    def prune(self, now, limit):
+        # MySQL refuses LIMIT inside an IN subquery, and a subquery on the
+        # table being deleted from.  Pick the ids first (the expiry index
+        # covers that query), then delete exactly those rows, checking again
+        # that they are finished and expired: a plain DELETE ... LIMIT would
+        # be non-deterministic for statement-based replication.
+        statuses = ", ".join(str(s) for s in FINISHED)
+        expired = f"status IN ({statuses}) AND expires_at <= %s"
+        with self.cursor() as cursor:
+            cursor.execute(f"SELECT id FROM {self.table} WHERE {expired} LIMIT %s", [self.dt(now), limit])
+            ids = [row[0] for row in cursor.fetchall()]
+            if not ids:
+                return 0
+            cursor.execute(
+                f"DELETE FROM {self.table} WHERE id IN ({', '.join(['%s'] * len(ids))}) AND {expired}",
+                [*ids, self.dt(now)],
+            )
+            return cursor.rowcount
+
+    # -- schema ----------------------------------------------------------
+
+    def drop_index_sql(self, name):
+        return f"DROP INDEX {name} ON {self.table}"

@@ -1,0 +1,682 @@
+"""The db/base.py contract, held against the database this run uses.
+
+One module for every vendor: tox runs it on SQLite, PostgreSQL and MariaDB
+(AUTOTASK_TEST_DB).  Vendor-specific tests say so with a skip condition;
+everything else must hold everywhere.
+"""
+
+import json
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import OperationalError, connection, connections, transaction
+from django.utils import timezone
+
+from autotask.db import get_ops
+from autotask.db.base import NewTask, Outcome
+from autotask.models import TaskQueue
+from autotask.task import CANCELLED, DONE, ERROR, FINISHED, RUNNING, WAITING
+
+pytestmark = pytest.mark.django_db
+LEASE = timedelta(seconds=30)
+THREAD_DEADLINE = 20.0  # seconds a helper thread may take before the test calls it stuck
+VENDOR = connection.vendor
+only_on = {
+    name: pytest.mark.skipif(name != VENDOR, reason=f"{name} only")
+    for name in ("postgresql", "mysql", "sqlite")
+}
+CLAIM_INDEXES = pytest.mark.parametrize(
+    ("queues", "index"), [(None, "autotask_claim_all_idx"), (["q1"], "autotask_claim_idx")]
+)
+
+
+def claim_variants():
+    """The claim paths this database has: the default, and on MySQL the fallbacks for older servers."""
+    if VENDOR != "mysql":
+        return [None]
+    from autotask.db.mysql import MysqlOps
+
+    return [
+        None,
+        # MariaDB 10.5: no SKIP LOCKED, so claims queue up behind each other but stay exclusive.
+        type("MysqlWithoutSkipLocked", (MysqlOps,), {"supports_skip_locked": False}),
+        # MariaDB 10.6/10.7 ignore DESC in indexes: claims go one priority at a time.
+        type("MysqlWithoutDescendingIndexes", (MysqlOps,), {"supports_descending_indexes": False}),
+    ]
+
+
+every_claim_path = pytest.mark.parametrize(
+    "ops", claim_variants(), indirect=True, ids=lambda cls: cls.__name__ if cls else "default"
+)
+
+
+@pytest.fixture
+def ops(request):
+    variant = getattr(request, "param", None)
+    return variant(connection) if variant else get_ops()
+
+
+@pytest.fixture
+def now():
+    return timezone.now()
+
+
+def task(now, name="t", delay=0.0, queue="default", priority=0, **fields):
+    """Return a NewTask whose args carry ``name`` (so rows can be told apart)."""
+    return NewTask(
+        function="tests.app.tasks.echo",
+        args=json.dumps(name),
+        created_at=now,
+        scheduled_at=now + timedelta(seconds=delay),
+        queue=queue,
+        priority=priority,
+        **fields,
+    )
+
+
+def names(claimed):
+    return [json.loads(t.args) for t in claimed]
+
+
+def row(pk):
+    return TaskQueue.objects.get(pk=pk)
+
+
+def in_thread(func, *args):
+    """Run ``func`` on a thread (so on a connection of its own); return its result."""
+    box = {}
+
+    def target():
+        try:
+            box["value"] = func(*args)
+        except BaseException as exc:
+            box["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(THREAD_DEADLINE)
+    assert not thread.is_alive(), f"{func.__name__} on a second connection did not return (blocked?)"
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+# -- insert_tasks ---------------------------------------------------------
+
+
+def test_insert_single_returns_its_id(ops, now):
+    (pk,) = ops.insert_tasks([task(now, "one", queue="q1", priority=3, ttl=12.5, max_attempts=4)])
+    saved = row(pk)
+    assert json.loads(saved.args) == "one"
+    assert (saved.status, saved.queue, saved.priority, saved.ttl, saved.max_attempts) == (
+        WAITING,
+        "q1",
+        3,
+        12.5,
+        4,
+    )
+    assert (saved.attempts, saved.worker_id, saved.history, saved.result) == (0, "", [], None)
+
+
+def test_insert_bulk_returns_ids_in_order(ops, now):
+    ids = ops.insert_tasks([task(now, f"n{i}") for i in range(25)])
+    assert len(set(ids)) == 25
+    assert [json.loads(row(pk).args) for pk in ids] == [f"n{i}" for i in range(25)]
+
+
+def test_insert_nothing(ops):
+    assert ops.insert_tasks([]) == []
+
+
+def test_insert_keeps_json_and_microseconds(ops, now):
+    when = now.replace(microsecond=123457) + timedelta(seconds=5)
+    new = task(now, options={"retry_delay": 0.5, "timeout": None, "nested": [1, {"a": "é"}]})
+    new.scheduled_at = when
+    (pk,) = ops.insert_tasks([new])
+    saved = row(pk)
+    assert saved.options == {"retry_delay": 0.5, "timeout": None, "nested": [1, {"a": "é"}]}
+    assert saved.scheduled_at == when
+    assert ops.next_due(None) == when
+
+
+@only_on["mysql"]
+@pytest.mark.parametrize("step", [1, 3])
+def test_insert_without_returning_computes_consecutive_ids(ops, now, step):
+    """MySQL has no INSERT ... RETURNING: ids come from LAST_INSERT_ID() and the increment."""
+    from autotask.db.mysql import MysqlOps
+
+    class MysqlWithoutReturning(MysqlOps):
+        supports_returning = False
+
+    plain = MysqlWithoutReturning(connection)
+    with connection.cursor() as cursor:
+        cursor.execute("SET SESSION auto_increment_increment = %s", [step])
+        try:
+            ids = plain.insert_tasks([task(now, f"m{i}") for i in range(10)])
+            single = plain.insert_tasks([task(now, "single")])
+        finally:
+            cursor.execute("SET SESSION auto_increment_increment = 1")
+    assert [json.loads(row(pk).args) for pk in ids] == [f"m{i}" for i in range(10)]
+    assert json.loads(row(single[0]).args) == "single"
+    assert ids[1] - ids[0] == step
+
+
+# -- claim ----------------------------------------------------------------
+
+
+@every_claim_path
+def test_claim_marks_running_with_a_lease(ops, now):
+    (pk,) = ops.insert_tasks([task(now, "a", options={"k": 1}, max_attempts=3)])
+    (claimed,) = ops.claim("w1", None, 5, now + LEASE, now)
+    assert (claimed.id, claimed.attempts, claimed.max_attempts) == (pk, 1, 3)
+    assert (claimed.options, claimed.history, claimed.function) == ({"k": 1}, [], "tests.app.tasks.echo")
+    saved = row(pk)
+    assert (saved.status, saved.worker_id, saved.attempts) == (RUNNING, "w1", 1)
+    assert saved.started_at == now
+    assert saved.lease_expires_at == now + LEASE
+
+
+@every_claim_path
+def test_claim_order_priority_then_due_time_then_id(ops, now):
+    ops.insert_tasks(
+        [
+            task(now, "low", priority=-1, delay=-9),
+            task(now, "late", delay=-1),
+            task(now, "early", delay=-5),
+            task(now, "high", priority=5),
+            task(now, "late-twin", delay=-1),
+        ]
+    )
+    assert names(ops.claim("w", None, 2, now + LEASE, now)) == ["high", "early"]
+    assert names(ops.claim("w", None, 10, now + LEASE, now)) == ["late", "late-twin", "low"]
+
+
+@every_claim_path
+def test_claim_respects_limit_and_due_time(ops, now):
+    ops.insert_tasks([task(now, f"d{i}") for i in range(5)] + [task(now, "future", delay=60)])
+    assert len(ops.claim("w", None, 3, now + LEASE, now)) == 3
+    assert names(ops.claim("w", None, 10, now + LEASE, now)) == ["d3", "d4"]
+    assert ops.claim("w", None, 10, now + LEASE, now) == []
+    later = now + timedelta(seconds=60)
+    assert names(ops.claim("w", None, 10, later + LEASE, later)) == ["future"]
+
+
+@every_claim_path
+@pytest.mark.parametrize(
+    ("queues", "expected"),
+    [(None, {"a", "b", "c"}), (["b"], {"b"}), (["a", "c", "nowhere"], {"a", "c"}), (["nowhere"], set())],
+)
+def test_claim_serves_only_its_queues(ops, now, queues, expected):
+    ops.insert_tasks([task(now, name, queue=name) for name in ("a", "b", "c")])
+    assert set(names(ops.claim("w", queues, 10, now + LEASE, now))) == expected
+
+
+@every_claim_path
+def test_claim_never_takes_running_or_finished_rows(ops, now):
+    ids = ops.insert_tasks([task(now, s) for s in ("running", "done", "error", "cancelled", "waiting")])
+    for pk, status in zip(ids, (RUNNING, DONE, ERROR, CANCELLED), strict=False):
+        TaskQueue.objects.filter(pk=pk).update(status=status)
+    assert names(ops.claim("w", None, 10, now + LEASE, now)) == ["waiting"]
+
+
+@every_claim_path
+def test_claim_counts_attempts(ops, now):
+    (pk,) = ops.insert_tasks([task(now, max_attempts=3)])
+    ops.claim("w", None, 1, now + LEASE, now)
+    TaskQueue.objects.filter(pk=pk).update(status=WAITING)  # as a retry leaves it
+    (again,) = ops.claim("w", None, 1, now + LEASE, now)
+    assert again.attempts == row(pk).attempts == 2
+
+
+# -- claim exclusivity, from a second connection ----------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@every_claim_path
+def test_open_claim_is_skipped_not_waited_for(ops, now):
+    if not ops.supports_skip_locked:
+        pytest.skip("needs SELECT ... FOR UPDATE SKIP LOCKED")
+    ops.insert_tasks([task(now, f"s{i}") for i in range(4)])
+    claim_elsewhere = lambda: type(ops)(connection).claim("B", None, 10, now + LEASE, now)  # noqa: E731
+    with transaction.atomic():
+        mine = ops.claim("A", None, 2, now + LEASE, now)  # rows stay locked until commit
+        theirs = in_thread(claim_elsewhere)
+    assert names(mine) == ["s0", "s1"]
+    assert names(theirs) == ["s2", "s3"]
+    assert {r.worker_id for r in TaskQueue.objects.all()} == {"A", "B"}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(VENDOR == "sqlite", reason="SQLite has one writer: there is nothing to skip")
+@every_claim_path
+def test_rolled_back_claim_gives_rows_back(ops, now):
+    ops.insert_tasks([task(now, f"r{i}") for i in range(2)])
+    with pytest.raises(RuntimeError), transaction.atomic():
+        assert len(ops.claim("A", None, 2, now + LEASE, now)) == 2
+        raise RuntimeError("worker died mid-claim")
+    assert names(in_thread(lambda: type(ops)(connection).claim("B", None, 10, now + LEASE, now))) == [
+        "r0",
+        "r1",
+    ]
+
+
+def claim_until_empty(worker_id, now, batch, ops_class=None):
+    ops = ops_class(connection) if ops_class else get_ops()
+    seen = []
+    while claimed := ops.claim(worker_id, None, batch, now + LEASE, now):
+        seen.extend(t.id for t in claimed)
+    return seen
+
+
+def claimers(ops_class, now):
+    """Four connections claim the same queue at once; return what each got."""
+    results, errors = {}, []
+    start = threading.Barrier(4)
+
+    def run(worker_id):
+        try:
+            start.wait()
+            results[worker_id] = claim_until_empty(worker_id, now, 7, ops_class)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(f"w{i}",), daemon=True) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(THREAD_DEADLINE * 3)
+    assert not any(t.is_alive() for t in threads), "a claimer is stuck"
+    assert not errors, errors
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("ops_class", claim_variants(), ids=lambda cls: cls.__name__ if cls else "default")
+def test_concurrent_claimers_never_share_a_task(ops, now, ops_class):
+    ids = ops.insert_tasks([task(now, f"c{i}") for i in range(300)])
+    results = claimers(ops_class, now)
+    claimed = [pk for got in results.values() for pk in got]
+    assert sorted(claimed) == sorted(ids)  # each task exactly once
+    if VENDOR != "sqlite":  # SQLite's busy wait lets one writer win every round
+        assert sum(1 for got in results.values() if got) >= 2, "the claims did not overlap at all"
+    for worker_id, got in results.items():
+        assert set(TaskQueue.objects.filter(worker_id=worker_id).values_list("id", flat=True)) == set(got)
+
+
+# -- finish -----------------------------------------------------------------
+
+
+def outcome(pk, now, status=DONE, **fields):
+    return Outcome(id=pk, status=status, finished_at=now, expires_at=now + timedelta(seconds=300), **fields)
+
+
+def test_finish_writes_done(ops, now):
+    (pk,) = ops.insert_tasks([task(now)])
+    ops.claim("w", None, 1, now + LEASE, now)
+    ops.finish("w", [outcome(pk, now, result='"ok"', history=[{"attempt": 1}])])
+    saved = row(pk)
+    assert (saved.status, saved.result, saved.history) == (DONE, '"ok"', [{"attempt": 1}])
+    assert (saved.finished_at, saved.expires_at) == (now, now + timedelta(seconds=300))
+    assert saved.lease_expires_at is None
+
+
+def test_finish_retry_goes_back_to_waiting(ops, now):
+    (pk,) = ops.insert_tasks([task(now, max_attempts=2)])
+    ops.claim("w", None, 1, now + LEASE, now)
+    retry_at = now + timedelta(seconds=7)
+    ops.finish("w", [Outcome(id=pk, status=WAITING, finished_at=now, error_message="e", retry_at=retry_at)])
+    saved = row(pk)
+    assert (saved.status, saved.scheduled_at, saved.finished_at, saved.error_message) == (
+        WAITING,
+        retry_at,
+        None,
+        "e",
+    )
+    assert ops.claim("w", None, 1, now + LEASE, now) == []
+    assert [t.id for t in ops.claim("w", None, 1, retry_at + LEASE, retry_at)] == [pk]
+
+
+def test_finish_is_guarded_by_status_and_worker(ops, now):
+    lost, stolen, mine = ops.insert_tasks([task(now, "lost"), task(now, "stolen"), task(now, "mine")])
+    ops.claim("w", None, 3, now + LEASE, now)
+    TaskQueue.objects.filter(pk=lost).update(status=WAITING, worker_id="")  # recovered meanwhile
+    TaskQueue.objects.filter(pk=stolen).update(worker_id="other")  # recovered and claimed again
+    ops.finish("w", [outcome(pk, now) for pk in (lost, stolen, mine)])
+    assert [row(pk).status for pk in (lost, stolen, mine)] == [WAITING, RUNNING, DONE]
+    ops.finish("w", [])
+
+
+def test_finish_batch_error_outcome(ops, now):
+    ids = ops.insert_tasks([task(now, f"b{i}") for i in range(3)])
+    ops.claim("w", None, 3, now + LEASE, now)
+    ops.finish("w", [outcome(pk, now, status=ERROR, error_message="boom", traceback="tb") for pk in ids])
+    assert set(TaskQueue.objects.values_list("status", "error_message", "traceback")) == {
+        (ERROR, "boom", "tb")
+    }
+
+
+# -- leases -------------------------------------------------------------------
+
+
+def test_renew_leases_only_extends_own_running_tasks(ops, now):
+    mine, theirs, _ = ops.insert_tasks(
+        [task(now, "mine"), task(now, "theirs"), task(now, "waiting", delay=60)]
+    )
+    ops.claim("me", None, 1, now + LEASE, now)
+    ops.claim("them", None, 1, now + LEASE, now)
+    later = now + 3 * LEASE
+    assert ops.renew_leases("me", later) == 1
+    assert row(mine).lease_expires_at == later
+    assert row(theirs).lease_expires_at == now + LEASE
+    assert ops.renew_leases("nobody", later) == 0
+
+
+def test_renew_leases_of_named_tasks_only(ops, now):
+    running, lost = ops.insert_tasks([task(now, "running"), task(now, "lost")])
+    ops.claim("me", None, 2, now + LEASE, now)
+    later = now + 3 * LEASE
+    # A claim whose reply never arrived is not renewed: it must lapse.
+    assert ops.renew_leases("me", later, task_ids=[running]) == 1
+    assert (row(running).lease_expires_at, row(lost).lease_expires_at) == (later, now + LEASE)
+    assert ops.renew_leases("me", later, task_ids=[]) == 0
+
+
+def test_release_gives_unstarted_claims_back(ops, now):
+    kept, given_back, taken_over = ops.insert_tasks([task(now, f"x{i}", max_attempts=2) for i in range(3)])
+    claimed = {t.id: t for t in ops.claim("me", None, 3, now + LEASE, now)}
+    TaskQueue.objects.filter(pk=taken_over).update(worker_id="other")
+    assert ops.release("me", [claimed[given_back], claimed[taken_over]]) == 1
+    back = row(given_back)
+    assert (back.status, back.worker_id, back.attempts, back.lease_expires_at) == (WAITING, "", 0, None)
+    assert (row(kept).status, row(taken_over).worker_id) == (RUNNING, "other")
+    assert ops.release("me", []) == 0
+    assert [t.id for t in ops.claim("me", None, 3, now + LEASE, now)] == [given_back]
+
+
+def test_lapsed_leases_oldest_first_with_limit(ops, now):
+    ids = ops.insert_tasks([task(now, f"l{i}", max_attempts=2) for i in range(4)])
+    ops.claim("w", None, 4, now + LEASE, now)
+    for offset, pk in zip((30, 10, 20), ids, strict=False):  # the fourth keeps a fresh lease
+        TaskQueue.objects.filter(pk=pk).update(lease_expires_at=now - timedelta(seconds=offset))
+    lapsed = ops.lapsed_leases(now, 2)
+    assert [entry[0] for entry in lapsed] == [ids[0], ids[2]]
+    assert lapsed[0] == (ids[0], 1, 2, 300.0, "w", [])
+    assert [entry[0] for entry in ops.lapsed_leases(now, 10)] == [ids[0], ids[2], ids[1]]
+
+
+def test_release_lapsed_is_compare_and_set(ops, now):
+    renewed, lapsed = ops.insert_tasks([task(now, "renewed", max_attempts=2), task(now, "lapsed")])
+    ops.claim("w", None, 2, now - timedelta(seconds=1), now)  # a lease already over
+    assert {entry[0] for entry in ops.lapsed_leases(now, 10)} == {renewed, lapsed}
+    ops.renew_leases("w", now + LEASE)  # the worker was alive after all
+    TaskQueue.objects.filter(pk=lapsed).update(lease_expires_at=now - timedelta(seconds=1))
+    retry = Outcome(id=renewed, status=WAITING, finished_at=now, error_message="lost", retry_at=now)
+    assert ops.release_lapsed(renewed, now, retry) is False
+    assert (row(renewed).status, row(renewed).worker_id) == (RUNNING, "w")
+    fail = outcome(lapsed, now, status=ERROR, error_message="lost", history=[{"attempt": 1}])
+    assert ops.release_lapsed(lapsed, now, fail) is True
+    saved = row(lapsed)
+    assert (saved.status, saved.worker_id, saved.error_message, saved.history) == (
+        ERROR,
+        "",
+        "lost",
+        [{"attempt": 1}],
+    )
+    assert saved.lease_expires_at is None
+    assert ops.release_lapsed(lapsed, now, fail) is False
+
+
+# -- prune ----------------------------------------------------------------------
+
+
+def test_prune_deletes_expired_finished_rows_in_batches(ops, now):
+    ids = ops.insert_tasks([task(now, f"p{i}") for i in range(12)])
+    past = now - timedelta(seconds=1)
+    expired, fresh, waiting, running = ids[:7], ids[7:9], ids[9:11], ids[11:]
+    for i, pk in enumerate(expired):
+        TaskQueue.objects.filter(pk=pk).update(status=FINISHED[i % len(FINISHED)], expires_at=past)
+    TaskQueue.objects.filter(pk__in=fresh).update(status=DONE, expires_at=now + timedelta(seconds=60))
+    # Waiting and running rows are never deleted, whatever their expiry says.
+    TaskQueue.objects.filter(pk__in=waiting).update(status=WAITING, expires_at=past)
+    TaskQueue.objects.filter(pk__in=running).update(status=RUNNING, expires_at=past)
+    assert [ops.prune(now, 3) for _ in range(4)] == [3, 3, 1, 0]
+    assert sorted(TaskQueue.objects.values_list("id", flat=True)) == sorted(fresh + waiting + running)
+
+
+def test_prune_at_the_boundary(ops, now):
+    (pk,) = ops.insert_tasks([task(now)])
+    TaskQueue.objects.filter(pk=pk).update(status=DONE, expires_at=now)
+    assert ops.prune(now - timedelta(microseconds=1), 10) == 0
+    assert ops.prune(now, 10) == 1
+
+
+# -- next_due, cancel ---------------------------------------------------------------
+
+
+def test_next_due_is_the_earliest_waiting_task(ops, now):
+    assert ops.next_due(None) is None
+    running, *_ = ops.insert_tasks(
+        [task(now, delay=1), task(now, delay=20), task(now, delay=10), task(now, delay=5, queue="other")]
+    )
+    TaskQueue.objects.filter(pk=running).update(status=RUNNING)
+    assert ops.next_due(None) == now + timedelta(seconds=5)
+    assert ops.next_due(["default"]) == now + timedelta(seconds=10)
+    assert ops.next_due(["default", "other"]) == now + timedelta(seconds=5)
+    assert ops.next_due(["nowhere"]) is None
+
+
+def test_cancel_only_waiting_tasks(ops, now):
+    waiting, running = ops.insert_tasks([task(now, "w"), task(now, "r")])
+    TaskQueue.objects.filter(pk=running).update(status=RUNNING)
+    assert ops.cancel(waiting, now) is True
+    assert ops.cancel(waiting, now) is False
+    assert ops.cancel(running, now) is False
+    assert ops.cancel(10**12, now) is False
+    saved = row(waiting)
+    assert (saved.status, saved.finished_at) == (CANCELLED, now)
+    assert saved.expires_at > now
+    assert ops.claim("w", None, 10, now + LEASE, now) == []
+
+
+# -- indexes --------------------------------------------------------------------
+
+
+def index_names():
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, TaskQueue._meta.db_table)
+    return {name for name, info in constraints.items() if info["index"]}
+
+
+def test_migration_created_the_vendor_indexes(ops):
+    assert set(ops.INDEXES) <= index_names()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_drop_and_create_indexes(ops):
+    try:
+        with connection.schema_editor() as editor:
+            ops.drop_indexes(editor)
+        assert not set(ops.INDEXES) & index_names()
+    finally:
+        with connection.schema_editor() as editor:
+            ops.create_indexes(editor)
+    assert set(ops.INDEXES) <= index_names()
+
+
+def explain(ops, queues, now):
+    """Return the plan of the claim's SELECT as dicts, one per row of EXPLAIN output."""
+    lock = " FOR UPDATE SKIP LOCKED" if ops.supports_skip_locked else ""
+    sql, params = ops.claim_select(queues, 10, now, lock=lock)
+    prefix = "EXPLAIN QUERY PLAN " if VENDOR == "sqlite" else "EXPLAIN "
+    with connection.cursor() as cursor:
+        if VENDOR == "postgresql":
+            cursor.execute(f"ANALYZE {ops.table}")
+        cursor.execute(prefix + sql, params)
+        columns = [c[0].lower() for c in cursor.description]
+        return [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
+
+
+def fill_history(ops, now):
+    """A backlog among many finished rows: the claim must not sort or scan them all."""
+    ids = ops.insert_tasks([task(now, f"h{i}", queue=f"q{i % 3}", priority=i % 5) for i in range(4000)])
+    TaskQueue.objects.filter(pk__in=ids[:3000]).update(status=DONE, expires_at=now)
+
+
+@only_on["postgresql"]
+@CLAIM_INDEXES
+def test_postgresql_claim_uses_the_claim_index(ops, now, queues, index):
+    fill_history(ops, now)
+    plan = "\n".join(line["query plan"] for line in explain(ops, queues, now))
+    assert f"Index Scan using {index}" in plan, plan
+    assert "Sort" not in plan, plan  # the index hands rows over in claim order
+
+
+@only_on["mysql"]
+@CLAIM_INDEXES
+def test_mysql_claim_reads_index_order_without_a_sort(ops, now, queues, index):
+    # A filesort would make InnoDB lock every due row, not just the LIMIT it returns.
+    fill_history(ops, now)
+    (plan,) = explain(ops, queues, now)
+    assert plan["key"] == index, plan
+    assert "filesort" not in (plan["extra"] or ""), plan
+
+
+@only_on["mysql"]
+@pytest.mark.django_db(transaction=True)  # DDL commits on MySQL
+def test_mysql_claim_without_descending_indexes_stays_in_index_order(now):
+    """MariaDB 10.6/10.7 build the claim indexes ascending: claims then go one priority at a time."""
+    from autotask.db.mysql import MysqlOps
+
+    class AscendingOnly(MysqlOps):
+        supports_descending_indexes = False
+        INDEXES = {
+            name: (columns.replace(" DESC", ""), condition)
+            for name, (columns, condition) in MysqlOps.INDEXES.items()
+        }
+
+    ops, statements = AscendingOnly(connection), []
+    with connection.schema_editor() as editor:
+        ops.drop_indexes(editor)
+        ops.create_indexes(editor)
+    try:
+        ops.insert_tasks([task(now, f"p{i % 3}-{i}", priority=i % 3) for i in range(600)])
+
+        def record(execute, sql, params, many, context):
+            statements.append((sql, params))
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(record), transaction.atomic():
+            mine = ops.claim("A", None, 4, now + LEASE, now)
+            theirs = in_thread(lambda: AscendingOnly(connection).claim("B", None, 4, now + LEASE, now))
+        with connection.cursor() as cursor:
+            for sql, params in statements:
+                if sql.startswith("SELECT"):
+                    cursor.execute("EXPLAIN " + sql, params)
+                    extra = cursor.fetchall()[0][-1] or ""
+                    assert "filesort" not in extra, (sql, extra)
+    finally:
+        with connection.schema_editor() as editor:
+            ops.drop_indexes(editor)
+            get_ops().create_indexes(editor)
+    assert names(mine) == ["p2-2", "p2-5", "p2-8", "p2-11"]
+    assert names(theirs) == ["p2-14", "p2-17", "p2-20", "p2-23"]  # not blocked by a sort's locks
+
+
+@only_on["sqlite"]
+@CLAIM_INDEXES
+def test_sqlite_claim_uses_the_claim_index(ops, now, queues, index):
+    fill_history(ops, now)
+    plan = " / ".join(line["detail"] for line in explain(ops, queues, now))
+    assert f"USING INDEX {index}" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
+
+
+# -- MySQL specifics ------------------------------------------------------------
+
+
+@only_on["mysql"]
+@pytest.mark.django_db(transaction=True)  # the lock holder must see the row
+def test_mysql_lock_conflicts_are_transient_and_retried(ops, now):
+    """A real lock wait timeout: classified as a conflict, and run again until it passes."""
+    (pk,) = ops.insert_tasks([task(now)])
+    calls = []
+
+    def update():
+        calls.append(1)
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+            cursor.execute(f"UPDATE {ops.table} SET priority = 9 WHERE id = %s", [pk])
+        return "updated"
+
+    holder_ready, release = threading.Event(), threading.Event()
+
+    def hold_row_lock():
+        # Another connection holds the row for the first attempt only.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SELECT id FROM {ops.table} WHERE id = %s FOR UPDATE", [pk])
+            holder_ready.set()
+            release.wait(THREAD_DEADLINE)
+        connections.close_all()
+
+    holder = threading.Thread(target=hold_row_lock, daemon=True)
+    holder.start()
+    assert holder_ready.wait(THREAD_DEADLINE)
+    with pytest.raises(OperationalError) as info:
+        update()
+    assert ops.is_lock_conflict(info.value) and ops.is_transient(info.value)
+
+    def update_after_conflict():
+        if len(calls) == 1:
+            try:
+                return update()
+            finally:
+                release.set()
+        return update()
+
+    try:
+        assert ops.retrying(update_after_conflict) == "updated"
+    finally:
+        release.set()
+        holder.join(THREAD_DEADLINE)
+        connection.close()  # forget the session's lock wait timeout
+    assert len(calls) == 3
+    assert row(pk).priority == 9
+
+
+# The module-level django_db mark gives the test below a transaction it must
+# not have: the claim has to be the outermost transaction.
+@only_on["mysql"]
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("isolation", ["repeatable read", "read committed"])
+def test_mysql_open_claim_does_not_hold_up_enqueues(ops, now, isolation):
+    """At any session isolation, an enqueue never waits for a claim in progress."""
+    ops.insert_tasks([task(now, f"g{i}") for i in range(3)])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET SESSION TRANSACTION ISOLATION LEVEL {isolation.upper()}")
+    connection.isolation_level = isolation  # what OPTIONS["isolation_level"] would have set
+    inserted = []
+
+    def enqueue_elsewhere():
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION innodb_lock_wait_timeout = 2")  # fail, not hang
+        return get_ops().insert_tasks([task(now - timedelta(seconds=1), "newcomer")])
+
+    def pause_inside_claim(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "FOR UPDATE" in sql and not inserted:
+            # The claim's transaction is open and holds its locks right now.
+            inserted.append(in_thread(enqueue_elsewhere))
+        return result
+
+    try:
+        with connection.execute_wrapper(pause_inside_claim):
+            claimed = ops.claim("w", None, 2, now + LEASE, now)
+    finally:
+        connection.close()  # the next query reconnects with the configured isolation
+    assert names(claimed) == ["g0", "g1"]
+    assert inserted and row(inserted[0][0]).status == WAITING
