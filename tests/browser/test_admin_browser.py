@@ -131,7 +131,7 @@ def test_log_in_filter_open_retry_and_see_it_done(browser, live_server, site, tm
     assert "workers alive\n1" in css(browser, ".autotask-summary")[0].text.lower()
 
     # Filter by status: only the failed tasks are listed.
-    xpath(browser, "//nav[@id='changelist-filter']//a[normalize-space()='Error']").click()
+    xpath(browser, "//*[@id='changelist-filter']//a[normalize-space()='Error']").click()
     until(browser, lambda d: f"status__exact={ERROR}" in d.current_url, "the Error filter")
     listed = {row_status(browser, t.pk) for t in TaskQueue.objects.all()} - {""}
     assert listed == {"Error"}
