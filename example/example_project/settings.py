@@ -61,3 +61,12 @@ AUTOTASK_IS_ACTIVE = True
 # directly; other workers poll this often (seconds).
 AUTOTASK_HANDLE_TASK_IDLE_TIME = 1
 AUTOTASK_CONCURRENCY = 2
+
+# The worker's log (task failures with tracebacks, recoveries) goes to a file,
+# so the demo's progress display stays readable.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"file": {"class": "logging.FileHandler", "filename": BASE_DIR / "autotask.log"}},
+    "loggers": {"autotask": {"handlers": ["file"], "level": "INFO", "propagate": False}},
+}

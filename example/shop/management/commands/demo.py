@@ -67,4 +67,5 @@ class Command(BaseCommand):
             )
         self.stdout.write(f"A receipt: {receipts[0].result!r}")
         self.stdout.write(f"A thumbnail: {thumbnails[0].result!r}")
+        self.stdout.write("The worker's log, tracebacks included, is in example/autotask.log.")
         self.stdout.write(self.style.SUCCESS("Demo finished."))
