@@ -28,7 +28,17 @@ setup(
         "psycopg2": ["psycopg2-binary>=2.9"],
         "mysql": ["mysqlclient>=2.2"],
         "django-tasks": ["django-tasks>=0.12"],
-        "dev": ["pytest>=8", "pytest-django>=4.9", "hypothesis>=6", "ruff>=0.6", "tox>=4", "cronsim>=2.6"],
+        "dev": [
+            "pytest>=8",
+            "pytest-django>=4.9",
+            "hypothesis>=6",
+            "gunicorn>=22",  # the supervisor's pre-fork server tests
+            "selenium>=4.20",  # the admin's browser test (with Debian's chromium + chromium-driver)
+            "ruff>=0.6",
+            "tox>=4",
+            "cronsim>=2.6",
+            "pytz",  # pytz zones are accepted where users pass time zones
+        ],
     },
     classifiers=[
         "Framework :: Django",

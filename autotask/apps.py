@@ -8,3 +8,6 @@ class AutotaskConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401 - registers the system checks
+        from .supervisor import autostart
+
+        autostart()  # a worker beside this process, if it serves

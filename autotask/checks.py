@@ -1,6 +1,13 @@
 """System checks for autotask's configuration."""
 
+import difflib
+from importlib import import_module
+
+from django.apps import apps
+from django.conf import settings
+from django.core import checks as django_checks
 from django.core.checks import Error, Tags, register
+from django.db import connections
 
 from .conf import DEFAULTS, conf
 
@@ -34,3 +41,369 @@ def check_settings(app_configs=None, **kwargs):
             )
         )
     return errors
+
+
+def _autotask_task_backends():
+    """Return the TASKS aliases whose backend is autotask's."""
+    tasks = getattr(settings, "TASKS", None)
+    if not isinstance(tasks, dict):
+        return []
+    return [
+        alias
+        for alias, config in tasks.items()
+        if isinstance(config, dict) and str(config.get("BACKEND", "")).startswith("autotask.")
+    ]
+
+
+def _load_task_backend():
+    """Import autotask's tasks backend if TASKS uses it; return the ImportError, if any.
+
+    Importing it imports the tasks framework, which registers the framework's
+    own check (it runs each backend's ``check()``) before the checks run.
+    """
+    if not _autotask_task_backends():
+        return None
+    try:
+        import_module("autotask.backend")
+    except ImportError as exc:
+        return exc
+    return None
+
+
+_load_task_backend()  # at app loading (ready() imports this module), before any check runs
+
+
+@register(Tags.compatibility)
+def check_task_backend(app_configs=None, **kwargs):
+    error = _load_task_backend()
+    if error is None:
+        return []
+    aliases = ", ".join(map(repr, _autotask_task_backends()))
+    return [
+        Error(
+            f"TASKS uses autotask.backend.AutotaskBackend ({aliases}), but Django's tasks "
+            f"framework cannot be imported: {error}",
+            hint="Use Django 6.0 or later, or install the backport: pip install autotask[django-tasks].",
+            id="autotask.E100",
+        )
+    ]
+
+
+# -- setting values, database and deployment (ids E010-E019, W010-W019) ----
+
+SQLITE_MINIMUM = (3, 35)  # UPDATE ... RETURNING, which the claim needs
+POSTGRESQL_MINIMUM = 130000  # server_version_num of 13.0
+SUPPORTED_VENDORS = ("postgresql", "sqlite", "mysql")
+POOLER_PORT = "6432"  # PgBouncer's customary port
+POOLER_HOST_HINTS = ("pgbouncer", "pooler")  # e.g. Supabase's and Neon's pooled host names
+
+
+def _is_number(value):
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
+def _names_list(value):
+    return isinstance(value, list | tuple) and all(isinstance(v, str) and v for v in value)
+
+
+# name -> (is the value valid, what it must be); the settings check_settings
+# covers (E001, E002) are left to it.
+_SETTING_RULES = {
+    "IS_ACTIVE": (lambda v: isinstance(v, bool), "True or False"),
+    "WORKER_EXECUTABLE": (
+        lambda v: v is None or (isinstance(v, str) and v.strip() != ""),
+        "None (the running interpreter) or the path of a Python executable",
+    ),
+    "DATABASE": (lambda v: isinstance(v, str) and v != "", "the alias of a database in DATABASES"),
+    "LISTEN": (lambda v: isinstance(v, bool), "True or False"),
+    "CONCURRENCY": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
+    "QUEUES": (
+        lambda v: v is None or (_names_list(v) and len(v) > 0),
+        "None (all queues) or a list of queue names",
+    ),
+    "LEASE_SECONDS": (lambda v: _is_number(v) and v > 0, "a number of seconds > 0"),
+    "RETRY_BACKOFF": (lambda v: _is_number(v) and v >= 1, "a number >= 1.0 (1.0: a constant delay)"),
+    "RETRY_MAX_DELAY": (lambda v: _is_number(v) and v >= 0, "a number of seconds >= 0"),
+    "DEFAULT_QUEUE": (
+        lambda v: isinstance(v, str) and 0 < len(v) <= 100,
+        "a non-empty queue name of at most 100 characters",
+    ),
+    "CLEAN_BATCH_SIZE": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+        "an integer >= 1",
+    ),
+    "PREFETCH": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "an integer >= 0 (0: claim only as many tasks as there are free slots)",
+    ),
+    "NON_SERVING_COMMANDS": (_names_list, "a list of management command names"),
+}
+_CHECKED_BY_CHECK_SETTINGS = {
+    "WORKER_MONITOR_INTERVALL",
+    "HANDLE_TASK_IDLE_TIME",
+    "RETRY_DELAY",
+    "CLEAN_INTERVALL",
+    "SERIALIZER",
+}
+
+
+def _rule(name):
+    """Return (valid, expected) for a setting; settings added later are held to their default's type."""
+    if name in _SETTING_RULES:
+        return _SETTING_RULES[name]
+    default = DEFAULTS[name]
+    if isinstance(default, bool):
+        return _SETTING_RULES["IS_ACTIVE"]
+    if _is_number(default):
+        return (lambda v: _is_number(v) and v >= 0, "a number >= 0")
+    if isinstance(default, str):
+        return (lambda v: isinstance(v, str), "a string")
+    if isinstance(default, list | tuple):
+        return (lambda v: isinstance(v, list | tuple), "a list")
+    return (lambda v: True, "")
+
+
+@register(Tags.compatibility)
+def check_setting_values(app_configs=None, **kwargs):
+    """Every AUTOTASK_* setting has a value of the right type and range; no setting is misspelt."""
+    errors = []
+    for name in DEFAULTS:
+        if name in _CHECKED_BY_CHECK_SETTINGS or not hasattr(settings, f"AUTOTASK_{name}"):
+            continue
+        value = getattr(conf, name)
+        if name == "LEASE_SECONDS" and _is_number(value) and value < 0:
+            continue  # reported by check_settings (E001)
+        valid, expected = _rule(name)
+        if not valid(value):
+            hint = f"Set AUTOTASK_{name} to {expected}, or remove it for the default ({DEFAULTS[name]!r})."
+            if name == "QUEUES" and isinstance(value, str):
+                hint = f"Write a list even for one queue: AUTOTASK_QUEUES = [{value!r}]."
+            errors.append(
+                Error(f"AUTOTASK_{name} must be {expected}, not {value!r}.", hint=hint, id="autotask.E010")
+            )
+    database = conf.DATABASE
+    if isinstance(database, str) and database and database not in settings.DATABASES:
+        errors.append(
+            Error(
+                f"AUTOTASK_DATABASE is {database!r}, which is not in DATABASES.",
+                hint=f"Use one of {', '.join(map(repr, settings.DATABASES))}, or remove the setting "
+                "(the default is 'default').",
+                id="autotask.E011",
+            )
+        )
+    errors.extend(_misspelt_settings())
+    return errors
+
+
+def _misspelt_settings():
+    """Warn about AUTOTASK_* settings autotask does not know (the original spells INTERVALL so)."""
+    known = {f"AUTOTASK_{name}" for name in DEFAULTS}
+    warnings = []
+    for name in sorted(n for n in dir(settings) if n.startswith("AUTOTASK_") and n not in known):
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        hint = (
+            f"Did you mean {close[0]}?" if close else f"autotask's settings are: {', '.join(sorted(known))}."
+        )
+        warnings.append(
+            django_checks.Warning(
+                f"{name} is not an autotask setting; it has no effect.", hint=hint, id="autotask.W010"
+            )
+        )
+    return warnings
+
+
+@register(Tags.compatibility)
+def check_installed(app_configs=None, **kwargs):
+    """The decorators are in use, so the app (and its table) must be installed."""
+    from . import registry
+
+    if apps.is_installed("autotask") or not registry.all_definitions():
+        return []
+    return [
+        Error(
+            "autotask's decorators are in use but 'autotask' is not in INSTALLED_APPS, so its "
+            "table, worker command and checks are missing.",
+            hint="Add 'autotask' to INSTALLED_APPS and run 'manage.py migrate'.",
+            id="autotask.E012",
+        )
+    ]
+
+
+def _task_connection():
+    """Return the connection of the task database, or None when the alias is unknown."""
+    database = conf.DATABASE
+    if not isinstance(database, str) or database not in settings.DATABASES:
+        return None  # reported by check_setting_values
+    return connections[database]
+
+
+@register(Tags.compatibility)
+def check_database(app_configs=None, **kwargs):
+    """The task database is one autotask supports, without connecting to it."""
+    connection = _task_connection()
+    if connection is None:
+        return []
+    errors = []
+    if connection.vendor not in SUPPORTED_VENDORS:
+        errors.append(
+            Error(
+                f"autotask does not support the {connection.vendor!r} database "
+                f"(AUTOTASK_DATABASE = {connection.alias!r}).",
+                hint="Keep the task table on PostgreSQL, SQLite or MariaDB/MySQL: point AUTOTASK_DATABASE "
+                "at such a database in DATABASES.",
+                id="autotask.E013",
+            )
+        )
+    elif connection.vendor == "sqlite":
+        version = connection.Database.sqlite_version_info
+        if version < SQLITE_MINIMUM:
+            errors.append(
+                Error(
+                    f"autotask needs SQLite {'.'.join(map(str, SQLITE_MINIMUM))} or later (for UPDATE ... "
+                    f"RETURNING); Python here uses SQLite {connection.Database.sqlite_version}.",
+                    hint="Use a Python built with a newer SQLite, or install pysqlite3-binary and "
+                    "alias it as sqlite3.",
+                    id="autotask.E014",
+                )
+            )
+    elif connection.vendor == "postgresql":
+        errors.extend(_pooler_warning(connection))
+    return errors
+
+
+def _pooler_warning(connection):
+    if not conf.LISTEN:
+        return []
+    config = connection.settings_dict
+    host = str(config.get("HOST") or "").lower()
+    reasons = []
+    if str(config.get("PORT") or "") == POOLER_PORT:
+        reasons.append(f"PORT is {POOLER_PORT}, PgBouncer's port")
+    if config.get("DISABLE_SERVER_SIDE_CURSORS"):
+        reasons.append("DISABLE_SERVER_SIDE_CURSORS is set, as PgBouncer's transaction mode needs")
+    if any(word in host for word in POOLER_HOST_HINTS):
+        reasons.append(f"HOST {host!r} names a connection pooler")
+    if not reasons:
+        return []
+    return [
+        django_checks.Warning(
+            f"AUTOTASK_LISTEN is on, but the task database seems to be behind a connection pooler "
+            f"({'; '.join(reasons)}). LISTEN does not work through a pooler in transaction mode: "
+            "workers would only notice new tasks when they poll.",
+            hint="Set AUTOTASK_LISTEN = False (workers poll every AUTOTASK_HANDLE_TASK_IDLE_TIME seconds), "
+            "or give the workers a direct connection to the server.",
+            id="autotask.W012",
+        )
+    ]
+
+
+@register(Tags.database)
+def check_database_server(app_configs=None, databases=None, **kwargs):
+    """Checks that need a connection: server version, SQLite's journal mode.
+
+    They run with ``manage.py check --database default`` and before ``migrate``.
+    """
+    connection = _task_connection()
+    if connection is None or not databases or connection.alias not in databases:
+        return []
+    if connection.vendor == "postgresql":
+        return _postgresql_version(connection)
+    if connection.vendor == "sqlite":
+        return _sqlite_wal(connection)
+    return []
+
+
+def _postgresql_version(connection):
+    version = connection.pg_version
+    if version >= POSTGRESQL_MINIMUM:
+        return []
+    return [
+        Error(
+            f"autotask needs PostgreSQL 13 or later; the server runs version {version // 10000}.",
+            hint="Upgrade the PostgreSQL server.",
+            id="autotask.E015",
+        )
+    ]
+
+
+def _sqlite_wal(connection):
+    # Several workers may run when a worker starts beside every Django process
+    # (IS_ACTIVE) or one worker runs several tasks at once.
+    if not (conf.IS_ACTIVE is True or (isinstance(conf.CONCURRENCY, int) and conf.CONCURRENCY > 1)):
+        return []
+    if connection.settings_dict["NAME"] in ("", ":memory:") or connection.is_in_memory_db():
+        return []  # tests' in-memory databases: no other process can reach them anyway
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        (mode,) = cursor.fetchone()
+    if str(mode).lower() == "wal":
+        return []
+    return [
+        django_checks.Warning(
+            f"The SQLite task database uses journal mode {mode!r}: workers and web processes "
+            "block each other's reads while one writes, and see 'database is locked' more often.",
+            hint='Turn on WAL: add "init_command": "PRAGMA journal_mode=WAL;" to the database\'s OPTIONS '
+            "(it stays on for that file).",
+            id="autotask.W011",
+        )
+    ]
+
+
+@register(Tags.compatibility)
+def check_worker_executable(app_configs=None, **kwargs):
+    """The worker started beside each Django process needs an interpreter that exists."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .supervisor import worker_executable
+
+    value = conf.WORKER_EXECUTABLE
+    explicit = isinstance(value, str) and value.strip() != ""
+    if not explicit and not (value is None and conf.IS_ACTIVE is True and conf.WORKER_AUTOSTART is True):
+        return []  # unset and unused, or a wrong type (reported as autotask.E010)
+    try:
+        worker_executable()
+    except ImproperlyConfigured as exc:
+        return [
+            Error(
+                f"No autotask worker can start: {exc}.",
+                hint="Point AUTOTASK_WORKER_EXECUTABLE at the project's Python (e.g. the venv's "
+                "bin/python), or remove it to use the interpreter running Django.",
+                id="autotask.E020",
+            )
+        ]
+    return []
+
+
+# -- MariaDB/MySQL (ids W030-W039) ----
+
+MARIADB_SKIP_LOCKED = (10, 6)  # first MariaDB with SELECT ... FOR UPDATE SKIP LOCKED
+MYSQL_SKIP_LOCKED = (8, 0, 1)  # first MySQL with it
+
+
+@register(Tags.database)
+def check_mysql_server(app_configs=None, databases=None, **kwargs):
+    """A MariaDB/MySQL task database lets concurrent claims skip each other's rows.
+
+    Runs with ``manage.py check --database default`` and before ``migrate``.
+    """
+    connection = _task_connection()
+    if connection is None or connection.vendor != "mysql" or connection.alias not in (databases or ()):
+        return []
+    return mysql_skip_locked_warnings(connection.mysql_is_mariadb, connection.mysql_version)
+
+
+def mysql_skip_locked_warnings(is_mariadb, version):
+    """Warn when the server predates SKIP LOCKED (claims then wait for each other)."""
+    name, minimum = ("MariaDB", MARIADB_SKIP_LOCKED) if is_mariadb else ("MySQL", MYSQL_SKIP_LOCKED)
+    if tuple(version) >= minimum:
+        return []
+    running = ".".join(map(str, version))
+    return [
+        django_checks.Warning(
+            f"The task database runs {name} {running}, which has no SELECT ... FOR UPDATE SKIP LOCKED: "
+            "workers claiming at the same time wait for each other instead of taking different tasks "
+            "(still each task once, but slower, and lock wait timeouts under load).",
+            hint=f"Upgrade the server to {name} {'.'.join(map(str, minimum))} or later.",
+            id="autotask.W030",
+        )
+    ]

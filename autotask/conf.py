@@ -5,6 +5,7 @@ Reading through :data:`conf` at use time (never at import time) keeps
 """
 
 from django.conf import settings as django_settings
+from django.utils.functional import empty
 
 DEFAULTS = {
     # Original 2016 settings, spelled as the original spelled them.
@@ -19,6 +20,9 @@ DEFAULTS = {
     "SERIALIZER": "json",  # "json" (default) or "pickle"
     "LISTEN": True,  # PostgreSQL: LISTEN for wake-ups (turn off behind PgBouncer transaction mode)
     "CONCURRENCY": 1,  # tasks one worker runs at once (threads)
+    # Most tasks one worker claims beyond its free slots while its tasks are short (a few ms):
+    # one claim and one completion statement then serve many tasks.  0 turns it off.
+    "PREFETCH": 200,
     "QUEUES": None,  # queues a worker serves; None: all
     "LEASE_SECONDS": 30,  # a running task's lease; renewed every third of it, recovered after it lapses
     "RETRY_BACKOFF": 2.0,  # factor between successive retry delays (1.0: constant)
@@ -26,6 +30,11 @@ DEFAULTS = {
     "DEFAULT_QUEUE": "default",
     "CLEAN_BATCH_SIZE": 1000,  # rows deleted per statement when pruning results
     "NON_SERVING_COMMANDS": (),  # extra management commands that must not start a worker
+    # False where a process manager runs `manage.py run_autotask` itself: no worker beside Django.
+    "WORKER_AUTOSTART": True,
+    # Seconds a worker whose Django process ended lets its running tasks finish before it exits
+    # anyway (those tasks are then recovered like a crashed worker's).
+    "ORPHAN_GRACE_SECONDS": 30,
 }
 
 
@@ -35,7 +44,13 @@ class Settings:
     def __getattr__(self, name):
         if name not in DEFAULTS:
             raise AttributeError(f"unknown autotask setting {name!r}")
-        return getattr(django_settings, f"AUTOTASK_{name}", DEFAULTS[name])
+        # Ask the settings object behind the LazySettings proxy (the one
+        # override_settings swaps in): through the proxy a read costs about ten
+        # times more, most for unset settings, and reads happen on every enqueue.
+        holder = django_settings._wrapped
+        if holder is empty:
+            holder = django_settings  # not configured yet: let Django configure it (or say why not)
+        return getattr(holder, f"AUTOTASK_{name}", DEFAULTS[name])
 
 
 conf = Settings()

@@ -64,11 +64,15 @@ def enqueue_many(name, calls, options, using=None, sender=None):
     ``calls`` holds (args, kwargs) pairs.  Every call is encoded before the
     first is stored, so one bad argument stores nothing.
     """
-    now = timezone.now()
-    rows = [build_row(name, args, kwargs, options, now) for args, kwargs in calls]
+    alias = using or conf.DATABASE
+    # Everything but the arguments is the same for every call: build it once.
+    template = build_row(name, (), {}, options, timezone.now())
+    serializer = conf.SERIALIZER
+    encode, with_args = serialization.encode_call, template.with_args
+    rows = [with_args(encode(args, kwargs, serializer=serializer)) for args, kwargs in calls]
+    size = get_ops(alias).insert_batch_size
     ids = []
-    with transaction.atomic(using=using or conf.DATABASE):
-        # Bound the statement size: SQLite allows at most 32,766 parameters.
-        for start in range(0, len(rows), 1000):
-            ids.extend(insert(rows[start : start + 1000], using=using, sender=sender))
+    with transaction.atomic(using=alias):
+        for start in range(0, len(rows), size):
+            ids.extend(insert(rows[start : start + size], using=alias, sender=sender))
     return ids

@@ -1,8 +1,10 @@
 """Run one claimed task and classify what became of it."""
 
 import asyncio
+import functools
 import inspect
 import logging
+import sys
 import time
 import traceback as tb
 from datetime import timedelta
@@ -14,6 +16,7 @@ from . import registry, serialization
 from .conf import conf
 from .db.base import Outcome
 from .exceptions import CorruptPayload, SerializationError, TaskFunctionNotFound, TaskTimeout
+from .models import KIND_FRAMEWORK
 from .retry import backoff_delay
 from .signals import task_finished, task_started
 from .task import DONE, ERROR, STATUS_NAMES, WAITING
@@ -30,22 +33,31 @@ def execute(task, worker_id):
     started_at = timezone.now()
     clock = time.monotonic()
     log = {"task_id": task.id, "function": task.function, "attempt": task.attempts, "worker_id": worker_id}
-    sender = error = None
+    sender = error = framework = None
     try:
         func, sender = _resolve(task.function)
+        framework = _framework_run(task, sender, worker_id, started_at)
+        if framework:
+            func = framework.prepare(func)  # adds the TaskContext when the task takes it
         args, kwargs = _arguments(task, func)
         if task_started.receivers:
             task_started.send(
                 sender=sender, task_id=task.id, name=task.function, attempt=task.attempts, worker_id=worker_id
             )
+        if framework:
+            framework.started(args, kwargs)
         logger.debug("task started", extra=log)
         value = _call(func, args, kwargs, task.options.get("timeout"))
-        result = _encode_result(task, value)
+        result = _encode_result(task, value, framework)
     except BaseException as exc:  # noqa: BLE001 - SystemExit from a task must not end the worker
         error = exc
         outcome = _failure(task, exc, started_at, worker_id)
+        if framework:
+            framework.finished(outcome)  # here, so receivers see the exception in sys.exc_info()
     else:
         outcome = _success(task, result, started_at, worker_id)
+        if framework:
+            framework.finished(outcome)
     finally:
         _release_task_connections()
     duration = time.monotonic() - clock
@@ -58,13 +70,31 @@ def _resolve(name):
     return registry.callable_of(target), target if target is not registry.callable_of(target) else None
 
 
+def _framework_run(task, target, worker_id, started_at):
+    """Return a FrameworkRun when ``target`` is a django.tasks Task (enqueued or scheduled), else None."""
+    if task.kind != KIND_FRAMEWORK and not ({"django.tasks", "django_tasks"} & sys.modules.keys()):
+        return None  # no tasks framework loaded, so no framework task to run
+    try:
+        from .backend import FrameworkRun, is_framework_task
+    except ImportError as exc:
+        raise PermanentFailure(
+            f"{task.function} was enqueued through Django's tasks framework, which cannot be "
+            f"imported here: {exc}"
+        ) from exc
+    if not is_framework_task(target):
+        if task.kind == KIND_FRAMEWORK:
+            raise PermanentFailure(f"{task.function} is no longer a task of Django's tasks framework")
+        return None
+    return FrameworkRun(task, target, worker_id, started_at)
+
+
 def _arguments(task, func):
     try:
         args, kwargs = serialization.decode_call(task.args)
     except CorruptPayload as exc:
         raise PermanentFailure(f"stored arguments cannot be decoded: {exc}") from exc
     try:
-        inspect.signature(func).bind(*args, **kwargs)
+        _signature(func).bind(*args, **kwargs)
     except TypeError as exc:
         raise PermanentFailure(
             f"the stored arguments no longer match the signature of {task.function}: {exc}"
@@ -72,6 +102,19 @@ def _arguments(task, func):
     except ValueError:
         pass  # no signature available (some builtins): let the call decide
     return args, kwargs
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_signature(func):
+    return inspect.signature(func)
+
+
+def _signature(func):
+    """inspect.signature(func), computed once per function: it costs more than a short task."""
+    try:
+        return _cached_signature(func)
+    except TypeError:  # an unhashable callable object: no caching
+        return inspect.signature(func)
 
 
 def _call(func, args, kwargs, timeout):
@@ -88,8 +131,10 @@ def _call(func, args, kwargs, timeout):
     return func(*args, **kwargs)
 
 
-def _encode_result(task, value):
+def _encode_result(task, value, framework=None):
     try:
+        if framework:
+            return framework.encode_result(value)  # the framework's JSON rules
         return serialization.encode_value(value)
     except SerializationError as exc:
         raise PermanentFailure(f"the return value cannot be stored: {exc}") from exc

@@ -80,8 +80,9 @@ def recover(ops, now):
     recovered = 0
     for task_id, attempts, max_attempts, ttl, worker_id, history in ops.lapsed_leases(now, RECOVER_BATCH):
         message = (
-            f"the worker running this task ({worker_id or 'unknown'}) stopped without "
-            f"reporting an outcome (lease lapsed at recovery time {now.isoformat()})"
+            f"the worker running this task ({worker_id or 'unknown'}) died or lost the database "
+            f"before it reported an outcome (killed, crashed, or stopped at once); its lease had "
+            f"lapsed when it was recovered at {now.isoformat()}"
         )
         entry = {
             "attempt": attempts,

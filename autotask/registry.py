@@ -116,6 +116,10 @@ _registry = {}
 
 def register(definition):
     _registry[definition.name] = definition
+    # The system checks must exist even when 'autotask' is missing from
+    # INSTALLED_APPS (its ready() is what imports them otherwise): one of them
+    # reports exactly that.
+    from . import checks  # noqa: F401
 
 
 def get(name):

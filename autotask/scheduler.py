@@ -263,7 +263,8 @@ def _mark_missing(alias):
         else:
             if isinstance(target, ScheduledFunction):
                 _schedules.setdefault(target.name, target.spec)
-                continue
+            if row.name in _schedules:
+                continue  # importing it declared the schedule (a decorator, or a django.tasks task)
             reason = (
                 f"{row.name} is no longer decorated as a periodic or cron task; this schedule has stopped"
             )

@@ -13,6 +13,7 @@ import signal
 import socket
 import time
 import uuid
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -23,10 +24,28 @@ from . import maintenance
 from .conf import conf
 from .db import get_ops
 from .executor import execute
+from .supervisor import ParentLink
 
 logger = logging.getLogger("autotask")
 
 MAX_BACKOFF = 5.0  # seconds: the longest pause between attempts to reach the database
+# Claiming ahead: a worker whose tasks are short claims, beyond its free slots,
+# as many as it expects to start within a window of PREFETCH_WINDOW seconds (at
+# most AUTOTASK_PREFETCH tasks), widened to three database round trips so that
+# the buffer lasts until the next claim returns, but never past
+# MAX_PREFETCH_WINDOW.  One claim and one completion statement then serve a
+# whole batch, and no task waits here long while another worker could run it.
+PREFETCH_WINDOW = 0.02
+MAX_PREFETCH_WINDOW = 0.1
+# Seconds claimed-ahead tasks may wait for a slot before they are given back to
+# the queue (a task turned out long after all): then another worker runs them.
+HOLD_SECONDS = 0.1
+RUNNER_DONE = object()  # a pool thread's "the claimed-ahead buffer is empty, I stopped"
+# Outcomes are written in batches while tasks keep running: when this many
+# have gathered, when the oldest has waited FLUSH_DELAY seconds, together with
+# the next claim, or at once when the worker has nothing else to run.
+FLUSH_BATCH = 100
+FLUSH_DELAY = 0.05
 
 
 def new_worker_id():
@@ -59,8 +78,21 @@ class Worker:
         self.ops = get_ops(self.using)
         self.outcomes = queue_module.SimpleQueue()  # filled by pool threads
         self.pending = []  # outcomes not yet written (kept across database errors)
-        self.running = 0
+        self.running = 0  # tasks claimed here whose outcome is not collected yet
+        self.active = set()  # ids of the tasks running here: only their leases are renewed
+        self.ready = deque()  # claimed tasks no pool thread has started yet (FIFO)
+        self.runners = 0  # pool threads running tasks from self.ready
+        self.task_seconds = None  # how long tasks take here, recent-weighted (None: no task yet)
+        self.round_trip = 0.0  # seconds a claim takes, recent-weighted
+        self.backlog = False  # the last claim came back full: more work is probably due
+        self.last_start = 0.0  # monotonic time a pool thread last started a task
+        self.unreleased = []  # claimed-ahead tasks to give back (kept across database errors)
+        self.low_water = 0  # pool threads ask for a claim when the buffer is down to this
+        self.pending_since = 0.0  # monotonic time the oldest unwritten outcome was collected
+        self.nudged = False  # a pool thread has woken the main thread since its last loop turn
         self.stopping = False
+        self.stop_deadline = None  # monotonic time at which a graceful stop becomes immediate
+        self.parent = ParentLink.from_environ()  # the Django process that started this worker, if any
         self.listener = None
         self.listener_retry_at = 0.0
         self.failures = 0
@@ -76,6 +108,8 @@ class Worker:
         """Run the loop; return the process exit code."""
         if self.handle_signals:
             self._install_signal_handlers()
+        if self.parent:
+            self.parent.watch(self._parent_gone)
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="autotask-task")
         logger.info(
             "worker %s started (queues: %s, concurrency %s)",
@@ -93,11 +127,22 @@ class Worker:
         logger.info("worker %s stopped", self.worker_id, extra={"worker_id": self.worker_id, **self.stats})
         return 0
 
-    def stop(self, immediate=False):
-        """Stop claiming; with ``immediate``, leave at once (running tasks are recovered later)."""
+    def stop(self, immediate=False, grace=None):
+        """Stop claiming; with ``immediate``, leave at once (running tasks are recovered later).
+
+        With ``grace``, running tasks get that many seconds before the stop becomes immediate.
+        """
+        if grace is not None and self.stop_deadline is None:
+            self.stop_deadline = time.monotonic() + grace
         if immediate:
             logger.warning("worker %s stopping at once", self.worker_id)
             os._exit(1)
+        if not self.stopping:
+            logger.info(
+                "worker %s stopping: it claims no more tasks and will finish its running tasks "
+                "(signal it again to stop at once)",
+                self.worker_id,
+            )
         self.stopping = True
         self.wake()
 
@@ -113,64 +158,206 @@ class Worker:
 
         signal.signal(signal.SIGTERM, on_stop)
         signal.signal(signal.SIGINT, on_stop)
-        # SIGUSR1 is the local "tasks were enqueued" nudge from a parent process.
+        # SIGUSR1 is a "tasks were enqueued" nudge from outside (a supervising Django
+        # process writes to its socket pair instead; see ParentLink).
         signal.signal(signal.SIGUSR1, lambda signum, frame: self.wake())
 
     # -- the loop --------------------------------------------------------
 
     def _loop(self, pool):
         while True:
-            self._flush()
+            self._collect()
+            self._check_parent()  # also while busy: the wait below may not come round for a while
             if self.stopping:
+                self._flush()
+                self._give_back(self._take_ready())  # claimed ahead, never started: back to the queue
                 if not self.running:
                     return
+                if self.stop_deadline is not None and time.monotonic() >= self.stop_deadline:
+                    self.stop(immediate=True)
+                self._maintain()  # keep renewing the leases of the tasks still running
                 self._wait(None)
                 continue
             self._maintain()
-            free = self.concurrency - self.running
-            claimed = self._claim(free) if free > 0 else []
-            for task in claimed:
-                self.running += 1
-                pool.submit(self._execute, task)
-            if len(claimed) == free and free:
-                continue  # there may be more due work; claim again once slots free up
+            self._release_if_held()
+            wanted = self._claim_size()
+            claimed = self._claim(wanted) if wanted else []  # writes the outcomes too
+            if not wanted and self._flush_due():
+                self._flush()
+            self._dispatch(pool, claimed)
+            if claimed and len(claimed) == wanted:
+                continue  # there may be more due work; claim again once there is room
             idle = not self.running and not claimed and self.failures == 0
             if self.drain and idle and self.ops_safe(self._nothing_due):
                 return
-            self._wait(self._idle_timeout() if self.running < self.concurrency else None)
+            if self.running < self.concurrency:
+                self._wait(self._idle_timeout())
+            else:
+                self._wait(self._busy_timeout())
+
+    def _busy_timeout(self):
+        """Seconds to wait with every slot busy: until buffered work needs a look, at most."""
+        timeout = None
+        if self.ready:
+            timeout = HOLD_SECONDS  # claimed-ahead tasks may have to be given back
+        if self.pending:
+            due = max(0.0, self.pending_since + FLUSH_DELAY - time.monotonic())
+            timeout = due if timeout is None else min(timeout, due)
+        return timeout
+
+    def _flush_due(self):
+        """Return True when the collected outcomes should be written now."""
+        if not self.pending:
+            return False
+        if not self.ready and not self.runners:
+            return True  # nothing else to do: write at once, waiting callers see results sooner
+        return len(self.pending) >= FLUSH_BATCH or time.monotonic() - self.pending_since >= FLUSH_DELAY
+
+    def _prefetch(self):
+        """Return how many tasks to claim beyond the free slots (0 until tasks prove short)."""
+        seconds, limit = self.task_seconds, conf.PREFETCH
+        if not limit or seconds is None:
+            return 0
+        window = min(MAX_PREFETCH_WINDOW, max(PREFETCH_WINDOW, 3 * self.round_trip))
+        return min(limit, int(window * self.concurrency / max(seconds, 1e-6)))
+
+    def _claim_size(self):
+        """Return how many tasks to claim now: fill the free slots and the buffer, or none."""
+        # Claim ahead only into a backlog.  A claim that finds fewer tasks than
+        # it asks for reads past every waiting row not due yet: an idle worker
+        # asks for its free slots only, which the first due rows satisfy.
+        prefetch = self._prefetch() if self.backlog else 0
+        self.low_water = prefetch // 2
+        if self.running >= self.concurrency and len(self.ready) > self.low_water:
+            return 0  # every slot busy and enough claimed ahead: claim later, a bigger batch
+        return max(0, self.concurrency + prefetch - self.running)
+
+    def _dispatch(self, pool, claimed):
+        """Queue ``claimed`` for the pool threads, starting more of them if slots are free."""
+        if claimed:
+            self.running += len(claimed)
+            self.active.update(task.id for task in claimed)
+            self.last_start = time.monotonic()
+            self.ready.extend(claimed)
+        # A runner drains the buffer, so one more per waiting task, up to the free threads.
+        for _ in range(min(self.concurrency - self.runners, len(self.ready))):
+            self.runners += 1
+            pool.submit(self._run_ready)
+
+    def _run_ready(self):
+        """Run claimed tasks, oldest first, until none is left (in a pool thread)."""
+        try:
+            while True:
+                try:
+                    task = self.ready.popleft()
+                except IndexError:
+                    return
+                self.last_start = time.monotonic()
+                self._execute(task)
+                if not self.nudged and (
+                    len(self.ready) <= self.low_water or self.outcomes.qsize() >= FLUSH_BATCH
+                ):
+                    # Time to claim more, or to write a full batch of outcomes.  Once
+                    # per loop turn of the main thread: each wake-up costs both
+                    # threads a hand-over of the GIL.
+                    self.nudged = True
+                    self.wake()
+        finally:
+            self.outcomes.put(RUNNER_DONE)
+            self.wake()
+
+    def _take_ready(self):
+        """Remove and return the claimed tasks that no pool thread has started."""
+        taken = []
+        while True:
+            try:
+                taken.append(self.ready.pop())
+            except IndexError:
+                return taken
+
+    def _release_if_held(self):
+        """Give claimed-ahead tasks back when no slot has started a task for HOLD_SECONDS."""
+        if self.ready and time.monotonic() - self.last_start > HOLD_SECONDS:
+            self._give_back(self._take_ready())
+
+    def _give_back(self, tasks):
+        """Return claimed-ahead ``tasks`` to the queue for any worker (retried after errors)."""
+        self.unreleased.extend(tasks)
+        if not self.unreleased:
+            return
+        if self.ops_safe(self.ops.release, self.worker_id, self.unreleased) is not False:
+            for task in self.unreleased:
+                self.active.discard(task.id)
+            self.running -= len(self.unreleased)
+            self.unreleased = []
 
     def _execute(self, task):
+        started = time.monotonic()
         try:
             outcome = execute(task, self.worker_id)
         except BaseException:
             logger.exception("executing task %s crashed the executor", task.id)
             outcome = None
+        self._timed(time.monotonic() - started)
+        self.active.discard(task.id)
         self.outcomes.put(outcome)
-        self.wake()
+
+    def _timed(self, seconds):
+        """Track how long tasks take: up at once after a long one, down gradually."""
+        previous = self.task_seconds
+        if previous is None or seconds > previous:
+            self.task_seconds = seconds
+        else:
+            self.task_seconds = 0.9 * previous + 0.1 * seconds
 
     def _claim(self, free):
+        """Claim up to ``free`` tasks, writing the collected outcomes in the same round trip."""
         now = timezone.now()
-        claimed = self.ops_safe(self.ops.claim, self.worker_id, self.queues, free, now + self.lease, now)
-        return claimed or []
+        written = self.pending
+        clock = time.monotonic()
+        claimed = self.ops_safe(
+            self.ops.finish_and_claim, self.worker_id, written, self.queues, free, now + self.lease, now
+        )
+        if claimed is False:
+            return []  # the outcomes stay pending and go with the next write
+        self.round_trip = 0.8 * self.round_trip + 0.2 * (time.monotonic() - clock)
+        self.backlog = len(claimed) == free
+        self._written(written)
+        return claimed
 
     def _flush(self):
         """Write the outcomes of finished tasks in one batch."""
+        self._collect()
+        written = self.pending
+        if written and self.ops_safe(self.ops.finish, self.worker_id, written) is not False:
+            self._written(written)
+
+    def _written(self, written):
+        """Forget ``written`` outcomes (now stored) and do what follows storing them."""
+        self.pending = self.pending[len(written) :]
+        scheduled = [outcome for outcome in written if outcome.schedule_id]
+        if scheduled:
+            from . import scheduler
+
+            self.ops_safe(scheduler.record_outcomes, self.using, scheduled)
+
+    def _collect(self):
+        """Take what the pool threads reported: outcomes to write, and stopped runners."""
+        self.nudged = False
         while True:
             try:
                 outcome = self.outcomes.get_nowait()
             except queue_module.Empty:
                 break
+            if outcome is RUNNER_DONE:
+                self.runners -= 1
+                continue
             self.running -= 1
             if outcome is not None:
+                if not self.pending:
+                    self.pending_since = time.monotonic()
                 self.pending.append(outcome)
                 self._count(outcome)
-        if self.pending and self.ops_safe(self.ops.finish, self.worker_id, self.pending) is not False:
-            scheduled = [outcome for outcome in self.pending if outcome.schedule_id]
-            self.pending = []
-            if scheduled:
-                from . import scheduler
-
-                self.ops_safe(scheduler.record_outcomes, self.using, scheduled)
 
     def _count(self, outcome):
         from .task import DONE, WAITING
@@ -197,7 +384,11 @@ class Worker:
         if timeout is None:
             timeout = self.timers.seconds_to_next()
         listener = self._listener()
-        fds = [self.wake_r] + ([listener.fileno()] if listener else [])
+        if self.stop_deadline is not None:
+            timeout = min(timeout, max(0.0, self.stop_deadline - time.monotonic()))
+        fds = [self.wake_r, *([listener.fileno()] if listener else [])]
+        if self.parent:
+            fds.append(self.parent)  # end of file: the Django process that started this worker ended
         try:
             readable, _, _ = select.select(fds, [], [], max(0.0, timeout))
         except InterruptedError:
@@ -208,6 +399,8 @@ class Worker:
                     pass
             except BlockingIOError:
                 pass
+        if self.parent and self.parent in readable:
+            self._check_parent()
         if listener and listener.fileno() in readable:
             try:
                 listener.drain()
@@ -259,12 +452,15 @@ class Worker:
     def _maintain(self):
         now = timezone.now()
         for duty in self.timers.due(time.monotonic()):
-            self.ops_safe(getattr(self, f"_duty_{duty}"), now)
+            try:
+                self.ops_safe(getattr(self, f"_duty_{duty}"), now)
+            except Exception:
+                logger.exception("worker duty %r failed; it runs again at its next interval", duty)
 
     def _duty_heartbeat(self, now):
         maintenance.heartbeat(self, now)
         if self.running:
-            self.ops.renew_leases(self.worker_id, now + self.lease)
+            self.ops.renew_leases(self.worker_id, now + self.lease, list(self.active))
 
     def _duty_recover(self, now):
         maintenance.recover(self.ops, now)
@@ -279,9 +475,28 @@ class Worker:
         if wait is not None:
             self.timers.set_next("schedule", time.monotonic() + wait)
 
+    def _check_parent(self):
+        """Read the link to the Django process that started this worker; stop once it has ended."""
+        if self.parent and not self.parent.receive():
+            self.parent.close()
+            self.parent = None
+            self._parent_gone()
+
+    def _parent_gone(self):
+        """Stop because the Django process this worker was started beside has ended."""
+        if self.stop_deadline is None:
+            logger.warning(
+                "the Django process of worker %s has ended; stopping (running tasks get %ss)",
+                self.worker_id,
+                conf.ORPHAN_GRACE_SECONDS,
+            )
+        self.stop(grace=conf.ORPHAN_GRACE_SECONDS)
+
     def _close(self):
         if self.listener:
             self.listener.close()
+        if self.parent:
+            self.parent.close()
         try:
             maintenance.forget_worker(self)
         except DatabaseError:

@@ -6,6 +6,7 @@ are (URLs such as postgres://user@host:port/dbname).  Worker processes that
 tests start get AUTOTASK_TEST_DB_NAME, the name of the test database.
 """
 
+import importlib.util
 import os
 import tempfile
 from urllib.parse import urlsplit
@@ -43,6 +44,9 @@ elif DB == "mysql":
         3306,
     )
     default["OPTIONS"] = {"charset": "utf8mb4"}
+    if "AUTOTASK_TEST_MYSQL_ISOLATION" in os.environ:
+        # e.g. "repeatable read" (the server default); empty: leave the server's level in force.
+        default["OPTIONS"]["isolation_level"] = os.environ["AUTOTASK_TEST_MYSQL_ISOLATION"] or None
     default["TEST"] = {"NAME": "test_autotask_" + SUFFIX, "CHARSET": "utf8mb4"}
 else:
     # A file, not :memory:, so that worker processes share it with the tests.
@@ -64,6 +68,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.staticfiles",  # the admin's CSS in the browser test's live server
     "autotask",
     "tests.app",
 ]
@@ -86,11 +91,25 @@ TEMPLATES = [
     }
 ]
 ROOT_URLCONF = "tests.urls"
+STATIC_URL = "/static/"
+# Tests log users in; the default hasher is slow on purpose.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTOTASK_IS_ACTIVE = True
 # Tests wait by polling; a short idle time keeps pickup quick where there is no LISTEN.
 AUTOTASK_HANDLE_TASK_IDLE_TIME = float(os.environ.get("AUTOTASK_TEST_IDLE_TIME", "0.2"))
 AUTOTASK_RETRY_DELAY = 0.05
+# Fault-injection and supervisor tests shorten these for the processes they start, so that
+# recovery takes seconds, not the default 30 s lease: AUTOTASK_TEST_<NAME> sets AUTOTASK_<NAME>.
+for _name, _convert in (
+    ("LEASE_SECONDS", float),
+    ("WORKER_MONITOR_INTERVALL", float),
+    ("ORPHAN_GRACE_SECONDS", float),
+    ("CONCURRENCY", int),
+    ("WORKER_EXECUTABLE", str),
+):
+    if f"AUTOTASK_TEST_{_name}" in os.environ:
+        globals()[f"AUTOTASK_{_name}"] = _convert(os.environ[f"AUTOTASK_TEST_{_name}"])
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -99,3 +118,18 @@ LOGGING = {
         "autotask": {"handlers": ["console"], "level": os.environ.get("AUTOTASK_TEST_LOG", "WARNING")}
     },
 }
+
+# Django's tasks framework (django.tasks on Django 6.0+, the django-tasks backport on 5.2):
+# tests/backend runs its conformance tests against autotask's backend when either is present.
+if importlib.util.find_spec("django.tasks") is None and importlib.util.find_spec("django_tasks"):
+    INSTALLED_APPS.append("django_tasks")  # the backport's checks and signal handlers
+if importlib.util.find_spec("django.tasks") or importlib.util.find_spec("django_tasks"):
+    TASKS = {
+        "default": {"BACKEND": "autotask.backend.AutotaskBackend", "QUEUES": ["default", "other"]},
+        # Any queue; autotask options from OPTIONS for the tasks decorated with it.
+        "retrying": {
+            "BACKEND": "autotask.backend.AutotaskBackend",
+            "QUEUES": [],
+            "OPTIONS": {"retries": 1, "retry_delay": 0.01, "ttl": 600},
+        },
+    }

@@ -1,12 +1,50 @@
 """PostgreSQL: SKIP LOCKED claims in one statement, LISTEN/NOTIFY wake-ups."""
 
+import datetime
+import json
 import logging
 
 from ..conf import conf
 from ..models import TaskQueue
-from .base import CLAIM_COLUMNS, ClaimedTask, DatabaseOps, Listener
+from ..task import RUNNING, WAITING
+from .base import CLAIM_COLUMNS, INSERT_COLUMNS, ClaimedTask, DatabaseOps, Listener
 
 logger = logging.getLogger("autotask")
+
+
+def json_rows(rows):
+    """Encode ``rows`` (dicts) as a JSON document for json_to_recordset; datetimes as ISO 8601."""
+    return json.dumps(rows, default=_iso, separators=(",", ":"), ensure_ascii=False)
+
+
+def _iso(value):
+    if isinstance(value, datetime.date):
+        # A naive datetime (USE_TZ = False) is read in the session's time zone,
+        # as the driver's own adaptation of it would be.
+        return value.isoformat()
+    raise TypeError(f"cannot send {type(value).__name__} in a JSON row")
+
+
+# SQL types of the inserted columns: values travel as typed parameters or JSON.
+INSERT_TYPES = {
+    "function": "text",
+    "kind": "text",
+    "queue": "text",
+    "priority": "smallint",
+    "status": "smallint",
+    "args": "text",
+    "created_at": "timestamptz",
+    "scheduled_at": "timestamptz",
+    "ttl": "double precision",
+    "attempts": "integer",
+    "max_attempts": "integer",
+    "options": "jsonb",
+    "worker_id": "text",
+    "error_message": "text",
+    "traceback": "text",
+    "history": "jsonb",
+    "schedule_id": "bigint",
+}
 
 
 class PostgresOps(DatabaseOps):
@@ -15,6 +53,7 @@ class PostgresOps(DatabaseOps):
     supports_skip_locked = True
     supports_returning = True
     supports_partial_indexes = True
+    claim_due_guard = True
     json_placeholder = "%s::jsonb"
 
     @property
@@ -23,20 +62,144 @@ class PostgresOps(DatabaseOps):
         # tables never wake each other's workers.
         return TaskQueue._meta.db_table
 
+    # No statement-size limit to stay under: a bulk insert sends one JSON document.
+    insert_batch_size = 100_000
+
     def notify(self, cursor, queues):
         # pg_notify inside the enqueue transaction is delivered only on commit,
         # and never when the transaction rolls back.
         for queue in sorted(queues):
             cursor.execute("SELECT pg_notify(%s, %s)", [self.channel, queue])
 
-    def claim(self, worker_id, queues, limit, lease_until, now):
-        inner, inner_params = self.claim_select(queues, limit, now, lock=" FOR UPDATE SKIP LOCKED")
-        returning = ", ".join(f"t.{column}" for column in CLAIM_COLUMNS)
+    def insert_tasks(self, tasks, notify=True):
+        """Insert ``tasks`` and notify their queues in one statement (one round trip).
+
+        A bulk insert sends each column once: a single value when every row
+        has the same one (most columns of a bulk enqueue), and the others as
+        one JSON document that ``json_to_recordset`` spreads over the rows.
+        The statement stays the same size whatever the number of rows, and
+        encoding it is the json module's work, not the driver's per-value
+        quoting.
+        """
+        if not tasks:
+            return []
+        sql, params = self.insert_statement([task.values(self) for task in tasks])
+        queues = sorted({t.queue for t in tasks if t.scheduled_at <= t.created_at}) if notify else []
+        if queues:
+            # Joined with a one-row notify subquery so that it runs in this
+            # statement; delivered on commit, like any NOTIFY.
+            values = ", ".join(["(%s)"] * len(queues))
+            sql += f" CROSS JOIN (SELECT COUNT(pg_notify(%s, q)) FROM (VALUES {values}) AS v(q)) AS n"
+            params += [self.channel, *queues]
+        with self.cursor() as cursor:
+            cursor.execute(sql + " ORDER BY ins.id", params)
+            # Ids grow in the order the rows were inserted, which is the order given.
+            return [row[0] for row in cursor.fetchall()]
+
+    def insert_statement(self, rows):
+        """``WITH ins AS (INSERT ... RETURNING id) SELECT ins.id FROM ins`` for ``rows``."""
+        if len(rows) == 1:
+            # The common single call: plain VALUES, the cheapest statement to plan.
+            sql = (
+                f"WITH ins AS (INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) "
+                f"VALUES {self.row_placeholders()} RETURNING id) SELECT ins.id FROM ins"
+            )
+            return sql, list(rows[0])
+        exprs, params, varying = [], [], []
+        for column, values in zip(INSERT_COLUMNS, zip(*rows, strict=True), strict=True):
+            kind = INSERT_TYPES[column]
+            first = values[0]
+            if values.count(first) == len(values):  # the same in every row: send it once
+                exprs.append(f"%s::{kind}")
+                params.append(first)
+            else:
+                # JSON columns travel as their text and are cast here.
+                exprs.append(f"u.{column}::jsonb" if kind == "jsonb" else f"u.{column}")
+                varying.append((column, "text" if kind == "jsonb" else kind, values))
+        if varying:
+            record = ", ".join(f"{column} {kind}" for column, kind, _ in varying)
+            source = f"json_to_recordset(%s::json) AS u({record})"
+            names = [column for column, _, _ in varying]
+            columns = [values for _, _, values in varying]
+            params.append(
+                json_rows([dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)])
+            )
+        else:
+            source = "generate_series(1, %s) AS u"
+            params.append(len(rows))
         sql = (
-            f"UPDATE {self.table} AS t SET {self.claim_set_clause()} "
-            f"FROM ({inner}) AS due WHERE t.id = due.id RETURNING {returning}"
+            f"WITH ins AS (INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) "
+            f"SELECT {', '.join(exprs)} FROM {source} RETURNING id) SELECT ins.id FROM ins"
         )
-        params = self.claim_set_params(worker_id, lease_until, now) + inner_params
+        return sql, params
+
+    # The batched finish: what OUTCOME_SET writes, one JSON object per outcome.
+    FINISH_RECORD = (
+        "id bigint, status smallint, result text, finished_at timestamptz, expires_at timestamptz, "
+        "error_message text, traceback text, history jsonb, retry_at timestamptz"
+    )
+
+    def finish(self, worker_id, outcomes):
+        """Write a batch of outcomes in one statement (one round trip, one commit)."""
+        if len(outcomes) < 2:
+            return super().finish(worker_id, outcomes)
+        with self.cursor() as cursor:
+            cursor.execute(*self.finish_statement(worker_id, outcomes))
+
+    def finish_and_claim(self, worker_id, outcomes, queues, limit, lease_until, now):
+        """Write ``outcomes`` and claim new tasks in one statement: one round trip, one commit."""
+        if not outcomes or not limit:
+            return super().finish_and_claim(worker_id, outcomes, queues, limit, lease_until, now)
+        finish_sql, finish_params = self.finish_statement(worker_id, outcomes)
+        claim_sql, claim_params = self.claim_statement(worker_id, queues, limit, lease_until, now)
+        # A data-modifying WITH runs to completion even though nothing reads it.
+        # It touches only this worker's running rows; the claim only waiting ones.
+        with self.cursor() as cursor:
+            cursor.execute(f"WITH done AS ({finish_sql}) {claim_sql}", finish_params + claim_params)
+            rows = cursor.fetchall()
+        return sorted(map(ClaimedTask.from_row, rows), key=ClaimedTask.run_order)
+
+    def finish_statement(self, worker_id, outcomes):
+        """The batched finish as (sql, params): the outcomes join the rows as one JSON document."""
+        sql = (
+            f"UPDATE {self.table} AS t SET status = v.status, result = v.result, "
+            "finished_at = v.finished_at, expires_at = v.expires_at, error_message = v.error_message, "
+            "traceback = v.traceback, history = v.history, "
+            "scheduled_at = COALESCE(v.retry_at, t.scheduled_at), lease_expires_at = NULL "
+            f"FROM json_to_recordset(%s::json) AS v({self.FINISH_RECORD}) "
+            "WHERE t.id = v.id AND t.status = %s AND t.worker_id = %s"
+        )
+        return sql, [json_rows([self.finish_document(outcome) for outcome in outcomes]), RUNNING, worker_id]
+
+    @staticmethod
+    def finish_document(o):
+        """One outcome as FINISH_RECORD: the values outcome_params gives, history unencoded."""
+        return {
+            "id": o.id,
+            "status": o.status,
+            "result": o.result,
+            "finished_at": o.finished_at.isoformat() if o.status != WAITING else None,
+            "expires_at": o.expires_at.isoformat() if o.expires_at else None,
+            "error_message": o.error_message,
+            "traceback": o.traceback,
+            "history": o.history,
+            "retry_at": o.retry_at.isoformat() if o.retry_at else None,
+        }
+
+    def claim_statement(self, worker_id, queues, limit, lease_until, now):
+        """The claim as (sql, params): one UPDATE over a SKIP LOCKED selection."""
+        inner, inner_params = self.claim_select(queues, limit, now, lock=" FOR UPDATE SKIP LOCKED")
+        # The selected ids as an array (computed once, rows locked): the update
+        # then finds them by primary key.  Joined as a subquery instead, a claim
+        # of a few hundred rows may be planned as a hash join over the whole table.
+        sql = (
+            f"UPDATE {self.table} SET {self.claim_set_clause()} "
+            f"WHERE id = ANY(ARRAY({inner})) RETURNING {', '.join(CLAIM_COLUMNS)}"
+        )
+        return sql, self.claim_set_params(worker_id, lease_until, now) + inner_params
+
+    def claim(self, worker_id, queues, limit, lease_until, now):
+        sql, params = self.claim_statement(worker_id, queues, limit, lease_until, now)
         with self.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()

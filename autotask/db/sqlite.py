@@ -9,11 +9,13 @@ class SqliteOps(DatabaseOps):
     vendor = "sqlite"
     supports_returning = True  # SQLite 3.35+
     supports_partial_indexes = True
+    claim_due_guard = True
 
     def is_transient(self, exc):
         return isinstance(exc, OperationalError) or super().is_transient(exc)
 
-    def claim(self, worker_id, queues, limit, lease_until, now):
+    def claim_statement(self, worker_id, queues, limit, lease_until, now):
+        """The claim as (sql, params): one UPDATE over the due selection."""
         # One UPDATE is one short write transaction: SQLite serialises writers,
         # so no other worker can claim the same rows in between.
         inner, inner_params = self.claim_select(queues, limit, now)
@@ -21,7 +23,10 @@ class SqliteOps(DatabaseOps):
             f"UPDATE {self.table} SET {self.claim_set_clause()} WHERE id IN ({inner}) "
             f"RETURNING {', '.join(CLAIM_COLUMNS)}"
         )
-        params = self.claim_set_params(worker_id, lease_until, now) + inner_params
+        return sql, self.claim_set_params(worker_id, lease_until, now) + inner_params
+
+    def claim(self, worker_id, queues, limit, lease_until, now):
+        sql, params = self.claim_statement(worker_id, queues, limit, lease_until, now)
         with self.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()

@@ -21,4 +21,6 @@ def drop(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [("autotask", "0001_initial")]
-    operations = [migrations.RunPython(create, drop, elidable=False)]
+    # atomic=False: MySQL cannot run DDL inside a transaction.  Databases with
+    # transactional DDL still run the whole migration in one.
+    operations = [migrations.RunPython(create, drop, atomic=False, elidable=False)]

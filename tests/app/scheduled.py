@@ -1,15 +1,11 @@
 """Periodic and cron tasks for the scheduling tests (imported via AUTOTASK_TEST_SCHEDULES)."""
 
-import os
-
-from django.db import connection
-
 from autotask.tasks import periodic_task
+from tests.app.tasks import insert_record
 
 
 def _record(key):
-    with connection.cursor() as cursor:
-        cursor.execute("INSERT INTO app_record (key, pid) VALUES (%s, %s)", [key, os.getpid()])
+    insert_record(key)
 
 
 @periodic_task(seconds=1, start_now=True)

@@ -1,13 +1,9 @@
 """A cron task firing every minute (imported via AUTOTASK_TEST_SCHEDULES)."""
 
-import os
-
-from django.db import connection
-
 from autotask.tasks import cron_task
+from tests.app.tasks import insert_record
 
 
 @cron_task(cron="* * * * *")
 def every_minute():
-    with connection.cursor() as cursor:
-        cursor.execute("INSERT INTO app_record (key, pid) VALUES (%s, %s)", ["every_minute", os.getpid()])
+    insert_record("every_minute")

@@ -2,6 +2,7 @@
 
 import os
 import sys
+import threading
 import time
 
 from django.db import connection
@@ -39,11 +40,18 @@ def exits():
     sys.exit(3)
 
 
-@delayed_task()
-def record(key):
+def insert_record(key):
     """Insert a row into Record: the tests count executions by these rows."""
     with connection.cursor() as cursor:
-        cursor.execute("INSERT INTO app_record (key, pid) VALUES (%s, %s)", [str(key), os.getpid()])
+        # KEY is a reserved word on MySQL/MariaDB: quote the column.
+        column = connection.ops.quote_name("key")
+        cursor.execute(f"INSERT INTO app_record ({column}, pid) VALUES (%s, %s)", [str(key), os.getpid()])
+
+
+@delayed_task()
+def record(key):
+    """Record one execution under ``key``."""
+    insert_record(key)
     return key
 
 
@@ -66,3 +74,46 @@ async def async_add(a, b):
 @delayed_task()
 def two_args(a, b):
     return a, b
+
+
+# -- fault-injection tasks (tests/recovery) -----------------------------------------
+
+
+@delayed_task(retries=3, retry_delay=0.05)
+def record_retrying(key, seconds=0.0):
+    """Sleep ``seconds``, then record ``key``; retried when a fault interrupts it."""
+    if seconds:
+        time.sleep(seconds)
+    return record.run(key)
+
+
+@delayed_task(retries=3, retry_delay=0.05)
+def record_after_first_attempt(key, seconds):
+    """On the first attempt mark it started and sleep ``seconds``; later attempts record at once."""
+    marker = f"started:{key}"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM app_record WHERE {connection.ops.quote_name('key')} = %s", [marker])
+        first = cursor.fetchone() is None
+    if first:
+        record.run(marker)
+        time.sleep(seconds)
+    return record.run(key)
+
+
+@delayed_task(retries=3, retry_delay=0.05)
+def record_dropping_connection(key):
+    """On the first attempt lose the database connection mid-task (PostgreSQL); then record."""
+    marker = f"dropped:{key}"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM app_record WHERE {connection.ops.quote_name('key')} = %s", [marker])
+        first = cursor.fetchone() is None
+    if first:
+        record.run(marker)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+    return record.run(key)
+
+
+@delayed_task()
+def never_returns():
+    threading.Event().wait()

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from django.utils import timezone
@@ -25,7 +26,7 @@ def runs(name):
 
 
 def assert_consecutive(occurrences, seconds):
-    gaps = {(b - a).total_seconds() for a, b in zip(occurrences, occurrences[1:], strict=False)}
+    gaps = {(b - a).total_seconds() for a, b in pairwise(occurrences)}
     assert gaps == {seconds}, f"occurrences not {seconds}s apart: {occurrences}"
 
 
@@ -76,7 +77,9 @@ def test_schedule_of_a_vanished_function_is_marked_and_stops(worker_process):
         name="tests.app.scheduled.gone", kind="periodic", spec="1", next_run_at=timezone.now()
     )
     worker_process(env=SCHEDULES)
-    schedule = wait_for(lambda: Schedule.objects.filter(name="tests.app.scheduled.gone", missing=True).first())
+    schedule = wait_for(
+        lambda: Schedule.objects.filter(name="tests.app.scheduled.gone", missing=True).first()
+    )
     assert "gone from the code" in schedule.last_error
     assert not TaskQueue.objects.filter(function="tests.app.scheduled.gone").exists()
 
@@ -102,7 +105,11 @@ def test_migrate_on_a_fresh_database_with_schedules_declared(tmp_path):
         "PYTHONPATH": str(ROOT),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "django", "migrate", "-v", "0"], env=env, cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "django", "migrate", "-v", "0"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
 

@@ -76,9 +76,9 @@ def test_bad_periodic_options(options, message):
 
 
 def test_unknown_keywords():
-    with pytest.raises(TypeError, match="unexpected keyword argument.*secs"):
+    with pytest.raises(TypeError, match=r"unexpected keyword argument.*secs"):
         periodic_task(secs=5)
-    with pytest.raises(TypeError, match="unexpected keyword argument.*minute"):
+    with pytest.raises(TypeError, match=r"unexpected keyword argument.*minute"):
         cron_task(minute=[5])
 
 

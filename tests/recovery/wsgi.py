@@ -1,0 +1,8 @@
+"""The WSGI application the gunicorn tests serve."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.recovery.settings")
+application = get_wsgi_application()
