@@ -7,13 +7,7 @@ from django.utils import timezone
 from ... import monitor
 from ...conf import conf
 from ...maintenance import hint_for
-
-
-def _positive_int(value):
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
+from .. import positive_int
 
 
 class Command(BaseCommand):
@@ -26,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Only count what would be deleted.")
         parser.add_argument(
             "--batch-size",
-            type=_positive_int,
+            type=positive_int,
             default=None,
             help="Rows deleted per statement (default: AUTOTASK_CLEAN_BATCH_SIZE).",
         )

@@ -6,13 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ...conf import conf
 from ...worker import Worker
-
-
-def _positive_int(value):
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
+from .. import positive_int
 
 
 class Command(BaseCommand):
@@ -28,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--concurrency",
             "-c",
-            type=_positive_int,
+            type=positive_int,
             default=None,
             help="Tasks to run at once, in threads (default: AUTOTASK_CONCURRENCY, 1).",
         )
