@@ -12,10 +12,9 @@ def main(folder):
         for suite in ET.parse(report).getroot().iter("testsuite"):
             for key in totals:
                 totals[key] += int(suite.get(key, 0))
-            print(
-                f"  {report.stem[len('junit-'):]}: {suite.get('tests')} tests, "
-                f"{suite.get('failures')} failures, {suite.get('errors')} errors, {suite.get('skipped')} skipped"
-            )
+            keys = ("tests", "failures", "errors", "skipped")
+            counts = ", ".join(f"{suite.get(key)} {key}" for key in keys)
+            print(f"  {report.stem[len('junit-') :]}: {counts}")
     failed = totals["failures"] + totals["errors"]
     passed = totals["tests"] - failed - totals["skipped"]
     print(f"{passed} passed, {failed} failed, {totals['skipped']} skipped")
