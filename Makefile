@@ -20,12 +20,13 @@ $(BIN)/.installed: setup.py
 demo: $(BIN)/.installed
 	cd example && ../$(BIN)/python manage.py migrate -v 0 && ../$(BIN)/python manage.py demo
 
-# Two envs at a time (the PostgreSQL ones one after the other, see tox.ini),
+# Three envs at a time (the PostgreSQL ones one after the other, see tox.ini;
+# most of the suite waits on worker processes, so 2 cores keep up),
 # then one closing line over all of them.
 test: $(BIN)/.installed
 	$(BIN)/python scripts/check_test_databases.py
 	rm -f .tox/junit-*.xml
-	$(BIN)/tox run-parallel --parallel 2 --parallel-live $(TOXARGS); status=$$?; \
+	$(BIN)/tox run-parallel --parallel 3 --parallel-live $(TOXARGS); status=$$?; \
 	$(BIN)/python scripts/test_summary.py .tox; exit $$status
 
 lint: $(BIN)/.installed
