@@ -76,6 +76,9 @@ class Worker:
         self.handle_signals = handle_signals
         self.lease = timedelta(seconds=conf.LEASE_SECONDS)
         self.ops = get_ops(self.using)
+        # Prepared statements, like LISTEN, need a session of the worker's own:
+        # behind a pooler in transaction mode (AUTOTASK_LISTEN off) neither is used.
+        self.ops.prepare_statements = self.listen
         self.outcomes = queue_module.SimpleQueue()  # filled by pool threads
         self.pending = []  # outcomes not yet written (kept across database errors)
         self.running = 0  # tasks claimed here whose outcome is not collected yet
@@ -186,7 +189,10 @@ class Worker:
                 self._flush()
             self._dispatch(pool, claimed)
             if claimed and len(claimed) == wanted:
-                continue  # there may be more due work; claim again once there is room
+                # Every slot is busy and the buffer full: wait for a pool thread
+                # to ask for more, rather than hold the GIL while tasks start.
+                self._wait(self._busy_timeout())
+                continue
             idle = not self.running and not claimed and self.failures == 0
             if self.drain and idle and self.ops_safe(self._nothing_due):
                 return
@@ -247,7 +253,7 @@ class Worker:
     def _run_ready(self):
         """Run claimed tasks, oldest first, until none is left (in a pool thread)."""
         try:
-            while True:
+            while not self.stopping:  # stopping: start nothing more; the rest goes back to the queue
                 try:
                     task = self.ready.popleft()
                 except IndexError:
@@ -277,7 +283,11 @@ class Worker:
 
     def _release_if_held(self):
         """Give claimed-ahead tasks back when no slot has started a task for HOLD_SECONDS."""
-        if self.ready and time.monotonic() - self.last_start > HOLD_SECONDS:
+        waited = time.monotonic() - self.last_start
+        if self.ready and waited > HOLD_SECONDS:
+            # A task turned out long: count it so, or the next claim would
+            # take another batch to hold.
+            self._timed(waited)
             self._give_back(self._take_ready())
 
     def _give_back(self, tasks):

@@ -168,6 +168,9 @@ class DatabaseOps:
     # Rows per INSERT statement of a bulk enqueue: SQLite allows 32,766 parameters.
     insert_batch_size = 1000
     claim_due_guard = False  # the claim first checks that anything is due (see claim_select)
+    # Set by a worker on its own connection's ops where statements may be
+    # prepared (vendors that can then prepare their claim and finish once).
+    prepare_statements = False
 
     def __init__(self, connection):
         # Imported here, not at module level: the decorators import this module,
@@ -436,9 +439,6 @@ class DatabaseOps:
         # name: (columns, partial condition)
         "autotask_claim_idx": ("queue, priority DESC, scheduled_at, id", f"status = {WAITING}"),
         "autotask_claim_all_idx": ("priority DESC, scheduled_at, id", f"status = {WAITING}"),
-        # The next due time (next_due) without reading every waiting row: the
-        # claim indexes lead with the queue or the priority, not the due time.
-        "autotask_due_idx": ("scheduled_at", f"status = {WAITING}"),
         "autotask_lease_idx": ("lease_expires_at", f"status = {RUNNING}"),
         "autotask_expiry_idx": ("expires_at", f"status >= {DONE}"),
     }

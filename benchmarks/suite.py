@@ -1,0 +1,492 @@
+"""The measurements, each run for autotask and for the plain-SQL reference in the same run."""
+
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from benchmarks import harness
+from benchmarks.plain import PlainTarget
+from benchmarks.targets import AutotaskTarget
+
+PICKUP_WARMUP = 20  # probes discarded before pickup samples are kept (imports, caches, plans)
+PICKUP_GAP_SECONDS = (0.02, 0.04)  # idle time before each probe, so the worker is waiting in select()
+CLAIM_SAMPLES = 50  # claims timed for the claim-latency figure
+PLAIN_BATCH = 100  # rows per claim and per completion in the batched reference
+WARMUP_TASKS = 500  # tasks new workers run, unmeasured, before a throughput run
+
+
+@dataclass
+class Figure:
+    """One line of the report: autotask's figure and what it is compared with."""
+
+    name: str
+    unit: str
+    autotask: float
+    references: list = field(default_factory=list)  # (label, value)
+    higher_is_better: bool = True
+    note: str = ""
+
+
+class Suite:
+    def __init__(self, db, options):
+        self.db = db
+        self.options = options
+        self.figures = []
+        self.samples = {}
+        self.extra = {}
+        self.plain = PlainTarget(db)
+        self.autotask = AutotaskTarget()
+
+    def record(self, key, values):
+        self.samples[key] = values
+        return values
+
+    def add(self, *args, **kwargs):
+        figure = Figure(*args, **kwargs)
+        self.figures.append(figure)
+        return figure
+
+    def close(self):
+        self.plain.close()
+
+    # -- generic measurements ------------------------------------------------
+
+    def throughput(self, target, workers, count, repeat=None, verify=None):
+        """Tasks/s from the commit of ``count`` tasks (one transaction) until all are done.
+
+        The workers first run a small unmeasured batch (imports, caches, query
+        plans); ``verify()`` checks each measured run.
+        """
+        rates = []
+        with harness.Processes() as procs:
+            target.start_workers(procs, workers)
+            for run in range(-1, repeat or self.options.repeat):
+                size = min(count, WARMUP_TASKS) if run < 0 else count
+                target.reset()
+                target.enqueue_bulk(size)
+                committed = time.time()
+                self._nudge(procs)
+                finished = harness.wait_until(lambda: not target.unfinished(), what=f"{target.name} run")
+                self._check_done(target, size)
+                if run >= 0:
+                    if verify:
+                        verify()
+                    rates.append(count / (finished - committed))
+        output = procs.stop()
+        _check_output(target, output)
+        return rates
+
+    def pickup(self, target, samples):
+        """Seconds from the enqueue commit to the task start, one idle worker."""
+        latencies = []
+        receiver = harness.StampReceiver()
+        target.reset()
+        try:
+            with harness.Processes() as procs:
+                target.start_workers(procs, 1)
+                for index in range(PICKUP_WARMUP + samples):
+                    time.sleep(random.uniform(*PICKUP_GAP_SECONDS))
+                    target.enqueue_stamp(receiver.port)
+                    committed = time.time()
+                    started = receiver.receive()
+                    if index >= PICKUP_WARMUP:
+                        latencies.append(started - committed)
+            _check_output(target, procs.stop())
+        finally:
+            receiver.close()
+        return latencies
+
+    def enqueue_one(self, target, count):
+        rates = []
+        for _ in range(self.options.repeat):
+            target.reset()
+            start = time.perf_counter()
+            target.enqueue_one(count)
+            rates.append(count / (time.perf_counter() - start))
+        target.reset()
+        return rates
+
+    def enqueue_bulk(self, target, count):
+        rates = []
+        for _ in range(self.options.repeat):
+            target.reset()
+            start = time.perf_counter()
+            target.enqueue_bulk(count)
+            rates.append(count / (time.perf_counter() - start))
+        target.reset()
+        return rates
+
+    def _check_done(self, target, count):
+        counts = target.counts()
+        if counts.get(3, 0) != count or sum(counts.values()) != count:
+            raise RuntimeError(f"{target.name}: expected {count} done tasks, found {counts}")
+
+    # -- PostgreSQL and SQLite figures -------------------------------------------
+
+    def run_throughput(self):
+        o = self.options
+        workers = o.workers if self.db == "postgresql" else 1
+        plain_one, plain_batch = PlainTarget.with_batch(self.plain, 1), None
+        for count in (o.tasks, o.small_tasks):
+            label = f"throughput, {workers} worker{'s' * (workers > 1)}, {count:,} tasks"
+            ours = self.record(f"throughput_{count}", self.throughput(self.autotask, workers, count))
+            one = self.record(f"plain_1_throughput_{count}", self.throughput(plain_one, workers, count))
+            plain_batch = self.plain.with_batch(PLAIN_BATCH)
+            batch = self.record(
+                f"plain_batch_throughput_{count}", self.throughput(plain_batch, workers, count)
+            )
+            self.plain.with_batch(1)
+            self.add(
+                label,
+                "tasks/s",
+                harness.median(ours),
+                [
+                    ("plain SQL, 1 row/statement", harness.median(one)),
+                    (f"plain SQL, {PLAIN_BATCH} rows/statement", harness.median(batch)),
+                ],
+            )
+        big, small = self.samples[f"throughput_{o.tasks}"], self.samples[f"throughput_{o.small_tasks}"]
+        self.add(
+            f"throughput at {o.tasks:,} / at {o.small_tasks:,}",
+            "ratio",
+            harness.median(big) / harness.median(small),
+            [
+                (
+                    "plain SQL, 1 row/statement",
+                    harness.median(self.samples[f"plain_1_throughput_{o.tasks}"])
+                    / harness.median(self.samples[f"plain_1_throughput_{o.small_tasks}"]),
+                )
+            ],
+            note="1.00 = no slowdown as finished rows pile up",
+        )
+
+    def run_pickup(self):
+        ours = self.record("pickup", self.pickup(self.autotask, self.options.pickup_samples))
+        plain = self.record(
+            "plain_pickup", self.pickup(self.plain.with_batch(1), self.options.pickup_samples)
+        )
+        for name, fraction in (("p50", 0.5), ("p95", 0.95)):
+            self.add(
+                f"pickup latency {name}, idle worker",
+                "ms",
+                harness.percentile(ours, fraction) * 1000,
+                [("plain SQL, LISTEN/NOTIFY", harness.percentile(plain, fraction) * 1000)],
+                higher_is_better=False,
+            )
+
+    def run_enqueue(self):
+        count = self.options.enqueue_count
+        ours = self.record("enqueue_one", self.enqueue_one(self.autotask, count))
+        plain = self.record("plain_enqueue_one", self.enqueue_one(self.plain, count))
+        reference = "plain SQL, INSERT+NOTIFY" if self.db == "postgresql" else "plain SQL, INSERT"
+        self.add(
+            f"enqueue one by one, {count:,} commits",
+            "tasks/s",
+            harness.median(ours),
+            [(reference, harness.median(plain))],
+        )
+
+    def run_bulk(self):
+        count = self.options.bulk_count
+        ours = self.record("enqueue_bulk", self.enqueue_bulk(self.autotask, count))
+        plain = self.record("plain_enqueue_bulk", self.enqueue_bulk(self.plain, count))
+        self.add(
+            f"bulk enqueue, {count:,} calls",
+            "tasks/s",
+            harness.median(ours),
+            [("plain SQL, one transaction", harness.median(plain))],
+        )
+
+    def run_workers4(self):
+        """SQLite: four worker processes share the work, with no error and no task run twice.
+
+        The same no-op tasks as the one-worker figure (no task may be claimed
+        twice: every row ends DONE after exactly one attempt), then tasks that
+        each insert a row, so that a second run of any task would show.
+        """
+        count = self.options.small_tasks
+
+        def claimed_once():
+            if execute_scalar("SELECT COUNT(*) FROM autotask_taskqueue WHERE attempts != 1"):
+                raise RuntimeError("4 workers: a task was claimed more than once")
+
+        noop_rates = self.record("workers4", self.throughput(self.autotask, 4, count, verify=claimed_once))
+        plain = self.record("plain_workers4", self.throughput(self.plain.with_batch(1), 4, count))
+        mark_rates = self.record("workers4_marking", self.marking_throughput(4, count))
+        self.add(
+            f"4 workers, {count:,} tasks: no error, none twice",
+            "tasks/s",
+            harness.median(noop_rates),
+            [("plain SQL, 1 row/statement", harness.median(plain))],
+        )
+        self.add(
+            f"4 workers, {count:,} tasks each inserting a row",
+            "tasks/s",
+            harness.median(mark_rates),
+            note="every task ran exactly once: one row per task, no duplicate",
+        )
+
+    def marking_throughput(self, workers, count):
+        """Tasks/s for tasks that each insert a row; fail unless every task ran exactly once."""
+        from benchmarks.tasks import mark
+
+        harness.execute("CREATE TABLE IF NOT EXISTS bench_mark (key integer NOT NULL)")
+        rates = []
+        with harness.Processes() as procs:
+            self.autotask.start_workers(procs, workers)
+            for _ in range(self.options.repeat):
+                self.autotask.reset()
+                harness.execute("DELETE FROM bench_mark")
+                mark.enqueue_many([(i,) for i in range(count)])
+                committed = time.time()
+                self._nudge(procs)
+                finished = harness.wait_until(lambda: not self.autotask.unfinished(), what="marking run")
+                self._check_done(self.autotask, count)
+                runs, distinct = harness.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM bench_mark")[0]
+                if runs != count or distinct != count:
+                    raise RuntimeError(f"{runs} runs of {distinct} distinct tasks, expected {count} of each")
+                rates.append(count / (finished - committed))
+        _check_output(self.autotask, procs.stop())
+        return rates
+
+    # -- scale (PostgreSQL) --------------------------------------------------------
+
+    def claim_latency(self, samples=CLAIM_SAMPLES, enqueue=None):
+        """Seconds one claim of a worker-sized batch takes, whatever else the table holds.
+
+        The claim asks for as many tasks as a busy worker with short tasks
+        does (a free slot plus the most it claims ahead).  Before each claim
+        ``enqueue`` tasks are added (default: a full batch; 0 when a backlog
+        is there already).
+        """
+        from django.utils import timezone
+
+        from autotask.conf import conf
+        from autotask.db import get_ops
+        from benchmarks.tasks import noop
+
+        ops = get_ops()
+        timings = []
+        limit = 1 + getattr(conf, "PREFETCH", 0)
+        enqueue = limit if enqueue is None else enqueue
+        for _ in range(samples):
+            if enqueue:
+                noop.enqueue_many([()] * enqueue)
+            now = timezone.now()
+            start = time.perf_counter()
+            claimed = ops.claim("bench-claim", None, limit, now + timedelta(seconds=30), now)
+            timings.append(time.perf_counter() - start)
+            if len(claimed) < min(limit, enqueue or limit):
+                raise RuntimeError(f"the claim found {len(claimed)} tasks, fewer than are due")
+        harness.execute("DELETE FROM autotask_taskqueue WHERE worker_id = 'bench-claim'")
+        return timings
+
+    def run_scale(self):
+        """The same work with a big table: a due backlog, and tasks scheduled for later.
+
+        The table holds ``--scale-rows`` finished rows kept for their ttl, plus
+        as many waiting ones: first all scheduled for tomorrow (the claim must
+        look past them), then all due (a backlog the workers work down).
+        """
+        o = self.options
+        rows, count = o.scale_rows, o.tasks
+        self.autotask.reset()
+        empty_claim = self.record("claim_empty", self.claim_latency())
+        empty_rate = self.samples.get(f"throughput_{count}")
+        if empty_rate is None:
+            empty_rate = self.record(f"throughput_{count}", self.throughput(self.autotask, o.workers, count))
+        empty_pickup = self.samples.get("pickup")
+        if empty_pickup is None:
+            empty_pickup = self.record("pickup", self.pickup(self.autotask, o.pickup_samples))
+        print(f"  filling the task table with {rows:,} scheduled and {rows:,} finished rows ...", flush=True)
+        start = time.perf_counter()
+        fill(rows)
+        self.extra["fill_seconds"] = time.perf_counter() - start
+        self.extra["claim_plan_scheduled"] = claim_plan()
+        # A claim asking for more tasks than are due reads past every scheduled row.
+        self.record("claim_scheduled", self.claim_latency(samples=20, enqueue=1))
+        pickup = self.record("pickup_scheduled", self.pickup(_Backlog(self.autotask), o.pickup_samples))
+        scheduled_rate = self.record(
+            "throughput_scheduled", self.throughput(_Backlog(self.autotask), o.workers, count)
+        )
+        print(f"  making the {rows:,} scheduled rows due ...", flush=True)
+        make_due()
+        self.extra["claim_plan_backlog"] = claim_plan()
+        backlog_claim = self.record("claim_backlog", self.claim_latency(enqueue=0))
+        backlog_rate = self.record("throughput_backlog", self.backlog_throughput(count))
+        size = f"{rows:,} waiting + {rows:,} finished rows"
+        self.add(
+            f"claim latency p50, {size}",
+            "ms",
+            harness.median(backlog_claim) * 1000,
+            [("autotask, empty table", harness.median(empty_claim) * 1000)],
+            higher_is_better=False,
+        )
+        self.add(
+            f"throughput, {size} (working the backlog down)",
+            "tasks/s",
+            harness.median(backlog_rate),
+            [("autotask, empty table", harness.median(empty_rate))],
+        )
+        later = f"{rows:,} scheduled for later + {rows:,} finished rows"
+        self.add(
+            f"pickup latency p50, {later}",
+            "ms",
+            harness.median(pickup) * 1000,
+            [("autotask, empty table", harness.median(empty_pickup) * 1000)],
+            higher_is_better=False,
+        )
+        self.add(
+            f"throughput, {count:,} tasks, {later}",
+            "tasks/s",
+            harness.median(scheduled_rate),
+            [("autotask, empty table", harness.median(empty_rate))],
+        )
+        self.autotask.reset()
+
+    def backlog_throughput(self, count):
+        """Tasks/s while workers work down a due backlog, over ``count`` tasks, after a warm-up."""
+        rates = []
+        with harness.Processes() as procs:
+            self.autotask.start_workers(procs, self.options.workers)  # they start on the backlog at once
+            for _ in range(self.options.repeat):
+                first, start = done_since_fill(), time.time()
+                finished = harness.wait_until(
+                    lambda first=first: done_since_fill() >= first + count, interval=0.02, what="backlog run"
+                )
+                rates.append((done_since_fill() - first) / (finished - start))
+        _check_output(self.autotask, procs.stop())
+        return rates
+
+    # -- memory ----------------------------------------------------------------------
+
+    def run_memory(self):
+        count = self.options.memory_tasks
+        target = self.autotask
+        target.reset()
+        rss = []
+        with harness.Processes() as procs:
+            target.start_workers(procs, 1)
+            pid = procs.pids[0]
+            # Warm up first: imports, plans and pools settle in the first tasks.
+            target.enqueue_bulk(1000)
+            self._nudge(procs)
+            harness.wait_until(lambda: not target.unfinished(), what="memory warm-up")
+            start_kib = harness.rss_kib(pid)
+            target.reset()
+            target.enqueue_bulk(count)
+            self._nudge(procs)
+
+            def done():
+                rss.append((time.time(), harness.rss_kib(pid)))
+                return not target.unfinished()
+
+            harness.wait_until(done, interval=0.5, what="memory run")
+            end_kib = harness.rss_kib(pid)
+        _check_output(target, procs.stop())
+        self.record("rss_kib", rss)
+        self.extra["rss_start_kib"], self.extra["rss_end_kib"] = start_kib, end_kib
+        self.add(
+            f"worker RSS after {count:,} tasks",
+            "MiB",
+            end_kib / 1024,
+            [("worker RSS at start", start_kib / 1024)],
+            higher_is_better=False,
+            note=f"peak {max(k for _, k in rss) / 1024:.1f} MiB",
+        )
+        target.reset()
+
+    def _nudge(self, procs):
+        """Wake SQLite workers as a local enqueue would (there is no NOTIFY to do it)."""
+        if self.db == "sqlite":
+            procs.signal(signal.SIGUSR1)
+
+
+class _Backlog:
+    """The autotask target over a pre-filled table: resets remove only the benchmark's rows."""
+
+    def __init__(self, target):
+        self.target = target
+        self.name = target.name
+        self.first_id = harness.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM autotask_taskqueue")[0][0]
+
+    def __getattr__(self, name):
+        return getattr(self.target, name)
+
+    def reset(self):
+        harness.execute("DELETE FROM autotask_taskqueue WHERE id >= %s", [self.first_id])
+        harness.execute("VACUUM autotask_taskqueue")
+
+    def unfinished(self):
+        sql = harness.UNFINISHED_SQL.format(extra=" AND id >= %s")
+        return bool(harness.execute(sql, [self.first_id, self.first_id])[0][0])
+
+    def counts(self):
+        sql = "SELECT status, COUNT(*) FROM autotask_taskqueue WHERE id >= %s GROUP BY status"
+        return dict(harness.execute(sql, [self.first_id]))
+
+
+def fill(rows):
+    """Add ``rows`` waiting tasks (due tomorrow) and ``rows`` finished ones (kept for a day)."""
+    columns = (
+        "function, kind, queue, priority, status, args, result, created_at, scheduled_at, finished_at, "
+        "expires_at, ttl, attempts, max_attempts, options, worker_id, error_message, traceback, history"
+    )
+    common = "'benchmarks.tasks.noop', 'delayed', 'default', 0"
+    harness.execute(
+        f'INSERT INTO autotask_taskqueue ({columns}) SELECT {common}, 1, \'{{"args":[],"kwargs":{{}}}}\', '
+        "NULL, now(), now() + interval '1 day' + g * interval '1 millisecond', NULL, NULL, 300, 0, 1, "
+        "'{}', '', '', '', '[]' FROM generate_series(1, %s) AS g",
+        [rows],
+    )
+    harness.execute(
+        f'INSERT INTO autotask_taskqueue ({columns}) SELECT {common}, 3, \'{{"args":[],"kwargs":{{}}}}\', '
+        "'null', now() - interval '1 hour', now() - interval '1 hour', now() - interval '1 hour', "
+        "now() + interval '1 day', 300, 1, 1, '{}', 'gone', '', '', '[]' FROM generate_series(1, %s) AS g",
+        [rows],
+    )
+    harness.execute("VACUUM ANALYZE autotask_taskqueue")
+
+
+def execute_scalar(sql, params=None):
+    return harness.execute(sql, params)[0][0]
+
+
+def make_due():
+    """Make every waiting task due now (a backlog), in one transaction."""
+    harness.execute(
+        "UPDATE autotask_taskqueue SET scheduled_at = now() - interval '1 second' WHERE status = 1"
+    )
+    harness.execute("VACUUM ANALYZE autotask_taskqueue")
+
+
+def done_since_fill():
+    """Count the rows finished since the table was filled (theirs are kept a day, ours ttl 300 s)."""
+    sql = (
+        "SELECT COUNT(*) FROM autotask_taskqueue WHERE status >= 3 AND expires_at < now() + interval '1 hour'"
+    )
+    return harness.execute(sql)[0][0]
+
+
+def claim_plan():
+    """EXPLAIN of the worker's claim statement, as text."""
+    from django.utils import timezone
+
+    from autotask.db import get_ops
+
+    now = timezone.now()
+    ops = get_ops()
+    if not hasattr(ops, "claim_statement"):
+        return "(this version has no claim_statement to explain)"
+    sql, params = ops.claim_statement("bench-plan", None, 1, now + timedelta(seconds=30), now)
+    return "\n".join(row[0] for row in harness.execute("EXPLAIN " + sql, params))
+
+
+def _check_output(target, output):
+    """Fail on a worker's traceback; show anything else it logged (no-op tasks log nothing)."""
+    if "Traceback" in output:
+        raise RuntimeError(f"{target.name} workers reported errors:\n{output[-4000:]}")
+    if output.strip():
+        print(f"  ({target.name} workers said: {output.strip()[-500:]})", flush=True)

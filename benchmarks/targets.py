@@ -1,0 +1,42 @@
+"""autotask as a benchmark target: the same verbs as :class:`benchmarks.plain.PlainTarget`."""
+
+from benchmarks import harness
+
+
+class AutotaskTarget:
+    """autotask driven the way a user drives it: decorated functions and run_autotask."""
+
+    name = "autotask"
+
+    def __init__(self, worker_args=()):
+        self.worker_args = list(worker_args)
+
+    def reset(self):
+        harness.reset_tasks()
+
+    def unfinished(self):
+        return harness.unfinished_tasks()
+
+    def counts(self):
+        return harness.count_by_status()
+
+    def start_workers(self, procs, count):
+        harness.start_autotask_workers(procs, count, *self.worker_args)
+
+    def enqueue_one(self, count):
+        """Call a task ``count`` times, each call committed on its own (autocommit)."""
+        from benchmarks.tasks import noop
+
+        for _ in range(count):
+            noop()
+
+    def enqueue_bulk(self, count):
+        """Enqueue ``count`` calls with Task.enqueue_many (one transaction)."""
+        from benchmarks.tasks import noop
+
+        noop.enqueue_many([()] * count)
+
+    def enqueue_stamp(self, port):
+        from benchmarks.tasks import stamp
+
+        stamp(port)
