@@ -368,7 +368,7 @@ def _vendor_supported(alias):
         ops = get_ops(alias)
     except ImportError:
         return False
-    return type(ops).claim is not DatabaseOps.claim
+    return ops.vendor != DatabaseOps.vendor  # the portable base stands for "unsupported"
 
 
 def _task_as_stored(base, priority, queue, run_after):

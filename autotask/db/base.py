@@ -255,7 +255,19 @@ class DatabaseOps:
 
     def claim(self, worker_id, queues, limit, lease_until, now):
         """Mark up to ``limit`` due tasks RUNNING for ``worker_id``; return them."""
+        sql, params = self.claim_statement(worker_id, queues, limit, lease_until, now)
+        with self.cursor() as cursor:
+            self.execute_hot(cursor, sql, params)
+            rows = cursor.fetchall()
+        return sorted(map(ClaimedTask.from_row, rows), key=ClaimedTask.run_order)
+
+    def claim_statement(self, worker_id, queues, limit, lease_until, now):
+        """The claim as one (sql, params) statement, for vendors that can claim in one."""
         raise NotImplementedError
+
+    def execute_hot(self, cursor, sql, params):
+        """Execute a statement of the worker's hot path (a vendor may prepare it)."""
+        cursor.execute(sql, params)
 
     def claim_set_clause(self):
         return "status = %s, worker_id = %s, started_at = %s, lease_expires_at = %s, attempts = attempts + 1"

@@ -220,13 +220,6 @@ class PostgresOps(DatabaseOps):
         )
         return sql, self.claim_set_params(worker_id, lease_until, now) + inner_params
 
-    def claim(self, worker_id, queues, limit, lease_until, now):
-        sql, params = self.claim_statement(worker_id, queues, limit, lease_until, now)
-        with self.cursor() as cursor:
-            self.execute_hot(cursor, sql, params)
-            rows = cursor.fetchall()
-        return sorted(map(ClaimedTask.from_row, rows), key=ClaimedTask.run_order)
-
     def execute_hot(self, cursor, sql, params):
         """Execute one of the worker's claim and finish statements, prepared if allowed.
 

@@ -3,7 +3,7 @@
 from django.db import OperationalError
 
 from ..task import WAITING
-from .base import CLAIM_COLUMNS, ClaimedTask, DatabaseOps
+from .base import CLAIM_COLUMNS, DatabaseOps
 
 
 class SqliteOps(DatabaseOps):
@@ -31,10 +31,3 @@ class SqliteOps(DatabaseOps):
             f"RETURNING {', '.join(CLAIM_COLUMNS)}"
         )
         return sql, self.claim_set_params(worker_id, lease_until, now) + inner_params
-
-    def claim(self, worker_id, queues, limit, lease_until, now):
-        sql, params = self.claim_statement(worker_id, queues, limit, lease_until, now)
-        with self.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        return sorted(map(ClaimedTask.from_row, rows), key=ClaimedTask.run_order)
