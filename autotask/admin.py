@@ -365,35 +365,14 @@ def _run_schedules(model_admin, request, schedules, using):
 
 @admin.register(Schedule)
 class ScheduleAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = (
-        "name",
-        "kind",
-        "spec",
-        "timezone",
-        "queue",
-        "next_run_at",
-        "last_run_at",
-        "last_status",
-        "last_error_short",
-        "missing",
-    )
+    # The list shows the error shortened; the page shows it whole.
+    columns = ("name", "kind", "spec", "timezone", "queue", "next_run_at", "last_run_at", "last_status")
+    list_display = (*columns, "last_error_short", "missing")
     list_filter = ("kind", "missing", "queue")
     search_fields = ("name",)
     ordering = ("missing", "next_run_at", "name")
     actions = ("run_now",)
-    readonly_fields = (
-        "name",
-        "kind",
-        "spec",
-        "timezone",
-        "queue",
-        "next_run_at",
-        "last_run_at",
-        "last_status",
-        "last_error_display",
-        "missing",
-        "updated_at",
-    )
+    readonly_fields = (*columns, "last_error_display", "missing", "updated_at")
     fields = readonly_fields
 
     @admin.display(description="Last error")
