@@ -11,6 +11,7 @@ import queue as queue_module
 import select
 import signal
 import socket
+import threading
 import time
 import uuid
 from collections import deque
@@ -84,6 +85,8 @@ class Worker:
         self.running = 0  # tasks claimed here whose outcome is not collected yet
         self.active = set()  # ids of the tasks running here: only their leases are renewed
         self.ready = deque()  # claimed tasks no pool thread has started yet (FIFO)
+        self.ready_lock = threading.Lock()  # a pool thread takes a task and counts it as one step
+        self.executing = 0  # pool threads inside a task (under ready_lock)
         self.runners = 0  # pool threads running tasks from self.ready
         self.task_seconds = None  # how long tasks take here, recent-weighted (None: no task yet)
         self.round_trip = 0.0  # seconds a claim takes, recent-weighted
@@ -173,7 +176,9 @@ class Worker:
             self._check_parent()  # also while busy: the wait below may not come round for a while
             if self.stopping:
                 self._flush()
-                self._give_back(self._take_ready())  # claimed ahead, never started: back to the queue
+                # Claimed ahead, beyond the free slots: back to the queue.  A task
+                # claimed for a free slot is shown running and starts anyway.
+                self._give_back(self._take_ready(keep=self.concurrency))
                 if not self.running:
                     return
                 if self.stop_deadline is not None and time.monotonic() >= self.stop_deadline:
@@ -253,13 +258,18 @@ class Worker:
     def _run_ready(self):
         """Run claimed tasks, oldest first, until none is left (in a pool thread)."""
         try:
-            while not self.stopping:  # stopping: start nothing more; the rest goes back to the queue
-                try:
+            while True:
+                with self.ready_lock:
+                    if not self.ready:
+                        return
                     task = self.ready.popleft()
-                except IndexError:
-                    return
+                    self.executing += 1
                 self.last_start = time.monotonic()
-                self._execute(task)
+                try:
+                    self._execute(task)
+                finally:
+                    with self.ready_lock:
+                        self.executing -= 1
                 if not self.nudged and (
                     len(self.ready) <= self.low_water or self.outcomes.qsize() >= FLUSH_BATCH
                 ):
@@ -272,14 +282,15 @@ class Worker:
             self.outcomes.put(RUNNER_DONE)
             self.wake()
 
-    def _take_ready(self):
-        """Remove and return the claimed tasks that no pool thread has started."""
-        taken = []
-        while True:
-            try:
-                taken.append(self.ready.pop())
-            except IndexError:
-                return taken
+    def _take_ready(self, keep=0):
+        """Remove and return the claimed tasks no pool thread has started.
+
+        With ``keep``, leave the oldest of them for the slots free of ``keep``
+        (counting the tasks running now): those start, the newest come back.
+        """
+        with self.ready_lock:
+            left = max(0, keep - self.executing)
+            return [self.ready.pop() for _ in range(max(0, len(self.ready) - left))]
 
     def _release_if_held(self):
         """Give claimed-ahead tasks back when no slot has started a task for HOLD_SECONDS."""
@@ -289,6 +300,8 @@ class Worker:
             # take another batch to hold.
             self._timed(waited)
             self._give_back(self._take_ready())
+        elif self.unreleased:
+            self._give_back([])  # an earlier give-back met a database error: again
 
     def _give_back(self, tasks):
         """Return claimed-ahead ``tasks`` to the queue for any worker (retried after errors)."""
