@@ -54,29 +54,38 @@ class Suite:
     # -- generic measurements ------------------------------------------------
 
     def throughput(self, target, workers, count, repeat=None, verify=None):
-        """Tasks/s from the commit of ``count`` tasks (one transaction) until all are done.
+        """Tasks/s from the commit of ``count`` tasks (one transaction) until all are done."""
+        return self.throughputs(target, workers, [count], repeat, verify)[count]
+
+    def throughputs(self, target, workers, counts, repeat=None, verify=None):
+        """Tasks/s for each of ``counts``, the sizes interleaved run by run; {count: [rates]}.
 
         The workers first run a small unmeasured batch (imports, caches, query
-        plans); ``verify()`` checks each measured run.
+        plans).  Interleaving the sizes on the same workers keeps a drift of
+        the machine (other load, a checkpoint) from passing for a difference
+        between them.  ``verify()`` checks each measured run.
         """
-        rates = []
+        rates = {count: [] for count in counts}
         with harness.Processes() as procs:
             target.start_workers(procs, workers)
-            for run in range(-1, repeat or self.options.repeat):
-                size = min(count, WARMUP_TASKS) if run < 0 else count
-                target.reset()
-                target.enqueue_bulk(size)
-                committed = time.time()
-                self._nudge(procs)
-                finished = harness.wait_until(lambda: not target.unfinished(), what=f"{target.name} run")
-                self._check_done(target, size)
-                if run >= 0:
+            self._run_batch(target, procs, min(min(counts), WARMUP_TASKS))
+            for _ in range(repeat or self.options.repeat):
+                for count in counts:
+                    rates[count].append(self._run_batch(target, procs, count))
                     if verify:
                         verify()
-                    rates.append(count / (finished - committed))
-        output = procs.stop()
-        _check_output(target, output)
+        _check_output(target, procs.stop())
         return rates
+
+    def _run_batch(self, target, procs, count):
+        """Enqueue ``count`` tasks in one transaction; return tasks/s until all are done."""
+        target.reset()
+        target.enqueue_bulk(count)
+        committed = time.time()
+        self._nudge(procs)
+        finished = harness.wait_until(lambda: not target.unfinished(), what=f"{target.name} run")
+        self._check_done(target, count)
+        return count / (finished - committed)
 
     def pickup(self, target, samples):
         """Seconds from the enqueue commit to the task start, one idle worker."""
@@ -128,37 +137,30 @@ class Suite:
     def run_throughput(self):
         o = self.options
         workers = o.workers if self.db == "postgresql" else 1
-        plain_one, plain_batch = PlainTarget.with_batch(self.plain, 1), None
-        for count in (o.tasks, o.small_tasks):
-            label = f"throughput, {workers} worker{'s' * (workers > 1)}, {count:,} tasks"
-            ours = self.record(f"throughput_{count}", self.throughput(self.autotask, workers, count))
-            one = self.record(f"plain_1_throughput_{count}", self.throughput(plain_one, workers, count))
-            plain_batch = self.plain.with_batch(PLAIN_BATCH)
-            batch = self.record(
-                f"plain_batch_throughput_{count}", self.throughput(plain_batch, workers, count)
-            )
-            self.plain.with_batch(1)
+        counts = [o.tasks, o.small_tasks]
+        ours = self.throughputs(self.autotask, workers, counts)
+        one = self.throughputs(self.plain.with_batch(1), workers, counts)
+        batch = self.throughputs(self.plain.with_batch(PLAIN_BATCH), workers, counts)
+        self.plain.with_batch(1)
+        for count in counts:
+            self.record(f"throughput_{count}", ours[count])
+            self.record(f"plain_1_throughput_{count}", one[count])
+            self.record(f"plain_batch_throughput_{count}", batch[count])
             self.add(
-                label,
+                f"throughput, {workers} worker{'s' * (workers > 1)}, {count:,} tasks",
                 "tasks/s",
-                harness.median(ours),
+                harness.median(ours[count]),
                 [
-                    ("plain SQL, 1 row/statement", harness.median(one)),
-                    (f"plain SQL, {PLAIN_BATCH} rows/statement", harness.median(batch)),
+                    ("plain SQL, 1 row/statement", harness.median(one[count])),
+                    (f"plain SQL, {PLAIN_BATCH} rows/statement", harness.median(batch[count])),
                 ],
             )
-        big, small = self.samples[f"throughput_{o.tasks}"], self.samples[f"throughput_{o.small_tasks}"]
+        big, small = counts
         self.add(
-            f"throughput at {o.tasks:,} / at {o.small_tasks:,}",
+            f"throughput at {big:,} / at {small:,}",
             "ratio",
-            harness.median(big) / harness.median(small),
-            [
-                (
-                    "plain SQL, 1 row/statement",
-                    harness.median(self.samples[f"plain_1_throughput_{o.tasks}"])
-                    / harness.median(self.samples[f"plain_1_throughput_{o.small_tasks}"]),
-                )
-            ],
+            harness.median(ours[big]) / harness.median(ours[small]),
+            [("plain SQL, 1 row/statement", harness.median(one[big]) / harness.median(one[small]))],
             note="1.00 = no slowdown as finished rows pile up",
         )
 
