@@ -361,11 +361,11 @@ def _check_importable(task):
 
 def _vendor_supported(alias):
     """Return True when autotask/db has an implementation for ``alias``'s database."""
-    from .db import get_ops
+    from .db import new_ops
     from .db.base import DatabaseOps
 
     try:
-        ops = get_ops(alias)
+        ops = new_ops(connections[alias])
     except ImportError:
         return False
     return ops.vendor != DatabaseOps.vendor  # the portable base stands for "unsupported"

@@ -37,14 +37,23 @@ def insert(rows, using=None, sender=None):
     """Insert prepared rows in one statement; return their ids."""
     alias = using or conf.DATABASE
     ids = get_ops(alias).insert_tasks(rows)
-    if local_wakeups and any(row.scheduled_at <= row.created_at for row in rows):
+    announce(alias, ids, rows, any(row.scheduled_at <= row.created_at for row in rows), sender)
+    return ids
+
+
+def announce(alias, ids, rows, due, sender):
+    """After an insert: wake the local worker on commit if ``due``; send task_enqueued per row.
+
+    ``rows`` holds one row per id, or is one row standing for all (same function).
+    """
+    if local_wakeups and due:
         transaction.on_commit(lambda: _wake_local(alias), using=alias)
     if task_enqueued.receivers:
         from .tasks import DelayedTask
 
-        for row, pk in zip(rows, ids, strict=True):
-            task_enqueued.send(sender=sender, task=DelayedTask(pk, using=alias), name=row.function)
-    return ids
+        names = [rows.function] * len(ids) if isinstance(rows, NewTask) else [row.function for row in rows]
+        for pk, name in zip(ids, names, strict=True):
+            task_enqueued.send(sender=sender, task=DelayedTask(pk, using=alias), name=name)
 
 
 def _wake_local(alias):
@@ -68,11 +77,9 @@ def enqueue_many(name, calls, options, using=None, sender=None):
     # Everything but the arguments is the same for every call: build it once.
     template = build_row(name, (), {}, options, timezone.now())
     serializer = conf.SERIALIZER
-    encode, with_args = serialization.encode_call, template.with_args
-    rows = [with_args(encode(args, kwargs, serializer=serializer)) for args, kwargs in calls]
-    size = get_ops(alias).insert_batch_size
-    ids = []
+    encode = serialization.encode_call
+    encoded = [encode(args, kwargs, serializer=serializer) for args, kwargs in calls]
     with transaction.atomic(using=alias):
-        for start in range(0, len(rows), size):
-            ids.extend(insert(rows[start : start + size], using=alias, sender=sender))
+        ids = get_ops(alias).insert_calls(template, encoded)
+        announce(alias, ids, template, template.scheduled_at <= template.created_at, sender)
     return ids

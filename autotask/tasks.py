@@ -164,8 +164,9 @@ class Task:
         Each item is a :class:`Call` or a tuple of positional arguments.
         """
         pairs = [(c.args, c.kwargs) if isinstance(c, Call) else (tuple(c), {}) for c in calls]
-        ids = _enqueue.enqueue_many(self.name, pairs, self.options, using=self.database, sender=self)
-        return [DelayedTask(pk, using=self.database) for pk in ids]
+        alias = self.database or conf.DATABASE  # once, not once per handle
+        ids = _enqueue.enqueue_many(self.name, pairs, self.options, using=alias, sender=self)
+        return [DelayedTask(pk, using=alias) for pk in ids]
 
     def run(self, *args, **kwargs):
         """Call the function here and now, synchronously."""

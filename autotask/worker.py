@@ -18,12 +18,12 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from . import maintenance
 from .conf import conf
-from .db import get_ops
+from .db import new_ops
 from .executor import execute
 from .supervisor import ParentLink
 
@@ -76,7 +76,8 @@ class Worker:
         self.worker_id = worker_id or new_worker_id()
         self.handle_signals = handle_signals
         self.lease = timedelta(seconds=conf.LEASE_SECONDS)
-        self.ops = get_ops(self.using)
+        # An ops object of its own: the prepared-statement switch below is this worker's.
+        self.ops = new_ops(connections[self.using])
         # Prepared statements, like LISTEN, need a session of the worker's own:
         # behind a pooler in transaction mode (AUTOTASK_LISTEN off) neither is used.
         self.ops.prepare_statements = self.listen

@@ -9,8 +9,18 @@ from ..conf import conf
 
 
 def get_ops(alias=None):
-    """Return the vendor operations object for the task database."""
+    """Return the vendor operations object for the task database (one per connection)."""
     connection = connections[alias or conf.DATABASE]
+    # Cached on the connection (one per thread and alias): building it costs
+    # more than the rest of an enqueue's Python work.
+    ops = connection.__dict__.get("_autotask_ops")
+    if ops is None:
+        ops = connection._autotask_ops = new_ops(connection)
+    return ops
+
+
+def new_ops(connection):
+    """Build a vendor operations object of its own for ``connection`` (a worker keeps one)."""
     vendor = connection.vendor
     if vendor == "postgresql":
         from .postgresql import PostgresOps as cls

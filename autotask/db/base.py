@@ -232,6 +232,18 @@ class DatabaseOps:
                 self.notify(cursor, {t.queue for t in tasks if t.scheduled_at <= t.created_at})
         return ids
 
+    def insert_calls(self, template, args_list, notify=True):
+        """Insert one row of ``template`` per encoded arguments in ``args_list``; their ids in order.
+
+        Statements of up to ``insert_batch_size`` rows; the caller holds the transaction.
+        """
+        rows = [template.with_args(args) for args in args_list]
+        size = self.insert_batch_size
+        ids = []
+        for start in range(0, len(rows), size):
+            ids.extend(self.insert_tasks(rows[start : start + size], notify))
+        return ids
+
     def row_placeholders(self):
         marks = ["%s"] * len(INSERT_COLUMNS)
         marks[INSERT_COLUMNS.index("options")] = self.json_placeholder

@@ -131,6 +131,33 @@ def test_insert_nothing(ops):
     assert ops.insert_tasks([]) == []
 
 
+FIELDS = [
+    *("function", "kind", "queue", "priority", "status", "ttl", "attempts", "max_attempts", "options"),
+    *("worker_id", "error_message", "traceback", "history", "schedule_id", "result"),
+    *("created_at", "scheduled_at"),
+]
+
+
+def test_insert_calls_writes_the_template_once_per_call_in_order(ops, now):
+    """A bulk enqueue of one function: rows as insert_tasks writes them, arguments in order."""
+    template = task(
+        now, "template", delay=30, queue="q2", priority=-2, ttl=7.5, max_attempts=3, options={"backoff": 2.0}
+    )
+    calls = [json.dumps(f"c{i} é中") for i in range(40)]
+    ids = ops.insert_calls(template, calls)
+    assert len(set(ids)) == 40
+    assert [row(pk).args for pk in ids] == calls
+    (reference,) = ops.insert_tasks([template.with_args(calls[0])])
+    expected = TaskQueue.objects.filter(pk=reference).values(*FIELDS).get()
+    assert list(TaskQueue.objects.filter(pk__in=ids).values(*FIELDS).distinct()) == [expected]
+
+
+@pytest.mark.parametrize("count", [0, 1])
+def test_insert_calls_of_none_or_one(ops, now, count):
+    ids = ops.insert_calls(task(now), ['"only"'] * count)
+    assert [row(pk).args for pk in ids] == ['"only"'] * count
+
+
 def test_insert_keeps_json_and_microseconds(ops, now):
     when = now.replace(microsecond=123457) + timedelta(seconds=5)
     new = task(now, options={"retry_delay": 0.5, "timeout": None, "nested": [1, {"a": "é"}]})

@@ -18,7 +18,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from autotask.db import get_ops
+from autotask.db import new_ops
 from autotask.db.base import DatabaseOps, NewTask, Outcome
 from autotask.models import Schedule, TaskQueue
 from autotask.task import DONE, ERROR, RUNNING, WAITING
@@ -52,7 +52,7 @@ def insert(ops, tasks):
 
 @pytest.fixture
 def ops():
-    return get_ops()
+    return new_ops(connection)  # not the cached one: a test may switch on prepared statements
 
 
 @pytest.fixture
@@ -115,7 +115,9 @@ def assert_no_full_scan(plan):
 
 def uses(plan, index):
     """Return True when the plan reads ``index``."""
-    return f"USING INDEX {index}" in plan if VENDOR == "sqlite" else f"using {index}" in plan
+    if VENDOR == "sqlite":
+        return re.search(rf"USING (COVERING )?INDEX {index}\b", plan) is not None
+    return f"using {index}" in plan
 
 
 def outcomes_for(claimed, now):
@@ -216,6 +218,9 @@ def test_batched_finish_and_finish_and_claim_find_their_rows_by_index(ops, now, 
 @postgresql
 def test_enqueue_is_one_statement_with_its_notify(ops, now):
     statements = executed(ops.insert_tasks, [new_task(now)])
+    assert len(statements) == 1, statements
+    assert "pg_notify" in statements[0][0]
+    statements = executed(ops.insert_calls, new_task(now), ['"a"', '"b"', '"c"'])
     assert len(statements) == 1, statements
     assert "pg_notify" in statements[0][0]
 
@@ -345,15 +350,19 @@ class Listening:
 @postgresql
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("outcome", ["commit", "rollback"])
-@pytest.mark.parametrize("statements", ["one row each", "one for all"])
+@pytest.mark.parametrize("statements", ["one row each", "one for all", "calls of one function"])
 def test_enqueue_notifies_on_commit_only(ops, now, outcome, statements):
-    """One row and several go by different statements: each carries its NOTIFY."""
+    """One row, several, and many calls go by different statements: each carries its NOTIFY."""
     listening = Listening(ops)
     tasks = [new_task(now, queue="mail"), new_task(now, queue="sms"), new_task(now, delay=60)]
     try:
         with transaction.atomic():
+            if statements == "calls of one function":
+                for template in tasks:
+                    ops.insert_calls(template, ['"a"', '"b"'])
             for batch in [[task] for task in tasks] if statements == "one row each" else [tasks]:
-                ops.insert_tasks(batch)
+                if statements != "calls of one function":
+                    ops.insert_tasks(batch)
             assert listening.queues(timeout=0.2) == set()  # nothing before the commit
             if outcome == "rollback":
                 transaction.set_rollback(True)
