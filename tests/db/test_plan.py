@@ -225,6 +225,18 @@ def test_enqueue_is_one_statement_with_its_notify(ops, now):
     assert "pg_notify" in statements[0][0]
 
 
+@plans
+def test_the_runs_of_a_schedule_are_found_by_index(ops, now, big_table):
+    """Deleting a schedule sets its runs' schedule to NULL: that lookup must not read the table."""
+    schedule = Schedule.objects.create(name="tests.nightly", kind="cron", next_run_at=now)
+    insert(ops, [new_task(now, f"run{i}", schedule_id=schedule.pk) for i in range(3)])
+    query = TaskQueue.objects.filter(schedule_id=schedule.pk).values("id").query
+    sql, params = query.sql_with_params()
+    plan = explain(sql, params)
+    assert_no_full_scan(plan)
+    assert uses(plan, "autotask_schedule_runs_idx"), plan
+
+
 # -- what the claim returns ---------------------------------------------------------
 
 
