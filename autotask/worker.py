@@ -176,16 +176,8 @@ class Worker:
             self._collect()
             self._check_parent()  # also while busy: the wait below may not come round for a while
             if self.stopping:
-                self._flush()
-                # Claimed ahead, beyond the free slots: back to the queue.  A task
-                # claimed for a free slot is shown running and starts anyway.
-                self._give_back(self._take_ready(keep=self.concurrency))
-                if not self.running:
+                if self._stopping_turn(pool):
                     return
-                if self.stop_deadline is not None and time.monotonic() >= self.stop_deadline:
-                    self.stop(immediate=True)
-                self._maintain()  # keep renewing the leases of the tasks still running
-                self._wait(None)
                 continue
             self._maintain()
             self._release_if_held()
@@ -206,6 +198,22 @@ class Worker:
                 self._wait(self._idle_timeout())
             else:
                 self._wait(self._busy_timeout())
+
+    def _stopping_turn(self, pool):
+        """One loop turn of a graceful stop; return True once nothing runs here any more."""
+        self._flush()
+        # Claimed ahead, beyond the free slots: back to the queue.  A task
+        # claimed for a free slot is shown running and starts anyway, on a
+        # pool thread started here when the last one has just ended.
+        self._give_back(self._take_ready(keep=self.concurrency))
+        self._dispatch(pool, [])
+        if not self.running:
+            return True
+        if self.stop_deadline is not None and time.monotonic() >= self.stop_deadline:
+            self.stop(immediate=True)
+        self._maintain()  # keep renewing the leases of the tasks still running
+        self._wait(None)
+        return False
 
     def _busy_timeout(self):
         """Seconds to wait with every slot busy: until buffered work needs a look, at most."""

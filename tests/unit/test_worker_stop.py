@@ -49,3 +49,33 @@ def test_a_pool_thread_starts_a_kept_task_after_the_stop(worker, monkeypatch):
     worker._run_ready()
     assert started == ["t1"]
     assert worker.executing == 0
+
+
+class Pool:
+    """Records what the worker hands to its pool threads."""
+
+    def __init__(self):
+        self.submitted = []
+
+    def submit(self, func):
+        self.submitted.append(func)
+
+
+def test_a_kept_task_gets_a_pool_thread_when_the_last_one_has_ended(worker, monkeypatch):
+    # The last pool thread found the buffer empty and ended just before the
+    # claim that filled it: without a new thread the stop would wait forever.
+    for name in ("_flush", "_maintain", "_wait"):
+        monkeypatch.setattr(worker, name, lambda *args: None)
+    monkeypatch.setattr(worker, "_give_back", lambda tasks: None)
+    worker.ready, worker.running, worker.runners, worker.stopping = deque(["t1"]), 1, 0, True
+    pool = Pool()
+    assert worker._stopping_turn(pool) is False
+    assert pool.submitted == [worker._run_ready]
+    assert list(worker.ready) == ["t1"]
+
+
+def test_the_stop_ends_once_nothing_runs(worker, monkeypatch):
+    for name in ("_flush", "_maintain", "_wait"):
+        monkeypatch.setattr(worker, name, lambda *args: None)
+    worker.stopping = True
+    assert worker._stopping_turn(Pool()) is True
