@@ -48,12 +48,6 @@ INSERT_TYPES = {
 }
 
 
-def _server_binding_cursor(raw):
-    import psycopg
-
-    return psycopg.Cursor(raw)
-
-
 class PostgresOps(DatabaseOps):
     vendor = "postgresql"
     supports_listen = True
@@ -184,13 +178,12 @@ class PostgresOps(DatabaseOps):
         """Run an enqueue statement on a cursor of the driver itself; its row, or rows.
 
         An enqueue is a few hundred microseconds of Python around one round
-        trip, and Django's cursor wrapper and psycopg 3's client-side binding
-        (Django's default) are a good part of them.  The statement runs in the
-        same session and transaction, after Django's checks and with its error
-        translation, on a cursor that binds its parameters on the server (kept
-        for the connection's life).  Where something watches the queries
-        (``execute_wrapper``, DEBUG query logging, assertions on queries in
-        tests), Django's own cursor runs it.
+        trip, and Django's cursor wrapper is a good part of them.  The
+        statement runs in the same session and transaction, after Django's
+        checks and with its error translation, on the driver's cursor (the
+        class Django configured; kept for the connection's life).  Where
+        something watches the queries (``execute_wrapper``, DEBUG query
+        logging, assertions on queries in tests), Django's own cursor runs it.
         """
         conn = self.connection
         if conn.execute_wrappers or conn.queries_logged:
@@ -205,8 +198,7 @@ class PostgresOps(DatabaseOps):
             raw = conn.connection
             held = self.direct_cursor
             if held is None or held[0] is not raw or held[1].closed:
-                cursor = _server_binding_cursor(raw) if conn.Database.__name__ == "psycopg" else raw.cursor()
-                held = self.direct_cursor = (raw, cursor)
+                held = self.direct_cursor = (raw, raw.cursor())
             cursor = held[1]
             cursor.execute(sql, params)
             return cursor.fetchall() if many else cursor.fetchone()
