@@ -244,6 +244,26 @@ class DatabaseOps:
             ids.extend(self.insert_tasks(rows[start : start + size], notify))
         return ids
 
+    def template_select(self, template, args_expr, placeholder):
+        """The SELECT list of a bulk insert of ``template`` rows, and its parameters.
+
+        ``args_expr`` stands for each row's arguments; every other column is
+        one parameter, written as ``placeholder(column)``.
+        """
+        exprs, params = [], []
+        for column, value in zip(INSERT_COLUMNS, template.values(self), strict=True):
+            if column == "args":
+                exprs.append(args_expr)
+            else:
+                exprs.append(placeholder(column))
+                params.append(value)
+        return ", ".join(exprs), params
+
+    @staticmethod
+    def json_array(texts):
+        """One JSON array of ``texts`` (a bulk insert's encoded arguments)."""
+        return json.dumps(texts, ensure_ascii=False, separators=(",", ":"))
+
     def row_placeholders(self):
         marks = ["%s"] * len(INSERT_COLUMNS)
         marks[INSERT_COLUMNS.index("options")] = self.json_placeholder

@@ -111,17 +111,13 @@ class PostgresOps(DatabaseOps):
         """
         if len(args_list) < 2:
             return super().insert_calls(template, args_list, notify)
-        exprs, params = [], []
-        for column, value in zip(INSERT_COLUMNS, template.values(self), strict=True):
-            if column == "args":
-                exprs.append("a.args")
-            else:
-                exprs.append(f"%s::{INSERT_TYPES[column]}")
-                params.append(value)
-        params.append(json.dumps(args_list, ensure_ascii=False, separators=(",", ":")))
+        select, params = self.template_select(
+            template, "a.args", lambda column: f"%s::{INSERT_TYPES[column]}"
+        )
+        params.append(self.json_array(args_list))
         sql = (
             f"WITH ins AS (INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) "
-            f"SELECT {', '.join(exprs)} FROM json_array_elements_text(%s::json) AS a(args) "
+            f"SELECT {select} FROM json_array_elements_text(%s::json) AS a(args) "
             "RETURNING id) SELECT ins.id FROM ins"
         )
         due = notify and template.scheduled_at <= template.created_at
@@ -138,11 +134,16 @@ class PostgresOps(DatabaseOps):
         # Ids grow in the order the rows were inserted, which is the order given.
         return [row[0] for row in self.execute_direct(sql + " ORDER BY ins.id", params, many=True)]
 
-    # The one-row INSERT: what every new task starts with is written as
-    # literals, the rest are parameters (each costs the driver and the server).
-    ONE_ROW_VALUES = (
-        f"%s, %s, %s, %s, {WAITING}, %s, %s, %s, %s, 0, %s, %s::jsonb, '', '', '', '[]'::jsonb, %s"
-    )
+    # The one-row INSERT: what every new task starts with is written as a
+    # literal, the rest are parameters (each costs the driver and the server).
+    ONE_ROW_LITERALS = {
+        "status": str(WAITING),
+        "attempts": "0",
+        "worker_id": "''",
+        "error_message": "''",
+        "traceback": "''",
+        "history": "'[]'::jsonb",
+    }
 
     def insert_one(self, task, queue):
         """Insert one row, notifying ``queue`` (if any) in the same statement; return its id.
@@ -150,26 +151,19 @@ class PostgresOps(DatabaseOps):
         A single call is the most common enqueue: a plain INSERT ... RETURNING,
         the NOTIFY riding in the RETURNING list, costs the least to plan.
         """
+        literals = self.ONE_ROW_LITERALS
         sql = self.one_row_sql.get(queue is not None)
         if sql is None:
-            columns = ", ".join(INSERT_COLUMNS)
-            sql = f"INSERT INTO {self.table} ({columns}) VALUES ({self.ONE_ROW_VALUES}) RETURNING id"
+            marks = [literals.get(c) or ("%s::jsonb" if c == "options" else "%s") for c in INSERT_COLUMNS]
+            sql = (
+                f"INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) VALUES ({', '.join(marks)}) "
+                "RETURNING id"
+            )
             if queue is not None:
                 sql += ", pg_notify(%s, %s)"
             self.one_row_sql[queue is not None] = sql
-        params = [
-            task.function,
-            task.kind,
-            task.queue,
-            task.priority,
-            task.args,
-            self.dt(task.created_at),
-            self.dt(task.scheduled_at),
-            float(task.ttl),
-            task.max_attempts,
-            json.dumps(task.options, separators=(",", ":")) if task.options else "{}",
-            task.schedule_id,
-        ]
+        values = zip(INSERT_COLUMNS, task.values(self), strict=True)
+        params = [value for column, value in values if column not in literals]
         if queue is not None:
             params += [self.channel, queue]
         return self.execute_direct(sql, params)[0]

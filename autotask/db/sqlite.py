@@ -1,7 +1,5 @@
 """SQLite: a single-statement claim; "database is locked" means try again."""
 
-import json
-
 from django.db import OperationalError
 
 from ..task import WAITING
@@ -43,17 +41,14 @@ class SqliteOps(DatabaseOps):
         """
         if len(args_list) < 2:
             return super().insert_calls(template, args_list, notify)
-        exprs, params = [], []
-        for column, value in zip(INSERT_COLUMNS, template.values(self), strict=True):
-            if column == "args":
-                exprs.append("j.value")
-            else:
-                exprs.append(self.json_placeholder if column in ("options", "history") else "%s")
-                params.append(value)
-        params.append(json.dumps(args_list, ensure_ascii=False, separators=(",", ":")))
+        json_columns = ("options", "history")
+        select, params = self.template_select(
+            template, "j.value", lambda column: self.json_placeholder if column in json_columns else "%s"
+        )
+        params.append(self.json_array(args_list))
         sql = (
             f"INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) "
-            f"SELECT {', '.join(exprs)} FROM json_each(%s) AS j ORDER BY j.key RETURNING id"
+            f"SELECT {select} FROM json_each(%s) AS j ORDER BY j.key RETURNING id"
         )
         with self.cursor() as cursor:
             cursor.execute(sql, params)
