@@ -28,19 +28,20 @@ def forwards(apps, schema_editor):
     connection = schema_editor.connection
     table = apps.get_model("autotask", "TaskQueue")._meta.db_table
     quote = schema_editor.quote_name
+    if connection.vendor != "mysql":  # MySQL has no partial index: it keeps the constraint's own
+        # A write first.  On SQLite it takes the write lock, so no worker can
+        # commit between the reads below and the writes after them: SQLite
+        # refuses a write on a snapshot that another commit has made stale
+        # ("database is locked", at once).
+        schema_editor.execute(
+            f"CREATE INDEX {quote(INDEX)} ON {quote(table)} (schedule_id) WHERE schedule_id IS NOT NULL"
+        )
     found = _schedule_constraints(schema_editor, table)
-    if connection.vendor != "sqlite":  # SQLite cannot drop a constraint (and checks NULL for free)
-        for name, info in found.items():
-            if info["foreign_key"]:
-                schema_editor.execute(schema_editor.sql_delete_fk % {"table": quote(table), "name": quote(name)})
-    if connection.vendor == "mysql":
-        return  # the constraint's index stays: MySQL has no partial index
     for name, info in found.items():
-        if info["index"] and not info["foreign_key"]:
+        if info["foreign_key"] and connection.vendor != "sqlite":  # SQLite cannot drop one (NULL is free)
+            schema_editor.execute(schema_editor.sql_delete_fk % {"table": quote(table), "name": quote(name)})
+        elif info["index"] and not info["foreign_key"] and name != INDEX and connection.vendor != "mysql":
             schema_editor.execute(schema_editor.sql_delete_index % {"table": quote(table), "name": quote(name)})
-    schema_editor.execute(
-        f"CREATE INDEX {quote(INDEX)} ON {quote(table)} (schedule_id) WHERE schedule_id IS NOT NULL"
-    )
 
 
 def backwards(apps, schema_editor):

@@ -1,5 +1,6 @@
 """The schema the migrations leave, forwards and backwards, on the database this run uses."""
 
+import importlib
 import json
 
 import pytest
@@ -56,3 +57,32 @@ def test_deleting_a_schedule_keeps_its_runs_without_it():
     TaskQueue.objects.filter(pk__in=ids).update(schedule=schedule)
     schedule.delete()
     assert list(TaskQueue.objects.filter(pk__in=ids).values_list("schedule_id", flat=True)) == [None, None]
+
+
+@pytest.mark.skipif(VENDOR == "mysql", reason="MySQL runs each DDL statement on its own")
+def test_the_migration_writes_before_it_reads(monkeypatch):
+    """SQLite refuses a write on a snapshot another commit made stale: workers commit all the time."""
+    migration = importlib.import_module("autotask.migrations.0003_schedule_runs_index")
+    seen = []
+    introspect = migration._schedule_constraints
+
+    def spy(*args):
+        seen.append("(introspection)")
+        return introspect(*args)
+
+    def record(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    monkeypatch.setattr(migration, "_schedule_constraints", spy)
+    call_command("migrate", "autotask", "0002", verbosity=0)
+    try:
+        with connection.execute_wrapper(record):
+            call_command("migrate", "autotask", "0003", verbosity=0)
+    finally:
+        call_command("migrate", "autotask", verbosity=0)
+    created = next(
+        i for i, sql in enumerate(seen) if "CREATE INDEX" in sql and "autotask_schedule_runs_idx" in sql
+    )
+    assert created < seen.index("(introspection)"), seen
+    assert_latest_schema()
