@@ -390,7 +390,8 @@ class ScheduleAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(Worker)
 class WorkerAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = (
+    # The list and the page show the same columns, all read-only.
+    list_display = readonly_fields = fields = (
         "worker_id",
         "hostname",
         "pid",
@@ -402,17 +403,6 @@ class WorkerAdmin(ReadOnlyMixin, admin.ModelAdmin):
     )
     search_fields = ("worker_id", "hostname")
     ordering = ("-last_seen",)
-    readonly_fields = (
-        "worker_id",
-        "hostname",
-        "pid",
-        "queues",
-        "concurrency",
-        "started_at",
-        "last_seen",
-        "alive",
-    )
-    fields = readonly_fields
 
     @admin.display(description="Alive", boolean=True)
     def alive(self, obj):

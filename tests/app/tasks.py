@@ -87,15 +87,20 @@ def record_retrying(key, seconds=0.0):
     return record.run(key)
 
 
-@delayed_task(retries=3, retry_delay=0.05)
-def record_after_first_attempt(key, seconds):
-    """On the first attempt mark it started and sleep ``seconds``; later attempts record at once."""
-    marker = f"started:{key}"
+def first_time(marker):
+    """Record ``marker``; return True if this is the first time (a task's first attempt)."""
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT 1 FROM app_record WHERE {connection.ops.quote_name('key')} = %s", [marker])
         first = cursor.fetchone() is None
     if first:
         record.run(marker)
+    return first
+
+
+@delayed_task(retries=3, retry_delay=0.05)
+def record_after_first_attempt(key, seconds):
+    """On the first attempt mark it started and sleep ``seconds``; later attempts record at once."""
+    if first_time(f"started:{key}"):
         time.sleep(seconds)
     return record.run(key)
 
@@ -103,12 +108,7 @@ def record_after_first_attempt(key, seconds):
 @delayed_task(retries=3, retry_delay=0.05)
 def record_dropping_connection(key):
     """On the first attempt lose the database connection mid-task (PostgreSQL); then record."""
-    marker = f"dropped:{key}"
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT 1 FROM app_record WHERE {connection.ops.quote_name('key')} = %s", [marker])
-        first = cursor.fetchone() is None
-    if first:
-        record.run(marker)
+    if first_time(f"dropped:{key}"):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
     return record.run(key)

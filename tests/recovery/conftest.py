@@ -215,25 +215,23 @@ def wait_all_done(handles, timeout=90.0):
         raise AssertionError(f"{exc}; statuses: {status_counts(ids)}") from None
 
 
-def wait_some_done(handles, count, timeout=60.0):
-    """Wait until at least ``count`` of ``handles`` are DONE (progress before a fault)."""
+def _wait_count(handles, status, count, timeout, interval, what):
     ids = [h.pk for h in handles]
     wait_for(
-        lambda: TaskQueue.objects.filter(pk__in=ids, status=DONE).count() >= count,
+        lambda: TaskQueue.objects.filter(pk__in=ids, status=status).count() >= count,
         timeout=timeout,
-        interval=0.05,
-        message=f"{count} tasks done",
+        interval=interval,
+        message=f"{count} tasks {what}",
     )
+
+
+def wait_some_done(handles, count, timeout=60.0):
+    """Wait until at least ``count`` of ``handles`` are DONE (progress before a fault)."""
+    _wait_count(handles, DONE, count, timeout, 0.05, "done")
 
 
 def wait_running(handles, count=1, timeout=60.0):
-    ids = [h.pk for h in handles]
-    wait_for(
-        lambda: TaskQueue.objects.filter(pk__in=ids, status=RUNNING).count() >= count,
-        timeout=timeout,
-        interval=0.02,
-        message=f"{count} tasks running",
-    )
+    _wait_count(handles, RUNNING, count, timeout, 0.02, "running")
 
 
 def check_outcome(prefix, handles):
