@@ -174,7 +174,6 @@ class Worker:
     def _loop(self, pool):
         while True:
             self._collect()
-            self._check_parent()  # also while busy: the wait below may not come round for a while
             if self.stopping:
                 if self._stopping_turn(pool):
                     return
@@ -186,17 +185,15 @@ class Worker:
             if not wanted and self._flush_due():
                 self._flush()
             self._dispatch(pool, claimed)
-            if claimed and len(claimed) == wanted:
-                # Every slot is busy and the buffer full: wait for a pool thread
-                # to ask for more, rather than hold the GIL while tasks start.
-                self._wait(self._busy_timeout())
-                continue
             idle = not self.running and not claimed and self.failures == 0
             if self.drain and idle and self.ops_safe(self._nothing_due):
                 return
             if self.running < self.concurrency:
                 self._wait(self._idle_timeout())
             else:
+                # Every slot is busy (after a full claim, the buffer too): wait for
+                # a pool thread to ask for more, rather than hold the GIL while
+                # tasks start.
                 self._wait(self._busy_timeout())
 
     def _stopping_turn(self, pool):
@@ -366,7 +363,7 @@ class Worker:
 
     def _written(self, written):
         """Forget ``written`` outcomes (now stored) and do what follows storing them."""
-        self.pending = self.pending[len(written) :]
+        self.pending = []  # ``written`` is all of it: nothing is collected while it is written
         scheduled = [outcome for outcome in written if outcome.schedule_id]
         if scheduled:
             from . import scheduler
