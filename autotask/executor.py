@@ -28,8 +28,13 @@ class PermanentFailure(Exception):
     """A failure that no retry can mend (bad payload, changed signature, ...)."""
 
 
-def execute(task, worker_id):
-    """Run ``task`` (a ClaimedTask) here; return its :class:`Outcome`. Never raises."""
+def execute(task, worker_id, release_connections=True):
+    """Run ``task`` (a ClaimedTask) here; return its :class:`Outcome`. Never raises.
+
+    ``release_connections`` closes the connections the task opened, as a
+    worker does after each task; in-process test runs, whose task shares the
+    test's connection and transaction, pass False.
+    """
     started_at = timezone.now()
     clock = time.monotonic()
     log = {"task_id": task.id, "function": task.function, "attempt": task.attempts, "worker_id": worker_id}
@@ -59,7 +64,8 @@ def execute(task, worker_id):
         if framework:
             framework.finished(outcome)
     finally:
-        _release_task_connections()
+        if release_connections:
+            _release_task_connections()
     duration = time.monotonic() - clock
     _report(task, outcome, sender, worker_id, duration, log, error)
     return outcome
@@ -111,6 +117,10 @@ def _cached_signature(func):
 
 def _signature(func):
     """inspect.signature(func), computed once per function: it costs more than a short task."""
+    if isinstance(func, functools.partial):
+        # Built anew for each run (a framework task's context): caching it would
+        # only fill the cache with runs, each holding its arguments.
+        return inspect.signature(func)
     try:
         return _cached_signature(func)
     except TypeError:  # an unhashable callable object: no caching

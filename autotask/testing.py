@@ -93,20 +93,12 @@ def _worker_id():
     return f"testing:{os.getpid()}:{threading.get_ident()}"
 
 
-@contextlib.contextmanager
-def _in_test_process():
-    # The worker releases the connections task code opened after each task;
-    # here the task shares the test's connection and transaction, which must
-    # stay open.
-    with mock.patch.object(executor, "_release_task_connections", lambda: None):
-        yield
-
-
 def _run(task, using, worker_id):
     """Execute a claimed task in a savepoint and write its outcome; return a :class:`Ran`."""
     ops = get_ops(using)
     with transaction.atomic(using=using):
-        outcome = executor.execute(task, worker_id)
+        # The task shares the test's connection and transaction: they stay open.
+        outcome = executor.execute(task, worker_id, release_connections=False)
         if outcome.status != DONE:
             transaction.set_rollback(True, using=using)
     ops.finish(worker_id, [outcome])
@@ -133,19 +125,18 @@ def run_due(queues=None, *, now=None, using=None, max_tasks=MAX_TASKS):
     ops = get_ops(using)
     worker_id = _worker_id()
     ran = []
-    with _in_test_process():
-        _tick(using, fixed_now or timezone.now())
-        while True:
-            at = fixed_now or timezone.now()
-            claimed = ops.claim(worker_id, list(queues) if queues else None, 1, at + LEASE, at)
-            if not claimed:
-                return ran
-            if len(ran) >= max_tasks:
-                raise RuntimeError(
-                    f"run_due ran {max_tasks} tasks and more are still due: does a task keep "
-                    "enqueueing itself? Pass max_tasks= to allow more."
-                )
-            ran.append(_run(claimed[0], using, worker_id))
+    _tick(using, fixed_now or timezone.now())
+    while True:
+        at = fixed_now or timezone.now()
+        claimed = ops.claim(worker_id, list(queues) if queues else None, 1, at + LEASE, at)
+        if not claimed:
+            return ran
+        if len(ran) >= max_tasks:
+            raise RuntimeError(
+                f"run_due ran {max_tasks} tasks and more are still due: does a task keep "
+                "enqueueing itself? Pass max_tasks= to allow more."
+            )
+        ran.append(_run(claimed[0], using, worker_id))
 
 
 def _tick(using, now):
@@ -188,19 +179,15 @@ class eager(contextlib.ContextDecorator):  # lower case: used like a function, `
     def __init__(self, raise_errors=False):
         self.raise_errors = raise_errors
         self.ran = []
-        self._patch = None
         self._uid = ("autotask.testing.eager", id(self))
 
     def __enter__(self):
-        self._patch = _in_test_process()
-        self._patch.__enter__()
         # Nested blocks each add a receiver; the claim lets only one run a task.
         task_enqueued.connect(self._on_enqueued, weak=False, dispatch_uid=self._uid)
         return self
 
     def __exit__(self, *exc_info):
         task_enqueued.disconnect(dispatch_uid=self._uid)
-        self._patch.__exit__(*exc_info)
         return False
 
     def _on_enqueued(self, sender, task, **kwargs):
