@@ -360,15 +360,10 @@ def _check_importable(task):
 
 
 def _vendor_supported(alias):
-    """Return True when autotask/db has an implementation for ``alias``'s database."""
-    from .db import new_ops
-    from .db.base import DatabaseOps
+    """Return True when autotask supports ``alias``'s database."""
+    from .checks import SUPPORTED_VENDORS
 
-    try:
-        ops = new_ops(connections[alias])
-    except ImportError:
-        return False
-    return ops.vendor != DatabaseOps.vendor  # the portable base stands for "unsupported"
+    return connections[alias].vendor in SUPPORTED_VENDORS
 
 
 def _task_as_stored(base, priority, queue, run_after):
@@ -535,9 +530,7 @@ def _register_schedule(task):
 
     # The declaration (the module-level task, created first) registers; copies
     # made later by using() or by reading results must not replace its options.
-    if spec.name not in scheduler.registered():
-        scheduler._schedules[spec.name] = spec
-        scheduler._synced.clear()  # written to the database at the next tick
+    scheduler.add(spec, replace=False)
 
 
 # -- running inside a worker --------------------------------------------------

@@ -46,14 +46,20 @@ def announce(alias, ids, rows, due, sender):
 
     ``rows`` holds one row per id, or is one row standing for all (same function).
     """
-    if local_wakeups and due:
-        transaction.on_commit(lambda: _wake_local(alias), using=alias)
+    if due:
+        wake_local_on_commit(alias)
     if task_enqueued.receivers:
         from .tasks import DelayedTask
 
         names = [rows.function] * len(ids) if isinstance(rows, NewTask) else [row.function for row in rows]
         for pk, name in zip(ids, names, strict=True):
             task_enqueued.send(sender=sender, task=DelayedTask(pk, using=alias), name=name)
+
+
+def wake_local_on_commit(alias):
+    """Wake the worker beside this process (if any) when the transaction on ``alias`` commits."""
+    if local_wakeups:
+        transaction.on_commit(lambda: _wake_local(alias), using=alias)
 
 
 def _wake_local(alias):

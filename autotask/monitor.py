@@ -232,8 +232,7 @@ def _wake(alias, queues):
     ops = get_ops(alias)
     with ops.cursor() as cursor:
         ops.notify(cursor, queues)
-    if enqueue.local_wakeups:
-        transaction.on_commit(lambda: enqueue._wake_local(alias), using=alias)
+    enqueue.wake_local_on_commit(alias)
 
 
 def cancel_waiting(queryset, now=None):

@@ -106,9 +106,8 @@ class _Factory:
             return func
         spec = self.make_spec(registry.function_path(func))
         scheduled = ScheduledFunction(func, spec)
-        _schedules[spec.name] = spec
+        add(spec)
         registry.register(scheduled)
-        _synced.clear()  # a schedule declared after start-up is written at the next tick
         return scheduled
 
     @staticmethod
@@ -355,6 +354,13 @@ def record_outcomes(using, outcomes):
         Schedule.objects.using(using or conf.DATABASE).filter(pk=outcome.schedule_id).update(
             last_status=outcome.status, last_error=outcome.error_message
         )
+
+
+def add(spec, replace=True):
+    """Declare the schedule ``spec`` in this process (``replace``: over one of the same name)."""
+    if replace or spec.name not in _schedules:
+        _schedules[spec.name] = spec
+        _synced.clear()  # a schedule declared after start-up is written at the next tick
 
 
 def registered():
