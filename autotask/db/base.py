@@ -486,6 +486,10 @@ class DatabaseOps:
         "autotask_lease_idx": ("lease_expires_at", f"status = {RUNNING}"),
         "autotask_expiry_idx": ("expires_at", f"status >= {DONE}"),
     }
+    # For vendors with ``claim_due_guard``: the earliest due time (next_due, the
+    # claim's guard) in one probe; the claim indexes lead with the queue or the
+    # priority, not the due time.
+    DUE_INDEX = {"autotask_due_idx": ("scheduled_at", f"status = {WAITING}")}
 
     def create_indexes(self, schema_editor):
         for name, (columns, condition) in self.INDEXES.items():

@@ -58,12 +58,7 @@ class PostgresOps(DatabaseOps):
     prepared_on = None  # the DB-API connection the statements in ``prepared`` were prepared on
     prepared = None  # SQL text -> name of its prepared statement
     direct_cursor = None  # (DB-API connection, driver cursor) for execute_direct
-    INDEXES = {
-        **DatabaseOps.INDEXES,
-        # The earliest due time (next_due, the claim's guard) in one probe: the
-        # claim indexes lead with the queue or the priority, not the due time.
-        "autotask_due_idx": ("scheduled_at", f"status = {WAITING}"),
-    }
+    INDEXES = {**DatabaseOps.INDEXES, **DatabaseOps.DUE_INDEX}
     json_placeholder = "%s::jsonb"
 
     def __init__(self, connection):

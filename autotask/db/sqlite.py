@@ -2,7 +2,6 @@
 
 from django.db import OperationalError
 
-from ..task import WAITING
 from .base import CLAIM_COLUMNS, INSERT_COLUMNS, DatabaseOps
 
 
@@ -11,12 +10,7 @@ class SqliteOps(DatabaseOps):
     supports_returning = True  # SQLite 3.35+
     supports_partial_indexes = True
     claim_due_guard = True
-    INDEXES = {
-        **DatabaseOps.INDEXES,
-        # The earliest due time (next_due, the claim's guard) in one probe: the
-        # claim indexes lead with the queue or the priority, not the due time.
-        "autotask_due_idx": ("scheduled_at", f"status = {WAITING}"),
-    }
+    INDEXES = {**DatabaseOps.INDEXES, **DatabaseOps.DUE_INDEX}
 
     def is_transient(self, exc):
         return isinstance(exc, OperationalError) or super().is_transient(exc)
