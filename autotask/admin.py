@@ -338,7 +338,7 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
             "workers_total": len(snap.workers),
             "worker_timeout": monitor.format_age(snap.worker_timeout),
             "schedules": snap.schedules[:SUMMARY_ROWS],
-            "schedules_more": max(0, len(snap.schedules) - SUMMARY_ROWS),
+            "schedules_more": max(0, snap.schedules_total - SUMMARY_ROWS),
             "schedules_url": reverse("admin:autotask_schedule_changelist", current_app=self.admin_site.name),
         }
 

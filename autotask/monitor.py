@@ -43,7 +43,8 @@ class Snapshot:
     oldest_waiting: dict | None = None  # id, function, queue, scheduled_at, age (seconds)
     failures_last_hour: int = 0
     workers: list = field(default_factory=list)  # dicts, alive ones first
-    schedules: list = field(default_factory=list)  # dicts, by next run
+    schedules: list = field(default_factory=list)  # dicts, by next run (SCHEDULES_SHOWN at most)
+    schedules_total: int = 0  # schedules in the table, listed or not
 
     @property
     def totals(self):
@@ -137,6 +138,9 @@ def snapshot(using=None, now=None, worker_timeout=None):
         }
         for s in schedules
     ]
+    snap.schedules_total = len(snap.schedules)
+    if snap.schedules_total == SCHEDULES_SHOWN:  # the list was cut: count them all
+        snap.schedules_total = Schedule.objects.using(using).count()
     return snap
 
 

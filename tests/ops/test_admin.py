@@ -252,6 +252,14 @@ def make_schedule(name="tests.app.tasks.echo", **fields):
     return Schedule.objects.create(name=name, **values)
 
 
+@pytest.mark.parametrize("count", [12, 60])
+def test_the_summary_counts_every_schedule_it_does_not_list(admin_client, count):
+    for i in range(count):
+        make_schedule(name=f"tests.app.tasks.s{i:02}")
+    html = admin_client.get(LIST).content.decode()
+    assert f"and {count - 10} more</a>" in html
+
+
 def test_run_a_periodic_task_now_from_the_task_list(admin_client):
     schedule = make_schedule()
     run = make_task(DONE, function=schedule.name, kind="periodic", schedule=schedule, args="")
