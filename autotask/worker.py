@@ -174,6 +174,9 @@ class Worker:
     def _loop(self, pool):
         while True:
             self._collect()
+            # The link to the Django process: its end, and wake-up bytes that
+            # came with a NOTIFY, are read before claiming (_wait reads it too).
+            self._check_parent()
             if self.stopping:
                 if self._stopping_turn(pool):
                     return
