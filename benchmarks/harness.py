@@ -12,6 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 POLL_SECONDS = 0.01  # how often completion is polled: bounds the error on a run's end time
 READY_TIMEOUT = 30.0  # seconds a worker process may take to start
+PREPARED = "prepared"  # the database alias (PostgreSQL) on which psycopg prepares statements
 RUN_TIMEOUT = 600.0  # seconds any single measured run may take before it is declared stuck
 
 # Polled while a run goes on, so it must cost next to nothing: each subquery walks

@@ -124,8 +124,13 @@ class PlainTarget:
 
     # -- enqueue -------------------------------------------------------------
 
-    def enqueue_one(self, count, args=NOOP_ARGS):
-        """Insert ``count`` rows, each in its own transaction (autocommit)."""
+    def enqueue_one(self, count, args=NOOP_ARGS, prepare=None):
+        """Insert ``count`` rows, each in its own transaction (autocommit).
+
+        On PostgreSQL psycopg prepares the statement from its sixth run, as it
+        does by default; ``prepare=False`` never prepares it, as on a Django
+        connection with Django's default settings.
+        """
         if self.db == "postgresql":
             # One round trip: the NOTIFY rides in the INSERT's statement.
             sql = (
@@ -133,7 +138,7 @@ class PlainTarget:
                 f"SELECT pg_notify('{CHANNEL}', '') FROM t"
             )
             for _ in range(count):
-                self.conn.execute(sql, [args])
+                self.conn.execute(sql, [args], prepare=prepare)
         else:
             for _ in range(count):
                 self.conn.execute(

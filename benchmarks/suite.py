@@ -5,6 +5,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 from benchmarks import harness
 from benchmarks.plain import PlainTarget
@@ -107,21 +108,24 @@ class Suite:
             receiver.close()
         return latencies
 
-    def enqueues(self, verb, count):
-        """Enqueues/s of autotask and of plain SQL, ``verb`` ("enqueue_one" or "enqueue_bulk").
+    def enqueues(self, sides, count):
+        """Enqueues/s of each of ``sides`` ({key: (target, enqueue)}); {key: [rates]}.
 
-        The two alternate run by run: the commit latency of a shared machine
-        drifts over seconds, and alternating keeps that drift out of the ratio.
+        ``enqueue(count)`` enqueues on ``target``.  The sides alternate run by
+        run: the commit latency of a shared machine drifts over seconds, and
+        alternating keeps that drift out of the ratios.
         """
-        rates = {self.autotask: [], self.plain: []}
+        rates = {key: [] for key in sides}
         for _ in range(self.options.repeat):
-            for target in rates:
+            for key, (target, enqueue) in sides.items():
                 target.reset()
                 start = time.perf_counter()
-                getattr(target, verb)(count)
-                rates[target].append(count / (time.perf_counter() - start))
+                enqueue(count)
+                rates[key].append(count / (time.perf_counter() - start))
                 target.reset()
-        return rates[self.autotask], rates[self.plain]
+        for key, values in rates.items():
+            self.record(key, values)
+        return {key: harness.median(values) for key, values in rates.items()}
 
     def _check_done(self, target, count):
         counts = target.counts()
@@ -176,27 +180,47 @@ class Suite:
 
     def run_enqueue(self):
         count = self.options.enqueue_count
-        ours, plain = self.enqueues("enqueue_one", count)
-        self.record("enqueue_one", ours)
-        self.record("plain_enqueue_one", plain)
-        reference = "plain SQL, INSERT+NOTIFY" if self.db == "postgresql" else "plain SQL, INSERT"
+        ours, plain = self.autotask, self.plain
+        sides = {"enqueue_one": (ours, ours.enqueue_one), "plain_enqueue_one": (plain, plain.enqueue_one)}
+        if self.db == "sqlite":
+            rates = self.enqueues(sides, count)
+            self.add(
+                f"enqueue one by one, {count:,} commits",
+                "tasks/s",
+                rates["enqueue_one"],
+                [("plain SQL, INSERT", rates["plain_enqueue_one"])],
+            )
+            return
+        sides["enqueue_one_prepared"] = (ours, partial(ours.enqueue_one, database=harness.PREPARED))
+        sides["plain_enqueue_one_unprepared"] = (plain, partial(plain.enqueue_one, prepare=False))
+        rates = self.enqueues(sides, count)
         self.add(
             f"enqueue one by one, {count:,} commits",
             "tasks/s",
-            harness.median(ours),
-            [(reference, harness.median(plain))],
+            rates["enqueue_one"],
+            [
+                ("plain SQL, INSERT+NOTIFY", rates["plain_enqueue_one"]),
+                ("the same, never prepared", rates["plain_enqueue_one_unprepared"]),
+            ],
+            note="Django's default: nothing prepared; psycopg prepares the plain loop's statement",
+        )
+        self.add(
+            "the same, prepare_threshold set",
+            "tasks/s",
+            rates["enqueue_one_prepared"],
+            [("plain SQL, INSERT+NOTIFY", rates["plain_enqueue_one"])],
         )
 
     def run_bulk(self):
         count = self.options.bulk_count
-        ours, plain = self.enqueues("enqueue_bulk", count)
-        self.record("enqueue_bulk", ours)
-        self.record("plain_enqueue_bulk", plain)
+        ours, plain = self.autotask, self.plain
+        sides = {"enqueue_bulk": (ours, ours.enqueue_bulk), "plain_enqueue_bulk": (plain, plain.enqueue_bulk)}
+        rates = self.enqueues(sides, count)
         self.add(
             f"bulk enqueue, {count:,} calls",
             "tasks/s",
-            harness.median(ours),
-            [("plain SQL, one transaction", harness.median(plain))],
+            rates["enqueue_bulk"],
+            [("plain SQL, one transaction", rates["plain_enqueue_bulk"])],
         )
 
     def run_workers4(self):

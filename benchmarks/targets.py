@@ -23,12 +23,13 @@ class AutotaskTarget:
     def start_workers(self, procs, count):
         harness.start_autotask_workers(procs, count, *self.worker_args)
 
-    def enqueue_one(self, count):
+    def enqueue_one(self, count, database=None):
         """Call a task ``count`` times, each call committed on its own (autocommit)."""
         from benchmarks.tasks import noop
 
+        task = noop.using(database=database) if database else noop
         for _ in range(count):
-            noop()
+            task()
 
     def enqueue_bulk(self, count):
         """Enqueue ``count`` calls with Task.enqueue_many (one transaction)."""

@@ -26,6 +26,25 @@ def _iso(value):
     raise TypeError(f"cannot send {type(value).__name__} in a JSON row")
 
 
+def enqueue_cursor(raw):
+    """A driver cursor for the enqueue statements on ``raw``, a DB-API connection.
+
+    Parsing and planning the one-row INSERT is a good part of a one-by-one
+    enqueue; a prepared statement skips both.  Django turns psycopg's prepared
+    statements off by default (``prepare_threshold`` None), because a pooler
+    in transaction mode can send the next transaction to a server session
+    that never saw them.  Where the project turned them on (``"OPTIONS":
+    {"prepare_threshold": N}``), our statements are run on a cursor that binds
+    on the server, so that psycopg prepares them after N runs, even when
+    Django's own cursors bind on the client (and so never prepare).
+    """
+    if getattr(raw, "prepare_threshold", None) is None:  # psycopg 2, or preparing turned off
+        return raw.cursor()
+    import psycopg
+
+    return psycopg.Cursor(raw)
+
+
 # SQL types of the inserted columns: values travel as typed parameters or JSON.
 INSERT_TYPES = {
     "function": "text",
@@ -170,7 +189,8 @@ class PostgresOps(DatabaseOps):
         trip, and Django's cursor wrapper is a good part of them.  The
         statement runs in the same session and transaction, after Django's
         checks and with its error translation, on the driver's cursor (the
-        class Django configured; kept for the connection's life).  Where
+        class Django configured, or one that can prepare, see
+        :func:`enqueue_cursor`; kept for the connection's life).  Where
         something watches the queries (``execute_wrapper``, DEBUG query
         logging, assertions on queries in tests), Django's own cursor runs it.
         """
@@ -187,7 +207,7 @@ class PostgresOps(DatabaseOps):
             raw = conn.connection
             held = self.direct_cursor
             if held is None or held[0] is not raw or held[1].closed:
-                held = self.direct_cursor = (raw, raw.cursor())
+                held = self.direct_cursor = (raw, enqueue_cursor(raw))
             cursor = held[1]
             cursor.execute(sql, params)
             return cursor.fetchall() if many else cursor.fetchone()
