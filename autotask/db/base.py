@@ -172,6 +172,18 @@ class DatabaseOps:
     # prepared (vendors that can then prepare their claim and finish once).
     prepare_statements = False
 
+    # The one-row INSERT: what every new task starts with is written as a
+    # literal, the rest are parameters (each costs the driver and the server).
+    ONE_ROW_LITERALS = {
+        "status": str(WAITING),
+        "attempts": "0",
+        "worker_id": "''",
+        "error_message": "''",
+        "traceback": "''",
+        "history": "'[]'",
+    }
+    held_cursor = None  # (DB-API connection, driver cursor) for execute_direct
+
     def __init__(self, connection):
         # Imported here, not at module level: the decorators import this module,
         # and must stay importable when 'autotask' is missing from INSTALLED_APPS
@@ -180,6 +192,7 @@ class DatabaseOps:
 
         self.connection = connection
         self.table = self.quote(TaskQueue._meta.db_table)
+        self.one_row_sql = {}  # notify or not -> the one-row INSERT
 
     # -- helpers ---------------------------------------------------------
 
@@ -221,6 +234,10 @@ class DatabaseOps:
         """Insert ``tasks`` in one statement, returning their ids in order."""
         if not tasks:
             return []
+        if len(tasks) == 1 and self.supports_returning:
+            task = tasks[0]
+            due = notify and task.scheduled_at <= task.created_at
+            return [self.insert_one(task, task.queue if due else None)]
         placeholders = self.row_placeholders()
         sql = f"INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) VALUES " + ", ".join(
             [placeholders] * len(tasks)
@@ -231,6 +248,72 @@ class DatabaseOps:
             if notify:
                 self.notify(cursor, {t.queue for t in tasks if t.scheduled_at <= t.created_at})
         return ids
+
+    def insert_one(self, task, queue):
+        """Insert one row, waking ``queue``'s workers (if not None) on commit; return its id.
+
+        A single call is the most common enqueue: one INSERT ... RETURNING,
+        with a vendor's wake-up riding in its RETURNING list
+        (:meth:`returning_notify`), run by :meth:`execute_direct`.  For
+        vendors with RETURNING.
+        """
+        literals = self.ONE_ROW_LITERALS
+        notify_sql, notify_params = self.returning_notify(queue) if queue is not None else ("", [])
+        sql = self.one_row_sql.get(queue is not None)
+        if sql is None:
+            marks = [
+                literals.get(c) or (self.json_placeholder if c == "options" else "%s") for c in INSERT_COLUMNS
+            ]
+            sql = self.one_row_sql[queue is not None] = (
+                f"INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) VALUES ({', '.join(marks)}) "
+                f"RETURNING id{notify_sql}"
+            )
+        values = zip(INSERT_COLUMNS, task.values(self), strict=True)
+        params = [value for column, value in values if column not in literals]
+        return self.execute_direct(sql, params + notify_params)[0][0]
+
+    def returning_notify(self, queue):
+        """What wakes ``queue``'s workers from a RETURNING list: (SQL after "id", its parameters)."""
+        return "", []
+
+    def execute_direct(self, sql, params):
+        """Run an enqueue statement on a cursor of the driver itself; all its rows.
+
+        An enqueue is a few hundred microseconds of Python around one round
+        trip, and Django's cursor wrapper is a good part of them.  The
+        statement runs in the same session and transaction, after Django's
+        checks and with its error translation, on a driver cursor
+        (:meth:`direct_cursor`, kept for the connection's life).  Where
+        something watches the queries (``execute_wrapper``, DEBUG query
+        logging, assertions on queries in tests), Django's own cursor runs it.
+        Every row is fetched: on SQLite a statement holds its write lock until
+        it has run to the end.
+        """
+        conn = self.connection
+        if conn.execute_wrappers or conn.queries_logged:
+            with conn.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchall()
+        conn.close_if_health_check_failed()
+        conn.ensure_connection()
+        conn.validate_thread_sharing()
+        conn.validate_no_broken_transaction()
+        with conn.wrap_database_errors:
+            raw = conn.connection
+            held = self.held_cursor
+            if held is None or held[0] is not raw or getattr(held[1], "closed", False):
+                held = self.held_cursor = (raw, self.direct_cursor(raw))
+            cursor = held[1]
+            cursor.execute(self.driver_sql(sql), params)
+            return cursor.fetchall()
+
+    def direct_cursor(self, raw):
+        """The driver cursor :meth:`execute_direct` uses on ``raw``, a DB-API connection."""
+        return raw.cursor()
+
+    def driver_sql(self, sql):
+        """``sql`` (with Django's ``%s`` placeholders) in the driver's own parameter style."""
+        return sql
 
     def insert_calls(self, template, args_list, notify=True):
         """Insert one row of ``template`` per encoded arguments in ``args_list``; their ids in order.

@@ -76,13 +76,8 @@ class PostgresOps(DatabaseOps):
     claim_due_guard = True
     prepared_on = None  # the DB-API connection the statements in ``prepared`` were prepared on
     prepared = None  # SQL text -> name of its prepared statement
-    direct_cursor = None  # (DB-API connection, driver cursor) for execute_direct
     INDEXES = {**DatabaseOps.INDEXES, **DatabaseOps.DUE_INDEX}
     json_placeholder = "%s::jsonb"
-
-    def __init__(self, connection):
-        super().__init__(connection)
-        self.one_row_sql = {}  # notify or not -> the one-row INSERT
 
     @property
     def channel(self):
@@ -146,71 +141,17 @@ class PostgresOps(DatabaseOps):
             sql += f" CROSS JOIN (SELECT COUNT(pg_notify(%s, q)) FROM (VALUES {values}) AS v(q)) AS n"
             params = [*params, self.channel, *queues]
         # Ids grow in the order the rows were inserted, which is the order given.
-        return [row[0] for row in self.execute_direct(sql + " ORDER BY ins.id", params, many=True)]
+        return [row[0] for row in self.execute_direct(sql + " ORDER BY ins.id", params)]
 
-    # The one-row INSERT: what every new task starts with is written as a
-    # literal, the rest are parameters (each costs the driver and the server).
-    ONE_ROW_LITERALS = {
-        "status": str(WAITING),
-        "attempts": "0",
-        "worker_id": "''",
-        "error_message": "''",
-        "traceback": "''",
-        "history": "'[]'::jsonb",
-    }
+    # The one-row INSERT's constants, as PostgreSQL types them.
+    ONE_ROW_LITERALS = {**DatabaseOps.ONE_ROW_LITERALS, "history": "'[]'::jsonb"}
 
-    def insert_one(self, task, queue):
-        """Insert one row, notifying ``queue`` (if any) in the same statement; return its id.
+    def returning_notify(self, queue):
+        # The NOTIFY rides in the RETURNING list: one statement, delivered on commit.
+        return ", pg_notify(%s, %s)", [self.channel, queue]
 
-        A single call is the most common enqueue: a plain INSERT ... RETURNING,
-        the NOTIFY riding in the RETURNING list, costs the least to plan.
-        """
-        literals = self.ONE_ROW_LITERALS
-        sql = self.one_row_sql.get(queue is not None)
-        if sql is None:
-            marks = [literals.get(c) or ("%s::jsonb" if c == "options" else "%s") for c in INSERT_COLUMNS]
-            sql = (
-                f"INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) VALUES ({', '.join(marks)}) "
-                "RETURNING id"
-            )
-            if queue is not None:
-                sql += ", pg_notify(%s, %s)"
-            self.one_row_sql[queue is not None] = sql
-        values = zip(INSERT_COLUMNS, task.values(self), strict=True)
-        params = [value for column, value in values if column not in literals]
-        if queue is not None:
-            params += [self.channel, queue]
-        return self.execute_direct(sql, params)[0]
-
-    def execute_direct(self, sql, params, many=False):
-        """Run an enqueue statement on a cursor of the driver itself; its row, or rows.
-
-        An enqueue is a few hundred microseconds of Python around one round
-        trip, and Django's cursor wrapper is a good part of them.  The
-        statement runs in the same session and transaction, after Django's
-        checks and with its error translation, on the driver's cursor (the
-        class Django configured, or one that can prepare, see
-        :func:`enqueue_cursor`; kept for the connection's life).  Where
-        something watches the queries (``execute_wrapper``, DEBUG query
-        logging, assertions on queries in tests), Django's own cursor runs it.
-        """
-        conn = self.connection
-        if conn.execute_wrappers or conn.queries_logged:
-            with conn.cursor() as cursor:
-                cursor.execute(sql, params)
-                return cursor.fetchall() if many else cursor.fetchone()
-        conn.close_if_health_check_failed()
-        conn.ensure_connection()
-        conn.validate_thread_sharing()
-        conn.validate_no_broken_transaction()
-        with conn.wrap_database_errors:
-            raw = conn.connection
-            held = self.direct_cursor
-            if held is None or held[0] is not raw or held[1].closed:
-                held = self.direct_cursor = (raw, enqueue_cursor(raw))
-            cursor = held[1]
-            cursor.execute(sql, params)
-            return cursor.fetchall() if many else cursor.fetchone()
+    def direct_cursor(self, raw):
+        return enqueue_cursor(raw)
 
     def insert_statement(self, rows):
         """``WITH ins AS (INSERT ... RETURNING id) SELECT ins.id FROM ins`` for several ``rows``."""

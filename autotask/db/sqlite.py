@@ -15,6 +15,10 @@ class SqliteOps(DatabaseOps):
     def is_transient(self, exc):
         return isinstance(exc, OperationalError) or super().is_transient(exc)
 
+    def driver_sql(self, sql):
+        # sqlite3 takes qmark placeholders; our statements hold no literal "%".
+        return sql.replace("%s", "?")
+
     def claim_statement(self, worker_id, queues, limit, lease_until, now):
         """The claim as (sql, params): one UPDATE over the due selection."""
         # One UPDATE is one short write transaction: SQLite serialises writers,
@@ -44,7 +48,5 @@ class SqliteOps(DatabaseOps):
             f"INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) "
             f"SELECT {select} FROM json_each(%s) AS j ORDER BY j.key RETURNING id"
         )
-        with self.cursor() as cursor:
-            cursor.execute(sql, params)
-            # Ids grow in the order the rows were inserted (AUTOINCREMENT), which is the order given.
-            return sorted(row[0] for row in cursor.fetchall())
+        # Ids grow in the order the rows were inserted (AUTOINCREMENT), which is the order given.
+        return sorted(row[0] for row in self.execute_direct(sql, params))

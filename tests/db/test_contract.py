@@ -10,7 +10,8 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import OperationalError, connection, connections, transaction
+from django.db import IntegrityError, OperationalError, connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from autotask.db import get_ops
@@ -189,6 +190,54 @@ def test_insert_without_returning_computes_consecutive_ids(ops, now, step):
     assert [json.loads(row(pk).args) for pk in ids] == [f"m{i}" for i in range(10)]
     assert json.loads(row(single[0]).args) == "single"
     assert ids[1] - ids[0] == step
+
+
+def test_watched_queries_see_the_enqueue(ops, now):
+    """An enqueue runs on the driver's cursor, except while something watches the queries."""
+    seen = []
+
+    def record(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        (wrapped,) = ops.insert_tasks([task(now, "wrapped")])
+        ops.insert_calls(task(now), ['"bulk1"', '"bulk2"'])
+    with CaptureQueriesContext(connection) as captured:
+        (logged,) = ops.insert_tasks([task(now, "logged")])
+    inserts = [sql for sql in seen if "INSERT INTO" in sql]
+    assert len(inserts) == 2, seen
+    assert any("INSERT INTO" in query["sql"] for query in captured.captured_queries)
+    assert [json.loads(row(pk).args) for pk in (wrapped, logged)] == ["wrapped", "logged"]
+
+
+def test_enqueue_errors_are_djangos_and_leave_the_connection_usable(ops, now):
+    broken = task(now, "no queue")
+    broken.queue = None  # NOT NULL: every database refuses it
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ops.insert_tasks([broken])
+    (pk,) = ops.insert_tasks([task(now, "after")])
+    assert json.loads(row(pk).args) == "after"
+
+
+@only_on["sqlite"]
+@pytest.mark.django_db(transaction=True)
+def test_sqlite_enqueue_releases_the_write_lock_at_once(ops, now):
+    """In autocommit, an enqueue's INSERT ... RETURNING commits before it returns.
+
+    sqlite3 ends a statement (and, in autocommit, its transaction) only once
+    every row it returns has been fetched.
+    """
+    import sqlite3
+
+    ops.insert_tasks([task(now, "first")])
+    assert len(ops.insert_calls(task(now), ['"a"', '"b"', '"c"'])) == 3
+    other = sqlite3.connect(connection.settings_dict["NAME"], timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # "database is locked" at once if the enqueue still held it
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
 
 
 # -- claim ----------------------------------------------------------------
