@@ -32,6 +32,10 @@ def prepared_inserts(conn):
 @pytest.fixture
 def preparing():
     """A second connection to the test database, with ``prepare_threshold`` set in its OPTIONS."""
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+    if not is_psycopg3:
+        pytest.skip("psycopg 2 has no prepare_threshold")
     default = connections["default"]
     settings = default.settings_dict
     wrapper = type(default)(
@@ -71,9 +75,6 @@ def test_django_default_prepares_nothing():
 
 
 def test_prepare_threshold_prepares_the_insert_and_stores_the_same_rows(preparing):
-    preparing.ensure_connection()
-    if getattr(preparing.connection, "prepare_threshold", None) is None:
-        pytest.skip("the driver cannot prepare statements (psycopg 2)")
     assert prepared_inserts(preparing) == []
     theirs = calls(echo.using(database=ALIAS))
     ours = calls(echo)
@@ -84,8 +85,9 @@ def test_prepare_threshold_prepares_the_insert_and_stores_the_same_rows(preparin
 
 def test_prepared_insert_follows_the_transaction(preparing):
     task = echo.using(database=ALIAS)
-    for _ in range(3):  # prepared by now, where the driver can
+    for _ in range(3):
         task("warm")
+    assert prepared_inserts(preparing)
     with pytest.raises(RuntimeError), transaction.atomic(using=ALIAS):
         task("rolled back")
         raise RuntimeError("roll back")
