@@ -15,6 +15,7 @@ PICKUP_WARMUP = 20  # probes discarded before pickup samples are kept (imports, 
 PICKUP_GAP_SECONDS = (0.02, 0.04)  # idle time before each probe, so the worker is waiting in select()
 CLAIM_SAMPLES = 50  # claims timed for the claim-latency figure
 PLAIN_BATCH = 100  # rows per claim and per completion in the batched reference
+ENQUEUE_SLICES = 20  # turns the sides of a one-by-one enqueue run take (see Suite.enqueues)
 WARMUP_TASKS = 500  # tasks new workers run, unmeasured, before a throughput run
 
 
@@ -108,20 +109,31 @@ class Suite:
             receiver.close()
         return latencies
 
-    def enqueues(self, sides, count):
-        """Enqueues/s of each of ``sides`` ({key: (target, enqueue)}); {key: [rates]}.
+    def enqueues(self, sides, count, slices=1):
+        """Enqueues/s of each of ``sides`` ({key: (target, enqueue)}); {key: median rate}.
 
-        ``enqueue(count)`` enqueues on ``target``.  The sides alternate run by
-        run: the commit latency of a shared machine drifts over seconds, and
-        alternating keeps that drift out of the ratios.
+        ``enqueue(n)`` enqueues ``n`` tasks on ``target``.  The commit latency
+        of a shared machine drifts over seconds, so the sides take turns: each
+        run of ``count`` is cut into ``slices``, and every side does one slice
+        before any does the next (the order rotating slice by slice), so the
+        sides of a run are measured over the same stretch of time.
         """
-        rates = {key: [] for key in sides}
+        keys = list(sides)
+        rates = {key: [] for key in keys}
         for _ in range(self.options.repeat):
-            for key, (target, enqueue) in sides.items():
+            spent = dict.fromkeys(keys, 0.0)
+            for target, _enqueue in sides.values():
                 target.reset()
-                start = time.perf_counter()
-                enqueue(count)
-                rates[key].append(count / (time.perf_counter() - start))
+            for index in range(slices):
+                size = count // slices + (index < count % slices)
+                for key in keys[index % len(keys) :] + keys[: index % len(keys)]:
+                    enqueue = sides[key][1]
+                    start = time.perf_counter()
+                    enqueue(size)
+                    spent[key] += time.perf_counter() - start
+            for key in keys:
+                rates[key].append(count / spent[key])
+            for target, _enqueue in sides.values():
                 target.reset()
         for key, values in rates.items():
             self.record(key, values)
@@ -183,7 +195,7 @@ class Suite:
         ours, plain = self.autotask, self.plain
         sides = {"enqueue_one": (ours, ours.enqueue_one), "plain_enqueue_one": (plain, plain.enqueue_one)}
         if self.db == "sqlite":
-            rates = self.enqueues(sides, count)
+            rates = self.enqueues(sides, count, ENQUEUE_SLICES)
             self.add(
                 f"enqueue one by one, {count:,} commits",
                 "tasks/s",
@@ -193,7 +205,7 @@ class Suite:
             return
         sides["enqueue_one_prepared"] = (ours, partial(ours.enqueue_one, database=harness.PREPARED))
         sides["plain_enqueue_one_unprepared"] = (plain, partial(plain.enqueue_one, prepare=False))
-        rates = self.enqueues(sides, count)
+        rates = self.enqueues(sides, count, ENQUEUE_SLICES)
         self.add(
             f"enqueue one by one, {count:,} commits",
             "tasks/s",
