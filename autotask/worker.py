@@ -78,9 +78,11 @@ class Worker:
         self.lease = timedelta(seconds=conf.LEASE_SECONDS)
         # An ops object of its own: the prepared-statement switch below is this worker's.
         self.ops = new_ops(connections[self.using])
-        # Prepared statements, like LISTEN, need a session of the worker's own:
-        # behind a pooler in transaction mode (AUTOTASK_LISTEN off) neither is used.
-        self.ops.prepare_statements = self.listen
+        # Prepared statements and session settings, like LISTEN, need a session
+        # of the worker's own: behind a pooler in transaction mode
+        # (AUTOTASK_LISTEN off) none is used.
+        if self.listen:
+            self.ops.own_session(self.queues)
         self.outcomes = queue_module.SimpleQueue()  # filled by pool threads
         self.pending = []  # outcomes not yet written (kept across database errors)
         self.running = 0  # tasks claimed here whose outcome is not collected yet

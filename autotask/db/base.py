@@ -168,8 +168,8 @@ class DatabaseOps:
     # Rows per INSERT statement of a bulk enqueue: SQLite allows 32,766 parameters.
     insert_batch_size = 1000
     claim_due_guard = False  # the claim first checks that anything is due (see claim_select)
-    # Set by a worker on its own connection's ops where statements may be
-    # prepared (vendors that can then prepare their claim and finish once).
+    # Set by own_session(): statements may be prepared (vendors that can then
+    # prepare their claim and finish once).
     prepare_statements = False
 
     # The one-row INSERT: what every new task starts with is written as a
@@ -372,9 +372,21 @@ class DatabaseOps:
         """Mark up to ``limit`` due tasks RUNNING for ``worker_id``; return them."""
         sql, params = self.claim_statement(worker_id, queues, limit, lease_until, now)
         with self.cursor() as cursor:
-            self.execute_hot(cursor, sql, params)
-            rows = cursor.fetchall()
+            rows = self.run_claim(cursor, sql, params, queues)
         return sorted(map(ClaimedTask.from_row, rows), key=ClaimedTask.run_order)
+
+    def own_session(self, queues):
+        """This ops object's connection is a session of a worker's own, which claims for ``queues``.
+
+        Not behind a pooler in transaction mode: what is set up in the
+        session stays for the worker's next statements.
+        """
+        self.prepare_statements = True
+
+    def run_claim(self, cursor, sql, params, queues):
+        """Execute a statement that claims for ``queues``; return the rows it claimed."""
+        self.execute_hot(cursor, sql, params)
+        return cursor.fetchall()
 
     def claim_statement(self, worker_id, queues, limit, lease_until, now):
         """The claim as one (sql, params) statement, for vendors that can claim in one."""
@@ -400,13 +412,16 @@ class DatabaseOps:
             # skips the whole scan when nothing at all is due.  MIN(), not
             # EXISTS: the planner reads MIN() off the index, while for EXISTS it
             # may pick a sequential scan, misjudging how many rows are due.
-            where += f" AND (SELECT MIN(scheduled_at) FROM {self.table} WHERE status = %s) <= %s"
-            params += [WAITING, self.dt(now)]
+            where += f" AND (SELECT MIN(scheduled_at) FROM {self.table} WHERE status = {WAITING}) <= %s"
+            params.append(self.dt(now))
+        # The status is written out, not a parameter: a prepared claim's generic
+        # plan (one planned for any parameters) can then read the partial
+        # indexes, whose condition it must prove.
         sql = (
-            f"SELECT {columns} FROM {self.table} WHERE status = %s AND scheduled_at <= %s{where} "
+            f"SELECT {columns} FROM {self.table} WHERE status = {WAITING} AND scheduled_at <= %s{where} "
             f"ORDER BY priority DESC, scheduled_at, id LIMIT %s{lock}"
         )
-        return sql, [WAITING, self.dt(now), *params, limit]
+        return sql, [self.dt(now), *params, limit]
 
     def next_due(self, queues):
         """Return the earliest ``scheduled_at`` among waiting tasks (or None)."""

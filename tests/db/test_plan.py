@@ -185,6 +185,109 @@ def test_claim_reads_the_claim_index_and_checks_the_due_index_first(ops, now, bi
         assert "Sort" not in plan, plan  # the index hands rows over in claim order
 
 
+@pytest.fixture
+def stale_statistics(ops, now):
+    """Statistics from a quiet moment (every row finished), then a burst of due tasks no ANALYZE saw."""
+    done = insert(ops, [new_task(now - timedelta(hours=1), f"old{i}") for i in range(FINISHED_ROWS)])
+    TaskQueue.objects.filter(pk__in=done).update(
+        status=DONE, finished_at=now, expires_at=now + timedelta(days=1), worker_id="gone"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {ops.table}")
+    burst = [
+        new_task(now - timedelta(seconds=5), f"burst{i}", queue=f"q{i % 3}", priority=i % 3)
+        for i in range(SCHEDULED_ROWS)
+    ]
+    insert(ops, burst)
+
+
+@plans
+@pytest.mark.parametrize(
+    ("queues", "index"), [(None, "autotask_claim_all_idx"), (["q1"], "autotask_claim_idx")]
+)
+def test_claim_of_a_burst_walks_the_claim_index_despite_stale_statistics(
+    ops, now, stale_statistics, queues, index
+):
+    """Statistics that say hardly anything waits must not turn each claim into a sort of the backlog.
+
+    Without its planner settings, a PostgreSQL claim read every due row (through
+    the due index or a claim index) and sorted them all, on every claim of the
+    burst.
+    """
+    sql, params = ops.claim_statement("w", queues, 100, now + LEASE, now)
+    with transaction.atomic():
+        if VENDOR == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(ops.CLAIM_SETTINGS)  # what the claim runs with (see the next test)
+        plan = explain(sql, params)
+    # Either claim index hands rows over in claim order (the all-queues one
+    # with the queue as a filter, when the statistics make the queue look rare).
+    assert uses(plan, index) or uses(plan, "autotask_claim_all_idx"), plan
+    if VENDOR == "postgresql":
+        assert "Sort" not in plan, plan
+        assert "Bitmap" not in plan, plan
+    assert_no_full_scan(plan)
+
+
+@postgresql
+@pytest.mark.django_db(transaction=True)  # the claims run in autocommit, as a worker's do
+@pytest.mark.parametrize("own_session", [False, True])
+@pytest.mark.parametrize(("queues", "sorts_off"), [(None, True), (["q1"], True), (["q1", "q2"], False)])
+def test_claims_run_with_their_planner_settings(ops, now, queues, sorts_off, own_session):
+    """Claims a claim index serves in order forbid sorts: for the session a worker owns, else per claim."""
+    if own_session:
+        ops.own_session(queues)
+    insert(ops, [new_task(now - timedelta(seconds=1), f"t{i}", queue=f"q{i % 2 + 1}") for i in range(8)])
+    seen = []
+
+    def record(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    try:
+        with connection.execute_wrapper(record):
+            claimed = ops.claim("w", queues, 2, now + LEASE, now)
+            done = [Outcome(id=task.id, status=DONE, finished_at=now) for task in claimed]
+            again = ops.finish_and_claim("w", done, queues, 2, now + LEASE, now)
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW enable_sort")
+            session = cursor.fetchone()[0]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET enable_sort")  # the test connection serves the next tests
+    assert len(claimed) == 2 and len(again) == 2
+    assert all(task.queue in (queues or ["q1", "q2"]) for task in claimed + again)
+    claims = [sql for sql in seen if not sql.startswith(("PREPARE", "SET enable_sort"))][-2:]
+    assert len(claims) == 2, seen
+    per_claim = sorts_off and not own_session
+    assert all(sql.startswith(ops.CLAIM_SETTINGS + "; ") == per_claim for sql in claims), claims
+    assert session == ("off" if sorts_off and own_session else "on")  # SET LOCAL lingers nowhere
+
+
+@postgresql
+@pytest.mark.parametrize(
+    ("queues", "index"), [(None, "autotask_claim_all_idx"), (["q1"], "autotask_claim_idx")]
+)
+def test_the_generic_plan_of_a_prepared_claim_reads_the_indexes(ops, now, big_table, queues, index):
+    """A worker's prepared claim soon runs one plan for any parameters: it must read the indexes too."""
+    sql, params = ops.claim_statement("w", queues, 201, now + LEASE, now)
+    numbered = iter(range(1, len(params) + 1))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(ops.CLAIM_SETTINGS)
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute("PREPARE generic_claim AS " + re.sub("%s", lambda match: f"${next(numbered)}", sql))
+        try:
+            cursor.execute(f"EXPLAIN EXECUTE generic_claim({', '.join(['%s'] * len(params))})", params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("DEALLOCATE generic_claim")
+    assert "$1" in plan or "$2" in plan, plan  # generic indeed: parameters, not values
+    assert uses(plan, index) or uses(plan, "autotask_claim_all_idx"), plan
+    assert uses(plan, "autotask_due_idx"), plan
+    assert "Sort" not in plan, plan
+    assert_no_full_scan(plan)
+
+
 @plans
 def test_next_due_reads_the_due_index(ops, big_table):
     ((sql, params),) = executed(ops.next_due, None)
@@ -401,12 +504,13 @@ def test_release_wakes_the_other_workers(ops, now):
 @pytest.mark.django_db(transaction=True)
 def test_prepared_claims_survive_a_new_connection(ops, now):
     """A worker prepares its claim once per connection; a reconnect prepares it again."""
-    ops.prepare_statements = True
+    ops.own_session(None)
     ids = insert(ops, [new_task(now, f"p{i}") for i in range(6)])
     taken = []
     for _ in range(2):
         statements = executed(ops.claim, "w", None, 1, now + LEASE, now)
         assert statements[-1][0].startswith("EXECUTE autotask_"), statements
+        assert statements[0][0] == "SET enable_sort = off", statements  # and set again
         taken += [task.id for task in ops.claim("w", None, 1, now + LEASE, now)]
         ops.reset_connection()  # as after a dropped connection: the next query opens a new one
     outcomes = outcomes_for(ops.claim("w", None, 2, now + LEASE, now), now)
