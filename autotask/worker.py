@@ -80,8 +80,9 @@ class Worker:
         self.ops = new_ops(connections[self.using])
         # Prepared statements and session settings, like LISTEN, need a session
         # of the worker's own: behind a pooler in transaction mode
-        # (AUTOTASK_LISTEN off) none is used.
-        if self.listen:
+        # (AUTOTASK_LISTEN off) none is used, nor with Django's connection pool
+        # (OPTIONS "pool"), which hands a closed connection's session on.
+        if self.listen and not connections[self.using].settings_dict.get("OPTIONS", {}).get("pool"):
             self.ops.own_session(self.queues)
         self.outcomes = queue_module.SimpleQueue()  # filled by pool threads
         self.pending = []  # outcomes not yet written (kept across database errors)

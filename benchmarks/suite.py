@@ -119,10 +119,11 @@ class Suite:
         sides of a run are measured over the same stretch of time.
         """
         keys = list(sides)
+        targets = list({id(target): target for target, _enqueue in sides.values()}.values())
         rates = {key: [] for key in keys}
         for _ in range(self.options.repeat):
             spent = dict.fromkeys(keys, 0.0)
-            for target, _enqueue in sides.values():
+            for target in targets:
                 target.reset()
             for index in range(slices):
                 size = count // slices + (index < count % slices)
@@ -133,7 +134,7 @@ class Suite:
                     spent[key] += time.perf_counter() - start
             for key in keys:
                 rates[key].append(count / spent[key])
-            for target, _enqueue in sides.values():
+            for target in targets:
                 target.reset()
         for key, values in rates.items():
             self.record(key, values)

@@ -286,11 +286,13 @@ class DatabaseOps:
         (:meth:`direct_cursor`, kept for the connection's life).  Where
         something watches the queries (``execute_wrapper``, DEBUG query
         logging, assertions on queries in tests), Django's own cursor runs it.
-        Every row is fetched: on SQLite a statement holds its write lock until
-        it has run to the end.
+        Tools that patch Django's cursor wrapper instead (tracing spans) do not
+        see it.  Every row is fetched: on SQLite a statement holds its write
+        lock until it has run to the end.  A connection shared between threads
+        (``allow_thread_sharing``) gets a cursor per statement, as from Django.
         """
         conn = self.connection
-        if conn.execute_wrappers or conn.queries_logged:
+        if conn.execute_wrappers or conn.queries_logged or conn.allow_thread_sharing:
             with conn.cursor() as cursor:
                 cursor.execute(sql, params)
                 return cursor.fetchall()

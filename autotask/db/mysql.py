@@ -77,6 +77,13 @@ class MysqlOps(DatabaseOps):
 
     # -- enqueue ---------------------------------------------------------
 
+    def direct_cursor(self, raw):
+        # Django's thin wrapper: it raises what MySQLdb reports as an
+        # OperationalError for a NULL or CHECK violation as an IntegrityError.
+        from django.db.backends.mysql.base import CursorWrapper
+
+        return CursorWrapper(raw.cursor())
+
     def execute_insert(self, cursor, sql, params, count):
         if self.supports_returning:
             return super().execute_insert(cursor, sql, params, count)

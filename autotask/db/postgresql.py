@@ -123,11 +123,9 @@ class PostgresOps(DatabaseOps):
         encoding it is the json module's work, not the driver's per-value
         quoting.
         """
-        if not tasks:
-            return []
+        if len(tasks) < 2:
+            return super().insert_tasks(tasks, notify)
         queues = sorted({t.queue for t in tasks if t.scheduled_at <= t.created_at}) if notify else []
-        if len(tasks) == 1:
-            return [self.insert_one(tasks[0], queues[0] if queues else None)]
         sql, params = self.insert_statement([task.values(self) for task in tasks])
         return self.execute_insert_many(sql, params, queues)
 
@@ -236,17 +234,30 @@ class PostgresOps(DatabaseOps):
     # worker with a session of its own sets this once for the session (see
     # own_session); otherwise each claim sets it for its own statement (its
     # implicit transaction), so nothing lingers in a session a pooler shares,
-    # at about 0.2 ms a claim.  Claims of several queues keep the sort, which
+    # at about 0.2 ms a claim.  That needs a cursor that sends the parameters
+    # inlined (Django's default; not with server_side_binding) and autocommit:
+    # inside a transaction the claim runs without it, as SET LOCAL would last
+    # to the transaction's end.  Claims of several queues keep the sort, which
     # may well be their best plan.
     CLAIM_SETTINGS = "SET LOCAL enable_sort = off"
-    sorts_off = False  # the session has CLAIM_SETTINGS (own_session)
+    sorts_off = False  # own_session: the session, once set, has CLAIM_SETTINGS
+    sorts_set_on = None  # the DB-API connection whose session has them
 
     def own_session(self, queues):
         super().own_session(queues)
         self.sorts_off = not queues or len(queues) == 1
 
     def run_claim(self, cursor, sql, params, queues):
-        if (queues and len(queues) > 1) or self.sorts_off or not sends_inlined(cursor):
+        if (queues and len(queues) > 1) or self.connection.in_atomic_block:
+            return super().run_claim(cursor, sql, params, queues)
+        if self.sorts_off:
+            raw = self.connection.connection
+            if self.sorts_set_on is not raw:
+                # In autocommit: a transaction rolled back cannot undo it.
+                cursor.execute(self.CLAIM_SETTINGS.replace(" LOCAL", ""))
+                self.sorts_set_on = raw
+            return super().run_claim(cursor, sql, params, queues)
+        if not sends_inlined(cursor):
             return super().run_claim(cursor, sql, params, queues)
         self.execute_hot(cursor, sql, params, before=self.CLAIM_SETTINGS + "; ")
         # psycopg 3 stands on the first statement's result, psycopg 2 on the last.
@@ -313,10 +324,8 @@ class PostgresOps(DatabaseOps):
             cursor.execute(before + sql, params)
             return
         connection = self.connection.connection
-        if self.prepared_on is not connection:  # a new session: nothing prepared or set in it yet
+        if self.prepared_on is not connection:  # a new connection: nothing prepared on it yet
             self.prepared_on, self.prepared = connection, {}
-            if self.sorts_off:
-                cursor.execute(self.CLAIM_SETTINGS.replace(" LOCAL", ""))
         name = self.prepared.get(sql)
         if name is None:
             name = f"autotask_{len(self.prepared) + 1}"

@@ -262,6 +262,40 @@ def test_claims_run_with_their_planner_settings(ops, now, queues, sorts_off, own
     per_claim = sorts_off and not own_session
     assert all(sql.startswith(ops.CLAIM_SETTINGS + "; ") == per_claim for sql in claims), claims
     assert session == ("off" if sorts_off and own_session else "on")  # SET LOCAL lingers nowhere
+    assert sum(sql == "SET enable_sort = off" for sql in seen) == (sorts_off and own_session)  # once
+
+
+@postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_session_gets_its_settings_again_after_a_reconnect(ops, now):
+    ops.own_session(None)
+    insert(ops, [new_task(now - timedelta(seconds=1), f"t{i}") for i in range(4)])
+
+    def sorts():
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW enable_sort")
+            return cursor.fetchone()[0]
+
+    try:
+        for _ in range(2):
+            assert len(ops.claim("w", None, 2, now + LEASE, now)) == 2
+            assert sorts() == "off"
+            ops.reset_connection()  # as after a dropped connection
+            assert sorts() == "on"
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET enable_sort")
+
+
+@postgresql
+@pytest.mark.parametrize("own_session", [False, True])
+def test_a_claim_inside_a_transaction_changes_no_setting(ops, now, own_session):
+    """SET LOCAL would last to the end of the caller's transaction, and a SET could be rolled back."""
+    if own_session:
+        ops.own_session(None)
+    insert(ops, [new_task(now - timedelta(seconds=1), f"t{i}") for i in range(2)])
+    statements = executed(ops.claim, "w", None, 2, now + LEASE, now)
+    assert not any("enable_sort" in sql for sql, _params in statements), statements
 
 
 @postgresql
@@ -272,15 +306,17 @@ def test_the_generic_plan_of_a_prepared_claim_reads_the_indexes(ops, now, big_ta
     """A worker's prepared claim soon runs one plan for any parameters: it must read the indexes too."""
     sql, params = ops.claim_statement("w", queues, 201, now + LEASE, now)
     numbered = iter(range(1, len(params) + 1))
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(ops.CLAIM_SETTINGS)
-        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        cursor.execute("PREPARE generic_claim AS " + re.sub("%s", lambda match: f"${next(numbered)}", sql))
-        try:
+    prepare = "PREPARE generic_claim AS " + re.sub("%s", lambda match: f"${next(numbered)}", sql)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(ops.CLAIM_SETTINGS)
+            cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            cursor.execute(prepare)
             cursor.execute(f"EXPLAIN EXECUTE generic_claim({', '.join(['%s'] * len(params))})", params)
             plan = "\n".join(row[0] for row in cursor.fetchall())
-        finally:
-            cursor.execute("DEALLOCATE generic_claim")
+    finally:
+        with connection.cursor() as cursor:  # after the savepoint: an error above stays the one raised
+            cursor.execute("DEALLOCATE ALL")
     assert "$1" in plan or "$2" in plan, plan  # generic indeed: parameters, not values
     assert uses(plan, index) or uses(plan, "autotask_claim_all_idx"), plan
     assert uses(plan, "autotask_due_idx"), plan
@@ -510,7 +546,6 @@ def test_prepared_claims_survive_a_new_connection(ops, now):
     for _ in range(2):
         statements = executed(ops.claim, "w", None, 1, now + LEASE, now)
         assert statements[-1][0].startswith("EXECUTE autotask_"), statements
-        assert statements[0][0] == "SET enable_sort = off", statements  # and set again
         taken += [task.id for task in ops.claim("w", None, 1, now + LEASE, now)]
         ops.reset_connection()  # as after a dropped connection: the next query opens a new one
     outcomes = outcomes_for(ops.claim("w", None, 2, now + LEASE, now), now)
