@@ -37,21 +37,22 @@ def insert(rows, using=None, sender=None):
     """Insert prepared rows in one statement; return their ids."""
     alias = using or conf.DATABASE
     ids = get_ops(alias).insert_tasks(rows)
-    announce(alias, ids, rows, any(row.scheduled_at <= row.created_at for row in rows), sender)
+    announce(alias, ids, rows, sender)
     return ids
 
 
-def announce(alias, ids, rows, due, sender):
-    """After an insert: wake the local worker on commit if ``due``; send task_enqueued per row.
+def announce(alias, ids, rows, sender):
+    """After an insert: wake the local worker on commit if a row is due; send task_enqueued per row.
 
-    ``rows`` holds one row per id, or is one row standing for all (same function).
+    ``rows`` holds one row per id, or is one row standing for all (same function and times).
     """
-    if due:
+    rows = [rows] * len(ids) if isinstance(rows, NewTask) else rows
+    if any(row.due for row in rows):
         wake_local_on_commit(alias)
     if task_enqueued.receivers:
         from .tasks import DelayedTask
 
-        names = [rows.function] * len(ids) if isinstance(rows, NewTask) else [row.function for row in rows]
+        names = [row.function for row in rows]
         for pk, name in zip(ids, names, strict=True):
             task_enqueued.send(sender=sender, task=DelayedTask(pk, using=alias), name=name)
 
@@ -87,5 +88,5 @@ def enqueue_many(name, calls, options, using=None, sender=None):
     encoded = [encode(args, kwargs, serializer=serializer) for args, kwargs in calls]
     with transaction.atomic(using=alias):
         ids = get_ops(alias).insert_calls(template, encoded)
-        announce(alias, ids, template, template.scheduled_at <= template.created_at, sender)
+        announce(alias, ids, template, sender)
     return ids

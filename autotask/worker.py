@@ -76,13 +76,14 @@ class Worker:
         self.worker_id = worker_id or new_worker_id()
         self.handle_signals = handle_signals
         self.lease = timedelta(seconds=conf.LEASE_SECONDS)
-        # An ops object of its own: the prepared-statement switch below is this worker's.
-        self.ops = new_ops(connections[self.using])
+        # An ops object of its own: what own_session() sets up is this worker's.
+        connection = connections[self.using]
+        self.ops = new_ops(connection)
         # Prepared statements and session settings, like LISTEN, need a session
         # of the worker's own: behind a pooler in transaction mode
         # (AUTOTASK_LISTEN off) none is used, nor with Django's connection pool
         # (OPTIONS "pool"), which hands a closed connection's session on.
-        if self.listen and not connections[self.using].settings_dict.get("OPTIONS", {}).get("pool"):
+        if self.listen and not connection.settings_dict.get("OPTIONS", {}).get("pool"):
             self.ops.own_session(self.queues)
         self.outcomes = queue_module.SimpleQueue()  # filled by pool threads
         self.pending = []  # outcomes not yet written (kept across database errors)

@@ -68,6 +68,11 @@ class NewTask:
     options: dict = field(default_factory=dict)
     schedule_id: int | None = None
 
+    @property
+    def due(self):
+        """Due as it is stored (no delay): workers are woken for it on commit."""
+        return self.scheduled_at <= self.created_at
+
     def values(self, ops):
         return (
             self.function,
@@ -236,8 +241,7 @@ class DatabaseOps:
             return []
         if len(tasks) == 1 and self.supports_returning:
             task = tasks[0]
-            due = notify and task.scheduled_at <= task.created_at
-            return [self.insert_one(task, task.queue if due else None)]
+            return [self.insert_one(task, task.queue if notify and task.due else None)]
         placeholders = self.row_placeholders()
         sql = f"INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) VALUES " + ", ".join(
             [placeholders] * len(tasks)
@@ -246,7 +250,7 @@ class DatabaseOps:
         with self.cursor() as cursor:
             ids = self.execute_insert(cursor, sql, params, len(tasks))
             if notify:
-                self.notify(cursor, {t.queue for t in tasks if t.scheduled_at <= t.created_at})
+                self.notify(cursor, {t.queue for t in tasks if t.due})
         return ids
 
     def insert_one(self, task, queue):

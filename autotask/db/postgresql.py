@@ -27,25 +27,6 @@ def _iso(value):
     raise TypeError(f"cannot send {type(value).__name__} in a JSON row")
 
 
-def enqueue_cursor(raw):
-    """A driver cursor for the enqueue statements on ``raw``, a DB-API connection.
-
-    Parsing and planning the one-row INSERT is a good part of a one-by-one
-    enqueue; a prepared statement skips both.  Django turns psycopg's prepared
-    statements off by default (``prepare_threshold`` None), because a pooler
-    in transaction mode can send the next transaction to a server session
-    that never saw them.  Where the project turned them on (``"OPTIONS":
-    {"prepare_threshold": N}``), our statements are run on a cursor that binds
-    on the server, so that psycopg prepares them after N runs, even when
-    Django's own cursors bind on the client (and so never prepare).
-    """
-    if getattr(raw, "prepare_threshold", None) is None:  # psycopg 2, or preparing turned off
-        return raw.cursor()
-    import psycopg
-
-    return psycopg.Cursor(raw)
-
-
 def sends_inlined(cursor):
     """True when ``cursor`` (Django's or the driver's) sends parameters inlined in the query text.
 
@@ -125,7 +106,7 @@ class PostgresOps(DatabaseOps):
         """
         if len(tasks) < 2:
             return super().insert_tasks(tasks, notify)
-        queues = sorted({t.queue for t in tasks if t.scheduled_at <= t.created_at}) if notify else []
+        queues = sorted({t.queue for t in tasks if t.due}) if notify else []
         sql, params = self.insert_statement([task.values(self) for task in tasks])
         return self.execute_insert_many(sql, params, queues)
 
@@ -146,8 +127,7 @@ class PostgresOps(DatabaseOps):
             f"SELECT {select} FROM json_array_elements_text(%s::json) AS a(args) "
             "RETURNING id) SELECT ins.id FROM ins"
         )
-        due = notify and template.scheduled_at <= template.created_at
-        return self.execute_insert_many(sql, params, [template.queue] if due else [])
+        return self.execute_insert_many(sql, params, [template.queue] if notify and template.due else [])
 
     def execute_insert_many(self, sql, params, queues):
         """Run a ``WITH ins AS (INSERT ...) SELECT ins.id FROM ins``, notifying ``queues``; the ids."""
@@ -168,7 +148,22 @@ class PostgresOps(DatabaseOps):
         return ", pg_notify(%s, %s)", [self.channel, queue]
 
     def direct_cursor(self, raw):
-        return enqueue_cursor(raw)
+        """The enqueue statements' driver cursor on ``raw``, a DB-API connection.
+
+        Parsing and planning the one-row INSERT is a good part of a one-by-one
+        enqueue; a prepared statement skips both.  Django turns psycopg's prepared
+        statements off by default (``prepare_threshold`` None), because a pooler
+        in transaction mode can send the next transaction to a server session
+        that never saw them.  Where the project turned them on (``"OPTIONS":
+        {"prepare_threshold": N}``), our statements are run on a cursor that binds
+        on the server, so that psycopg prepares them after N runs, even when
+        Django's own cursors bind on the client (and so never prepare).
+        """
+        if getattr(raw, "prepare_threshold", None) is None:  # psycopg 2, or preparing turned off
+            return raw.cursor()
+        import psycopg
+
+        return psycopg.Cursor(raw)
 
     def insert_statement(self, rows):
         """``WITH ins AS (INSERT ... RETURNING id) SELECT ins.id FROM ins`` for several ``rows``."""
@@ -240,6 +235,7 @@ class PostgresOps(DatabaseOps):
     # to the transaction's end.  Claims of several queues keep the sort, which
     # may well be their best plan.
     CLAIM_SETTINGS = "SET LOCAL enable_sort = off"
+    SESSION_SETTINGS = "SET enable_sort = off"  # the same, for the session
     sorts_off = False  # own_session: the session, once set, has CLAIM_SETTINGS
     sorts_set_on = None  # the DB-API connection whose session has them
 
@@ -254,7 +250,7 @@ class PostgresOps(DatabaseOps):
             raw = self.connection.connection
             if self.sorts_set_on is not raw:
                 # In autocommit: a transaction rolled back cannot undo it.
-                cursor.execute(self.CLAIM_SETTINGS.replace(" LOCAL", ""))
+                cursor.execute(self.SESSION_SETTINGS)
                 self.sorts_set_on = raw
             return super().run_claim(cursor, sql, params, queues)
         if not sends_inlined(cursor):
