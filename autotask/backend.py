@@ -14,15 +14,12 @@ reads READY again, with the failure in ``errors``.
 import json
 import logging
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from functools import partial
 
 from django.apps import apps
-from django.conf import settings
 from django.core import checks
 from django.db import connections
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 try:  # Django 6.0+
     from django.tasks import task_backends
@@ -54,6 +51,7 @@ from .exceptions import InvalidTaskOptions, SerializationError, TaskFunctionNotF
 from .models import KIND_CRON, KIND_FRAMEWORK, KIND_PERIODIC
 from .registry import TaskOptions
 from .task import CANCELLED, DONE, ERROR, FINISHED, RUNNING, WAITING
+from .timeutil import claimed_datetime, db_datetime, from_iso, parse_iso
 
 logger = logging.getLogger("autotask")
 
@@ -184,7 +182,7 @@ class AutotaskBackend(BaseTaskBackend):
             function=task.module_path,
             args=serialization.encode_call(tuple(args), kwargs, serializer="json"),
             created_at=now,
-            scheduled_at=_db_datetime(task.run_after) if task.run_after is not None else now,
+            scheduled_at=db_datetime(task.run_after) if task.run_after is not None else now,
             kind=KIND_FRAMEWORK,
             queue=task.queue_name,
             priority=task.priority,
@@ -314,13 +312,6 @@ def to_json(value, what):
         raise ValueError(f"{what} must be JSON data for Django's tasks framework: {exc}") from exc
 
 
-def _db_datetime(value):
-    """``run_after`` as the task table stores it under the current USE_TZ."""
-    if not settings.USE_TZ and timezone.is_aware(value):
-        return timezone.make_naive(value)
-    return value
-
-
 def _parse_id(result_id):
     text = str(result_id)
     if not text.isascii() or not text.isdigit():
@@ -385,17 +376,13 @@ def _task_as_stored(base, priority, queue, run_after):
         return base
 
 
-def _parse_datetime(text):
-    return datetime.fromisoformat(text) if text else None
-
-
 def result_from_row(row, base):
     """Build the :class:`TaskResult` of a task row (a dict of ROW_FIELDS)."""
     options = _as_dict(row["options"])
     history = _as_list(row["history"])
     status = row["status"]
     args, kwargs = serialization.decode_call(row["args"])
-    task = _task_as_stored(base, row["priority"], row["queue"], _parse_datetime(options.get("run_after")))
+    task = _task_as_stored(base, row["priority"], row["queue"], parse_iso(options.get("run_after")))
     worker_ids = [entry.get("worker_id", "") for entry in history]
     if status == RUNNING:
         worker_ids.append(row["worker_id"])  # the attempt under way is not in the history yet
@@ -431,22 +418,15 @@ def _first_start(history):
     """When the first attempt started (recovered attempts record no start)."""
     for entry in history:
         if entry.get("started_at"):
-            return _from_iso(entry["started_at"])
+            return from_iso(entry["started_at"])
     return None
 
 
 def _last_start(history, claimed_at):
     """When the last attempt started; its claim time if it was recovered from a lost worker."""
     if history and history[-1].get("started_at"):
-        return _from_iso(history[-1]["started_at"])
+        return from_iso(history[-1]["started_at"])
     return claimed_at
-
-
-def _from_iso(text):
-    value = datetime.fromisoformat(text)
-    if not settings.USE_TZ and timezone.is_aware(value):
-        value = timezone.make_naive(value)
-    return value
 
 
 def errors_of(history):
@@ -536,19 +516,6 @@ def _register_schedule(task):
 # -- running inside a worker --------------------------------------------------
 
 
-def _claimed_datetime(value):
-    """A datetime column of a claimed row, as the ORM would return it.
-
-    Claims read rows with raw SQL, which skips Django's converters: SQLite
-    gives naive datetimes (or text) that are in UTC when USE_TZ is on.
-    """
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    if value is not None and settings.USE_TZ and timezone.is_naive(value):
-        value = timezone.make_aware(value, UTC)
-    return value
-
-
 class FrameworkRun:
     """One attempt of a framework task in a worker: context, JSON result, signals."""
 
@@ -556,14 +523,12 @@ class FrameworkRun:
         self.claimed = claimed
         options = claimed.options or {}
         self.alias = options.get("backend", target.backend)
-        task = _task_as_stored(
-            target, claimed.priority, claimed.queue, _parse_datetime(options.get("run_after"))
-        )
+        task = _task_as_stored(target, claimed.priority, claimed.queue, parse_iso(options.get("run_after")))
         self.result = TaskResult(
             task=task,
             id=str(claimed.id),
             status=TaskResultStatus.RUNNING,
-            enqueued_at=_claimed_datetime(claimed.created_at),
+            enqueued_at=claimed_datetime(claimed.created_at),
             started_at=_first_start(claimed.history) or started_at,
             last_attempted_at=started_at,
             finished_at=None,

@@ -15,6 +15,7 @@ from django.utils import timezone
 from .conf import conf
 from .db import get_ops
 from .task import CANCELLED, ERROR, FINISHED, STATUS_NAMES, WAITING
+from .timeutil import iso_or_value
 
 # A worker beats every LEASE_SECONDS / 3 (see maintenance.Timers).  It counts
 # as alive while its last heartbeat is younger than two leases: six missed
@@ -76,10 +77,10 @@ class Snapshot:
         """Return the snapshot as JSON-ready data."""
         oldest = self.oldest_waiting and {
             **self.oldest_waiting,
-            "scheduled_at": _iso(self.oldest_waiting["scheduled_at"]),
+            "scheduled_at": iso_or_value(self.oldest_waiting["scheduled_at"]),
         }
         return {
-            "now": _iso(self.now),
+            "now": iso_or_value(self.now),
             "queues": self.depth,
             "totals": self.totals,
             "oldest_waiting": oldest,
@@ -158,12 +159,8 @@ def _oldest_waiting(tasks, now):
     return row
 
 
-def _iso(value):
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
 def _iso_values(row):
-    return {key: _iso(value) for key, value in row.items()}
+    return {key: iso_or_value(value) for key, value in row.items()}
 
 
 def format_age(seconds):

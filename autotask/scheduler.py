@@ -14,7 +14,7 @@ occurrence.
 import logging
 import numbers
 from dataclasses import dataclass, field
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -26,6 +26,8 @@ from .conf import conf
 from .cron import CronExpression, resolve_timezone
 from .exceptions import InvalidTaskOptions, TaskFunctionNotFound
 from .registry import TaskOptions
+from .timeutil import aware_utc as _aware
+from .timeutil import stored as _stored
 
 logger = logging.getLogger("autotask")
 
@@ -185,23 +187,6 @@ def _timezone_name(tz):
     raise InvalidTaskOptions(
         f"timezone {tz!r} is a fixed offset; name a zone such as 'Europe/Berlin' so DST is followed"
     )
-
-
-# -- time conventions -----------------------------------------------------------
-
-
-def _aware(value):
-    """A database datetime as an aware UTC datetime (USE_TZ on or off)."""
-    if timezone.is_naive(value):
-        value = timezone.make_aware(value, timezone.get_default_timezone())
-    return value.astimezone(UTC)
-
-
-def _stored(value):
-    """An aware datetime as the database stores it under the current USE_TZ."""
-    if settings.USE_TZ:
-        return value
-    return timezone.make_naive(value, timezone.get_default_timezone())
 
 
 # -- syncing and ticking --------------------------------------------------------
