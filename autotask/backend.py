@@ -44,12 +44,13 @@ except ImportError:  # Django 5.2 with the django-tasks backport
     FRAMEWORK = "django_tasks"
 
 from . import enqueue as _enqueue
-from . import registry, serialization
+from . import serialization
 from .conf import conf
 from .db.base import NewTask
+from .definitions import registry, schedules
+from .definitions.options import TaskOptions
 from .exceptions import InvalidTaskOptions, SerializationError, TaskFunctionNotFound
 from .models import KIND_CRON, KIND_FRAMEWORK, KIND_PERIODIC
-from .registry import TaskOptions
 from .task import CANCELLED, DONE, ERROR, FINISHED, RUNNING, WAITING
 from .timeutil import claimed_datetime, db_datetime, from_iso, parse_iso
 
@@ -457,8 +458,6 @@ def _schedule_spec(task, backend):
         if tz is not None or start_now:
             raise InvalidTask("timezone and start_now need a schedule: give periodic= or cron= as well.")
         return None
-    from . import scheduler
-
     if periodic is not None and cron is not None:
         raise InvalidTask("Give either periodic= (seconds) or cron= (an expression), not both.")
     _check_no_arguments(task)
@@ -467,14 +466,14 @@ def _schedule_spec(task, backend):
         if periodic is not None:
             if tz is not None:
                 raise InvalidTaskOptions("timezone applies to cron= schedules only")
-            factory = scheduler.PeriodicFactory("task", {"seconds": periodic, "start_now": start_now, **run})
+            factory = schedules.PeriodicFactory("task", {"seconds": periodic, "start_now": start_now, **run})
         else:
             if start_now:
                 raise InvalidTaskOptions("start_now applies to periodic= schedules only")
             options = {"cron": cron, **run}
             if tz is not None:
                 options["timezone"] = tz
-            factory = scheduler.CronFactory("task", options)
+            factory = schedules.CronFactory("task", options)
     except (InvalidTaskOptions, TypeError, ValueError) as exc:
         raise InvalidTask(f"Invalid schedule for {task.module_path}: {exc}") from exc
     return factory.make_spec(task.module_path)
@@ -506,11 +505,9 @@ def _register_schedule(task):
     spec = _schedule_spec(task, task.get_backend())
     if spec is None:
         return
-    from . import scheduler
-
     # The declaration (the module-level task, created first) registers; copies
     # made later by using() or by reading results must not replace its options.
-    scheduler.add(spec, replace=False)
+    schedules.add(spec, replace=False)
 
 
 # -- running inside a worker --------------------------------------------------

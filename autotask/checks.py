@@ -215,7 +215,7 @@ def _misspelt_settings():
 @register(Tags.compatibility)
 def check_installed(app_configs=None, **kwargs):
     """The decorators are in use, so the app (and its table) must be installed."""
-    from . import registry
+    from .definitions import registry
 
     if apps.is_installed("autotask") or not registry.all_definitions():
         return []

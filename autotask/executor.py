@@ -12,9 +12,10 @@ from datetime import timedelta
 from django.db import connections
 from django.utils import timezone
 
-from . import registry, serialization
+from . import serialization
 from .conf import conf
 from .db.base import Outcome
+from .definitions import registry
 from .exceptions import CorruptPayload, SerializationError, TaskFunctionNotFound, TaskTimeout
 from .models import KIND_FRAMEWORK
 from .retry import backoff_delay

@@ -215,7 +215,7 @@ def retry_failed(queryset, now=None):
 
 
 def _attempt_budget(function):
-    from . import registry
+    from .definitions import registry
     from .exceptions import TaskFunctionNotFound
 
     try:
@@ -253,9 +253,9 @@ def delete_finished(queryset):
 
 def run_now(schedules, using=None):
     """Enqueue one run of each schedule at once; return the new task ids."""
-    from . import scheduler
+    from .maintenance import scheduling
 
-    return [scheduler.run_now(schedule, using=using) for schedule in schedules]
+    return [scheduling.run_now(schedule, using=using) for schedule in schedules]
 
 
 def expired_counts(using=None, now=None):
@@ -269,14 +269,14 @@ def expired_counts(using=None, now=None):
 
 def prune_all(using=None, now=None, batch=None):
     """Delete every finished row whose ttl lapsed before ``now``; return how many."""
-    from . import maintenance
+    from .maintenance.pruning import prune
 
     ops = get_ops(using or conf.DATABASE)
     now = now or timezone.now()
     total = 0
     # maintenance.prune stops after a time budget (it shares the worker's loop);
     # here nothing else waits, so go on until a pass finds nothing.
-    while deleted := maintenance.prune(ops, now, batch):
+    while deleted := prune(ops, now, batch):
         total += deleted
     return total
 

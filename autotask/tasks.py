@@ -6,10 +6,12 @@ import time
 from django.utils import timezone
 
 from . import enqueue as _enqueue
-from . import registry, serialization
+from . import serialization
 from .conf import conf
 from .db import get_ops
-from .registry import TaskOptions
+from .definitions import registry
+from .definitions.options import TaskOptions, function_path
+from .definitions.schedules import CronFactory, PeriodicFactory
 from .task import CANCELLED, DONE, ERROR, FINISHED, RUNNING, STATUS_NAMES, WAITING
 
 __all__ = [
@@ -132,7 +134,7 @@ class Task:
     def __init__(self, func, options, name=None, using=None):
         self.func = func
         self.options = options
-        self.name = name or registry.function_path(func)
+        self.name = name or function_path(func)
         self.database = using
         functools.update_wrapper(self, func)
 
@@ -220,8 +222,6 @@ def periodic_task(func=None, *args, **options):
     ``@periodic_task(seconds=3600, start_now=False)``.  Calling the function
     from code does nothing and returns None.
     """
-    from .scheduler import PeriodicFactory
-
     return _decorator("periodic_task", args, func, options, PeriodicFactory)
 
 
@@ -232,6 +232,4 @@ def cron_task(func=None, *args, **options):
     or the original's ``crontab="minutes hours dow months dom"`` and keyword
     lists ``minutes=, hours=, dow=, months=, dom=`` (dow 0 = Monday).
     """
-    from .scheduler import CronFactory
-
     return _decorator("cron_task", args, func, options, CronFactory)

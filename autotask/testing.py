@@ -37,10 +37,11 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import executor, registry, serialization
+from . import executor, serialization
 from .conf import conf
 from .db import get_ops
 from .db.base import CLAIM_COLUMNS, ClaimedTask
+from .definitions.options import function_path
 from .signals import task_enqueued
 from .task import CANCELLED, DONE, ERROR, RUNNING, STATUS_NAMES, WAITING
 
@@ -140,9 +141,9 @@ def run_due(queues=None, *, now=None, using=None, max_tasks=MAX_TASKS):
 
 
 def _tick(using, now):
-    from . import scheduler
+    from .maintenance import scheduling
 
-    scheduler.tick(using, now)
+    scheduling.tick(using, now)
 
 
 def enqueued(func, *, status=None, using=None):
@@ -155,7 +156,7 @@ def enqueued(func, *, status=None, using=None):
     """
     from .models import TaskQueue
 
-    name = func if isinstance(func, str) else getattr(func, "name", None) or registry.function_path(func)
+    name = func if isinstance(func, str) else getattr(func, "name", None) or function_path(func)
     rows = TaskQueue.objects.using(using or conf.DATABASE).filter(function=name)
     if status is not None:
         rows = rows.filter(status=status)

@@ -3,7 +3,7 @@
 Only this package knows which database it talks to.
 """
 
-from django.db import connections
+from django.db import ProgrammingError, connections
 
 from ..conf import conf
 
@@ -31,3 +31,10 @@ def new_ops(connection):
     else:
         from .base import DatabaseOps as cls
     return cls(connection)
+
+
+def hint_for(exc):
+    """A fix hint for database errors that are misconfiguration rather than an outage."""
+    if isinstance(exc, ProgrammingError) or "no such table" in str(exc):
+        return " (is the autotask table missing? run 'manage.py migrate')"
+    return ""

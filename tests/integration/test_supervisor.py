@@ -16,8 +16,8 @@ from django.test import override_settings
 
 from autotask import supervisor
 from autotask.checks import check_worker_executable
+from autotask.definitions.options import TaskOptions
 from autotask.enqueue import enqueue
-from autotask.registry import TaskOptions
 from autotask.tasks import DelayedTask
 from tests.app import tasks
 from tests.conftest import ROOT, records, wait_for

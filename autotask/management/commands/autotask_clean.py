@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from ... import monitor
 from ...conf import conf
-from ...maintenance import hint_for
+from ...db import hint_for
 from .. import positive_int
 
 
