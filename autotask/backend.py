@@ -47,6 +47,7 @@ from . import enqueue as _enqueue
 from . import serialization
 from .conf import conf
 from .db.base import NewTask
+from .db.checks import vendor_supported
 from .definitions import registry, schedules
 from .definitions.options import TaskOptions
 from .exceptions import InvalidTaskOptions, SerializationError, TaskFunctionNotFound
@@ -353,9 +354,7 @@ def _check_importable(task):
 
 def _vendor_supported(alias):
     """Return True when autotask supports ``alias``'s database."""
-    from .checks import SUPPORTED_VENDORS
-
-    return connections[alias].vendor in SUPPORTED_VENDORS
+    return vendor_supported(connections[alias])
 
 
 def _task_as_stored(base, priority, queue, run_after):
