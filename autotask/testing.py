@@ -37,13 +37,14 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import executor, serialization
+from . import serialization
 from .conf import conf
 from .db import get_ops
 from .db.base import CLAIM_COLUMNS, ClaimedTask
 from .definitions.options import function_path
 from .signals import task_enqueued
 from .task import CANCELLED, DONE, ERROR, RUNNING, STATUS_NAMES, WAITING
+from .worker import executor
 
 __all__ = [
     "CANCELLED",

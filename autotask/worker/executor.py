@@ -12,15 +12,15 @@ from datetime import timedelta
 from django.db import connections
 from django.utils import timezone
 
-from . import serialization
-from .conf import conf
-from .db.base import Outcome
-from .definitions import registry
-from .exceptions import CorruptPayload, SerializationError, TaskFunctionNotFound, TaskTimeout
-from .models import KIND_FRAMEWORK
-from .retry import backoff_delay
-from .signals import task_finished, task_started
-from .task import DONE, ERROR, STATUS_NAMES, WAITING
+from .. import serialization
+from ..conf import conf
+from ..db.base import Outcome
+from ..definitions import registry
+from ..exceptions import CorruptPayload, SerializationError, TaskFunctionNotFound, TaskTimeout
+from ..models import KIND_FRAMEWORK
+from ..retry import backoff_delay
+from ..signals import task_finished, task_started
+from ..task import DONE, ERROR, STATUS_NAMES, WAITING
 
 logger = logging.getLogger("autotask")
 
@@ -82,7 +82,7 @@ def _framework_run(task, target, worker_id, started_at):
     if task.kind != KIND_FRAMEWORK and not ({"django.tasks", "django_tasks"} & sys.modules.keys()):
         return None  # no tasks framework loaded, so no framework task to run
     try:
-        from .backend import FrameworkRun, is_framework_task
+        from ..backend import FrameworkRun, is_framework_task
     except ImportError as exc:
         raise PermanentFailure(
             f"{task.function} was enqueued through Django's tasks framework, which cannot be "

@@ -21,15 +21,16 @@ from datetime import timedelta
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
-from .conf import conf
-from .db import hint_for, new_ops
+from ..conf import conf
+from ..db import hint_for, new_ops
+from ..maintenance import scheduling
+from ..maintenance.heartbeat import forget_worker, heartbeat
+from ..maintenance.pruning import prune
+from ..maintenance.recovery import recover
+from ..maintenance.timers import Timers
+from ..task import DONE, WAITING
 from .executor import execute
-from .maintenance import scheduling
-from .maintenance.heartbeat import forget_worker, heartbeat
-from .maintenance.pruning import prune
-from .maintenance.recovery import recover
-from .maintenance.timers import Timers
-from .supervisor import ParentLink
+from .parent import ParentLink
 
 logger = logging.getLogger("autotask")
 
@@ -398,8 +399,6 @@ class Worker:
                 self._count(outcome)
 
     def _count(self, outcome):
-        from .task import DONE, WAITING
-
         key = "done" if outcome.status == DONE else "retried" if outcome.status == WAITING else "failed"
         self.stats[key] += 1
 
