@@ -82,7 +82,8 @@ def _framework_run(task, target, worker_id, started_at):
     if task.kind != KIND_FRAMEWORK and not ({"django.tasks", "django_tasks"} & sys.modules.keys()):
         return None  # no tasks framework loaded, so no framework task to run
     try:
-        from ..backend import FrameworkRun, is_framework_task
+        from ..backend.results import is_framework_task
+        from ..backend.run import FrameworkRun
     except ImportError as exc:
         raise PermanentFailure(
             f"{task.function} was enqueued through Django's tasks framework, which cannot be "

@@ -492,7 +492,8 @@ def declared_schedules():
 
     saved = dict(scheduler._schedules), set(scheduler._synced)
     for name in ("every_second", "weekday_mornings", "hourly"):
-        framework._register_schedule(getattr(framework_scheduled, name))  # no-op if imported just now
+        # A no-op if imported just now.
+        framework.schedules._register_schedule(getattr(framework_scheduled, name))
     yield scheduler.registered()
     scheduler._schedules.clear()
     scheduler._schedules.update(saved[0])
