@@ -31,6 +31,7 @@ test: $(BIN)/.installed
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m docutils --halt=warning README.rst /dev/null
 	$(BIN)/python -m docutils --halt=warning CHANGELOG.rst /dev/null
 

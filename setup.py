@@ -35,6 +35,7 @@ setup(
             "gunicorn>=22",  # the supervisor's pre-fork server tests
             "selenium>=4.20",  # the admin's browser test (with Debian's chromium + chromium-driver)
             "ruff>=0.6",
+            "import-linter>=2.1",  # make lint: the package's layers (.importlinter)
             "docutils>=0.20",  # make lint: the README and the changelog must render
             "tox>=4",
             "cronsim>=2.6",

@@ -7,10 +7,13 @@ from django.apps import apps
 from django.conf import settings
 from django.core import checks as django_checks
 from django.core.checks import Error, Tags, register
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
 from .conf import DEFAULTS, conf
 from .db.checks import database_errors, mysql_server_warnings, server_errors
+from .definitions import registry
+from .supervisor import worker_executable
 
 
 @register(Tags.compatibility)
@@ -210,8 +213,6 @@ def _misspelt_settings():
 @register(Tags.compatibility)
 def check_installed(app_configs=None, **kwargs):
     """The decorators are in use, so the app (and its table) must be installed."""
-    from .definitions import registry
-
     if apps.is_installed("autotask") or not registry.all_definitions():
         return []
     return [
@@ -256,10 +257,6 @@ def check_database_server(app_configs=None, databases=None, **kwargs):
 @register(Tags.compatibility)
 def check_worker_executable(app_configs=None, **kwargs):
     """The worker started beside each Django process needs an interpreter that exists."""
-    from django.core.exceptions import ImproperlyConfigured
-
-    from .supervisor import worker_executable
-
     value = conf.WORKER_EXECUTABLE
     explicit = isinstance(value, str) and value.strip() != ""
     if not explicit and not (value is None and conf.IS_ACTIVE is True and conf.WORKER_AUTOSTART is True):

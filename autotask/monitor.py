@@ -12,8 +12,14 @@ from django.db.models import Count, F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from . import enqueue
 from .conf import conf
 from .db import get_ops
+from .definitions import registry
+from .exceptions import TaskFunctionNotFound
+from .maintenance import scheduling
+from .maintenance.pruning import prune
+from .models import Schedule, TaskQueue, Worker
 from .task import CANCELLED, ERROR, FINISHED, STATUS_NAMES, WAITING
 from .timeutil import iso_or_value
 
@@ -95,7 +101,6 @@ class Snapshot:
 
 def snapshot(using=None, now=None, worker_timeout=None):
     """Read the queue's state in a handful of queries (none per task)."""
-    from .models import Schedule, TaskQueue, Worker
 
     using = using or conf.DATABASE
     now = now or timezone.now()
@@ -215,9 +220,6 @@ def retry_failed(queryset, now=None):
 
 
 def _attempt_budget(function):
-    from .definitions import registry
-    from .exceptions import TaskFunctionNotFound
-
     try:
         definition = registry.get(function)
     except TaskFunctionNotFound:
@@ -228,8 +230,6 @@ def _attempt_budget(function):
 
 def _wake(alias, queues):
     """Wake workers for tasks made due outside ``enqueue`` (on commit, like an enqueue)."""
-    from . import enqueue
-
     ops = get_ops(alias)
     with ops.cursor() as cursor:
         ops.notify(cursor, queues)
@@ -253,15 +253,11 @@ def delete_finished(queryset):
 
 def run_now(schedules, using=None):
     """Enqueue one run of each schedule at once; return the new task ids."""
-    from .maintenance import scheduling
-
     return [scheduling.run_now(schedule, using=using) for schedule in schedules]
 
 
 def expired_counts(using=None, now=None):
     """Return {status name: count} of the rows a prune would delete now."""
-    from .models import TaskQueue
-
     rows = TaskQueue.objects.using(using or conf.DATABASE).expired(now or timezone.now())
     counts = rows.order_by().values("status").annotate(count=Count("id"))
     return {STATUS_NAMES.get(r["status"], str(r["status"])): r["count"] for r in counts}
@@ -269,8 +265,6 @@ def expired_counts(using=None, now=None):
 
 def prune_all(using=None, now=None, batch=None):
     """Delete every finished row whose ttl lapsed before ``now``; return how many."""
-    from .maintenance.pruning import prune
-
     ops = get_ops(using or conf.DATABASE)
     now = now or timezone.now()
     total = 0

@@ -42,6 +42,9 @@ from .conf import conf
 from .db import get_ops
 from .db.base import CLAIM_COLUMNS, ClaimedTask
 from .definitions.options import function_path
+from .enqueue.handle import DelayedTask
+from .maintenance import scheduling
+from .models import TaskQueue
 from .signals import task_enqueued
 from .task import CANCELLED, DONE, ERROR, RUNNING, STATUS_NAMES, WAITING
 from .worker import executor
@@ -82,8 +85,6 @@ class Ran:
     @property
     def task(self):
         """The :class:`~autotask.tasks.DelayedTask` handle of this task."""
-        from .tasks import DelayedTask
-
         return DelayedTask(self.pk, using=self.using)
 
     def __repr__(self):
@@ -142,8 +143,6 @@ def run_due(queues=None, *, now=None, using=None, max_tasks=MAX_TASKS):
 
 
 def _tick(using, now):
-    from .maintenance import scheduling
-
     scheduling.tick(using, now)
 
 
@@ -155,8 +154,6 @@ def enqueued(func, *, status=None, using=None):
     stored call counts, run or not.  Compare with ``call(...)``:
     ``assert enqueued(send_mail) == [call("ada@example.com", subject="Hi")]``.
     """
-    from .models import TaskQueue
-
     name = func if isinstance(func, str) else getattr(func, "name", None) or function_path(func)
     rows = TaskQueue.objects.using(using or conf.DATABASE).filter(function=name)
     if status is not None:
@@ -207,8 +204,6 @@ class eager(contextlib.ContextDecorator):  # lower case: used like a function, `
 
 def _claim_one(pk, using):
     """Claim the task ``pk`` for this process whatever its scheduled time; None if not waiting."""
-    from .models import TaskQueue
-
     now = timezone.now()
     rows = TaskQueue.objects.using(using).filter(pk=pk, status=WAITING)
     if not rows.update(

@@ -22,6 +22,8 @@ def get_ops(alias=None):
 def new_ops(connection):
     """Build a vendor operations object of its own for ``connection`` (a worker keeps one)."""
     vendor = connection.vendor
+    # The vendor in use only: a vendor module may import the models (postgresql
+    # does), which the decorators, importing this package, must not load early.
     if vendor == "postgresql":
         from .postgresql import PostgresOps as cls
     elif vendor == "sqlite":

@@ -443,7 +443,7 @@ class DatabaseOps:
         return self.from_db_datetime(value)
 
     def from_db_datetime(self, value):
-        from ..models import TaskQueue
+        from ..models import TaskQueue  # not at the top: see __init__
 
         field = TaskQueue._meta.get_field("scheduled_at")
         for converter in self.connection.ops.get_db_converters(field.get_col(TaskQueue._meta.db_table)):

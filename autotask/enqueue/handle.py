@@ -33,6 +33,8 @@ class DelayedTask:
         return hash((self.pk, self.using))
 
     def _row(self, *fields):
+        # Not at the top: the decorators import this module and must stay importable
+        # without 'autotask' in INSTALLED_APPS, so that check autotask.E012 can say so.
         from ..models import TaskQueue
 
         return TaskQueue.objects.using(self.using).filter(pk=self.pk).values(*fields).first()

@@ -6,16 +6,14 @@ They live outside the model state because their shape differs by database
 
 from django.db import migrations
 
+from autotask.db import get_ops
+
 
 def create(apps, schema_editor):
-    from autotask.db import get_ops
-
     get_ops(schema_editor.connection.alias).create_indexes(schema_editor)
 
 
 def drop(apps, schema_editor):
-    from autotask.db import get_ops
-
     get_ops(schema_editor.connection.alias).drop_indexes(schema_editor)
 
 

@@ -81,7 +81,7 @@ def _framework_run(task, target, worker_id, started_at):
     """Return a FrameworkRun when ``target`` is a django.tasks Task (enqueued or scheduled), else None."""
     if task.kind != KIND_FRAMEWORK and not ({"django.tasks", "django_tasks"} & sys.modules.keys()):
         return None  # no tasks framework loaded, so no framework task to run
-    try:
+    try:  # here: the tasks framework is optional (Django 6.0+, or the backport)
         from ..backend.results import is_framework_task
         from ..backend.run import FrameworkRun
     except ImportError as exc:
