@@ -14,6 +14,7 @@ Run by the lint tox env (``python scripts/check_package.py``).  It fails when:
 import configparser
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WARNING = re.compile(r"warn|deprecat|absent from", re.IGNORECASE)
+# pip's own words about this machine's pip configuration (an extra index that
+# is not there), not about the package being installed.
+PIP_CONFIG_NOTE = re.compile(r"Location '[^']*' is ignored: it is neither a file nor a directory")
 
 
 def fail(message):
@@ -30,13 +34,25 @@ def fail(message):
     sys.exit(1)
 
 
-def build(outdir):
+def tracked_copy(dest):
+    """Copy the files git tracks into ``dest``: the build sees what a clone holds, and
+    writes its egg-info there, not beside tox envs building the same tree."""
+    out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in out.decode().split("\0"):
+        source = ROOT / name
+        if name and source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    return dest
+
+
+def build(source, outdir):
     env = dict(os.environ)
     # With it set, setuptools warns that it cannot byte-compile: that says
     # something about the environment, not the package.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "build", "--outdir", str(outdir), str(ROOT)],
+        [sys.executable, "-m", "build", "--outdir", str(outdir), str(source)],
         env=env,
         capture_output=True,
         text=True,
@@ -113,9 +129,51 @@ def check_metadata(metadata):
         fail(f"Django classifiers {sorted(declared_djangos)} differ from tox.ini's {sorted(djangos)}")
 
 
+def run(command, what, cwd=None):
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"  # pip's nag about itself
+    proc = subprocess.run([str(c) for c in command], cwd=cwd, env=env, capture_output=True, text=True)
+    output = proc.stdout + proc.stderr
+    if proc.returncode:
+        fail(f"{what} failed:\n{output}")
+    return output
+
+
+def pip_install(venv, *args):
+    args = [str(arg) for arg in args]
+    output = run([venv / "bin" / "python", "-m", "pip", "install", *args], f"pip install {' '.join(args)}")
+    warnings = [
+        line for line in output.splitlines() if WARNING.search(line) and not PIP_CONFIG_NOTE.search(line)
+    ]
+    if warnings:
+        fail(f"pip install {' '.join(args)} printed warnings:\n" + "\n".join(warnings))
+
+
+def check_install(wheel, source, tmp):
+    venv = tmp / "venv"
+    run([sys.executable, "-m", "venv", venv], "creating a virtualenv")
+    # Today's pip, as a user has it: it shows the build backend's warnings.
+    run([venv / "bin" / "python", "-m", "pip", "install", "-q", "--upgrade", "pip"], "upgrading pip")
+    pip_install(venv, wheel)
+    example = tmp / "example"
+    ignore = shutil.ignore_patterns("db.sqlite3*", "autotask.log", "__pycache__")
+    shutil.copytree(ROOT / "example", example, ignore=ignore)
+    python = venv / "bin" / "python"
+    where = run([python, "-c", "import autotask; print(autotask.__file__)"], "import autotask", cwd=example)
+    if not where.strip().startswith(str(venv)):
+        fail(f"the example imported autotask from {where.strip()}, not from the installed wheel")
+    run([python, "manage.py", "migrate", "-v", "0"], "the example's migrate", cwd=example)
+    demo = run([python, "manage.py", "demo"], "the example's demo", cwd=example)
+    if "Demo finished." not in demo:
+        fail(f"the demo did not finish:\n{demo}")
+    pip_install(venv, "-e", source)
+    print(f"check_package: {wheel.name} installs without warnings and runs the demo; so does pip install -e")
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        wheel, sdist = build(Path(tmp))
+        source = tracked_copy(Path(tmp) / "src")
+        wheel, sdist = build(source, Path(tmp) / "dist")
         metadata = check_wheel(wheel)
         check_metadata(metadata)
         twine = subprocess.run(
@@ -126,6 +184,8 @@ def main():
         if twine.returncode:
             fail(f"twine check failed:\n{twine.stdout}{twine.stderr}")
         print(f"check_package: {wheel.name} and {sdist.name} build without warnings and pass twine check")
+        if "--install" in sys.argv[1:]:
+            check_install(wheel, source, Path(tmp))
 
 
 if __name__ == "__main__":
