@@ -14,7 +14,7 @@ from django.test import override_settings
 
 from autotask import checks
 from autotask.conf import DEFAULTS
-from tests.app import tasks  # noqa: F401 - the decorators are in use
+from tests.app import tasks
 from tests.conftest import ROOT
 
 
@@ -259,3 +259,76 @@ def test_sqlite_without_wal(task_connection, tmp_path, journal_mode, expected, d
     finally:
         wrapper.close()
         django_db_blocker.restore()
+
+
+# -- what needs a worker, and timeouts nothing enforces ----------------------------
+
+
+def test_tasks_backend_while_inactive_warns():
+    backend = {"default": {"BACKEND": "autotask.backend.AutotaskBackend"}}
+    with override_settings(AUTOTASK_IS_ACTIVE=False, TASKS=backend):
+        warning = only(checks.check_worker_needed())
+    assert warning.id == "autotask.W040" and "'default'" in warning.msg
+    assert "AUTOTASK_IS_ACTIVE = True" in warning.hint and "run_autotask" in warning.hint
+    with override_settings(AUTOTASK_IS_ACTIVE=True, TASKS=backend):
+        assert checks.check_worker_needed() == []
+
+
+def test_timeout_on_a_sync_task_set_per_call_warns(monkeypatch):
+    from autotask import registry
+
+    monkeypatch.setattr(registry, "_unenforced_timeouts", {})
+    assert checks.check_unenforced_timeouts() == []
+    tasks.add.using(timeout=5)
+    warning = only(checks.check_unenforced_timeouts())
+    assert warning.id == "autotask.W042" and "tests.app.tasks.add (timeout=5)" in warning.msg
+
+
+def test_inactive_schedules_and_sync_timeouts_in_a_real_project(tmp_path):
+    """manage.py check: schedules declared while inactive never run; timeout= on sync tasks."""
+    (tmp_path / "site_settings.py").write_text(
+        textwrap.dedent(
+            """
+            SECRET_KEY = "x"
+            INSTALLED_APPS = ["django.contrib.contenttypes", "autotask", "shop"]
+            DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+            AUTOTASK_IS_ACTIVE = False
+            """
+        )
+    )
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    (shop / "__init__.py").write_text("")
+    (shop / "models.py").write_text("from . import tasks  # noqa\n")
+    (shop / "tasks.py").write_text(
+        textwrap.dedent(
+            """
+            from autotask.tasks import cron_task, delayed_task, periodic_task
+
+            @periodic_task(seconds=60)
+            def tick():
+                pass
+
+            @cron_task(cron="0 3 * * *")
+            def nightly():
+                pass
+
+            @delayed_task(timeout=10)
+            def slow():
+                pass
+
+            @delayed_task(timeout=10)
+            async def bounded():
+                pass
+            """
+        )
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "site_settings", "PYTHONPATH": f"{tmp_path}:{ROOT}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "check"], env=env, capture_output=True, text=True, timeout=60
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "autotask.W041" in output and "shop.tasks.nightly, shop.tasks.tick" in output
+    assert "autotask.W042" in output and "shop.tasks.slow (timeout=10)" in output
+    assert "bounded" not in output
