@@ -269,10 +269,7 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.action(description="Retry failed tasks", permissions=["change"])
     def retry_failed(self, request, queryset):
         selected = queryset.count()
-        refused = monitor.undeclared(
-            queryset.filter(status=ERROR).order_by().values_list("function", flat=True).distinct()
-        )
-        retried = monitor.retry_failed(queryset)
+        retried, refused = monitor.retry_failed_tasks(queryset)
         self._report(request, retried, selected, "Retried", "only failed (Error) tasks are retried")
         if refused:
             self.message_user(request, _not_declared("Not retried", refused), messages.WARNING)

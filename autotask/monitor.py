@@ -192,6 +192,16 @@ def format_age(seconds):
 def retry_failed(queryset, now=None):
     """Put the ERROR tasks of ``queryset`` back to WAITING, due now; return how many.
 
+    See :func:`retry_failed_tasks`, which also says which functions were refused.
+    """
+    return retry_failed_tasks(queryset, now)[0]
+
+
+def retry_failed_tasks(queryset, now=None):
+    """Put the ERROR tasks of ``queryset`` back to WAITING, due now.
+
+    Return (how many, the set of function names left ERROR as not declared).
+
     Each gets a fresh attempt budget: as many attempts as its task allows
     (``retries`` + 1, read from the task's definition; one attempt when the
     function cannot be imported), counted on from the attempts it already
@@ -223,7 +233,7 @@ def retry_failed(queryset, now=None):
             )
         if retried:
             _wake(alias, queues)
-    return retried
+    return retried, refused
 
 
 def undeclared(functions):
@@ -329,6 +339,7 @@ __all__ = [
     "format_age",
     "prune_all",
     "retry_failed",
+    "retry_failed_tasks",
     "run_now",
     "snapshot",
     "undeclared",
