@@ -68,7 +68,8 @@ def test_worker_refuses_forged_rows(worker_process, tmp_path):
 
 def test_run_due_refuses_forged_rows(tmp_path):
     rows = forged_rows(tmp_path)
-    ran = testing.run_due()
+    # (Schedules other test modules declared may run too.)
+    ran = [r for r in testing.run_due() if r.pk in rows]
     assert {r.pk for r in ran} == set(rows)
     assert all(r.status == ERROR and REFUSED in r.error for r in ran)
     assert_refused(rows)
@@ -84,3 +85,36 @@ def test_admin_retry_leaves_undeclared_rows_alone(tmp_path):
     assert monitor.retry_failed(TaskQueue.objects.all()) == 1
     assert TaskQueue.objects.get(pk=declared).status == WAITING
     assert set(TaskQueue.objects.filter(status=ERROR).values_list("pk", flat=True)) == set(rows)
+
+
+def test_a_worker_on_an_inactive_site_runs_declared_tasks_only(worker_process, tmp_path):
+    """AUTOTASK_IS_ACTIVE = False: the decorators return the function, yet still declare it."""
+    rows = forged_rows(tmp_path)
+    control = forge("tests.app.tasks.record", "inactive")
+    worker_process(env={"AUTOTASK_TEST_IS_ACTIVE": "0"})
+    ids = [*rows, control]
+    assert wait_for(
+        lambda: TaskQueue.objects.filter(pk__in=ids, status__in=(DONE, ERROR)).count() == len(ids),
+        timeout=30,
+        message="every row to finish",
+    )
+    assert TaskQueue.objects.get(pk=control).status == DONE
+    assert records("inactive") == ["inactive"]
+    assert_refused(rows)
+
+
+def test_framework_rows_name_framework_tasks_only(worker_process):
+    ft = pytest.importorskip("tests.app.framework_tasks")
+    declared = ft.record.enqueue("framework")
+    forged = ft.record.enqueue("forged-framework")
+    # Someone rewrites the row to name the undecorated function the task calls.
+    TaskQueue.objects.filter(pk=int(forged.id)).update(function="tests.app.tasks.insert_record")
+    worker_process()
+    ids = [int(declared.id), int(forged.id)]
+    assert wait_for(
+        lambda: TaskQueue.objects.filter(pk__in=ids, status__in=(DONE, ERROR)).count() == 2,
+        timeout=30,
+        message="both rows to finish",
+    )
+    assert TaskQueue.objects.get(pk=int(declared.id)).status == DONE
+    assert_refused({int(forged.id): "forged-framework"})

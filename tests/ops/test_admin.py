@@ -281,6 +281,20 @@ def test_run_now_refuses_non_periodic_and_missing_schedules(admin_client):
     assert not TaskQueue.objects.exclude(schedule=None).exists()
 
 
+def test_run_now_refuses_a_schedule_that_is_not_a_declared_task(admin_client):
+    forged = make_schedule("os.system")
+    declared = make_schedule()
+    response = admin_client.post(
+        SCHEDULES, {"action": "run_now", "_selected_action": [forged.pk, declared.pk]}, follow=True
+    )
+    assert messages_of(response) == [
+        "Not run, not a declared task (a worker refuses it): os.system. Declare the function with "
+        "@delayed_task, @periodic_task, @cron_task or Django's @task.",
+        "Enqueued a run now: tests.app.tasks.echo.",
+    ]
+    assert list(TaskQueue.objects.values_list("function", flat=True)) == ["tests.app.tasks.echo"]
+
+
 def test_schedule_list_and_run_now(admin_client):
     schedule = make_schedule(last_status=ERROR, last_error="it broke " * 20, kind="cron", spec="*/5 * * * *")
     response = admin_client.get(SCHEDULES)
