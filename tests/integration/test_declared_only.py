@@ -36,6 +36,14 @@ def forged_rows(tmp_path):
     return rows
 
 
+def wait_finished(ids):
+    assert wait_for(
+        lambda: TaskQueue.objects.filter(pk__in=ids, status__in=(DONE, ERROR)).count() == len(ids),
+        timeout=30,
+        message="every row to finish",
+    )
+
+
 def assert_refused(rows):
     for pk, mark in rows.items():
         row = TaskQueue.objects.get(pk=pk)
@@ -54,11 +62,7 @@ def test_worker_refuses_forged_rows(worker_process, tmp_path):
     control = forge("tests.app.tasks.record", "declared")  # a declared task, forged the same way
     worker_process()
     ids = [*rows, control]
-    assert wait_for(
-        lambda: TaskQueue.objects.filter(pk__in=ids, status__in=(DONE, ERROR)).count() == len(ids),
-        timeout=30,
-        message="every forged row to finish",
-    )
+    wait_finished(ids)
     assert TaskQueue.objects.get(pk=control).status == DONE
     assert records("declared") == ["declared"]
     assert_refused(rows)
@@ -93,11 +97,7 @@ def test_a_worker_on_an_inactive_site_runs_declared_tasks_only(worker_process, t
     control = forge("tests.app.tasks.record", "inactive")
     worker_process(env={"AUTOTASK_TEST_IS_ACTIVE": "0"})
     ids = [*rows, control]
-    assert wait_for(
-        lambda: TaskQueue.objects.filter(pk__in=ids, status__in=(DONE, ERROR)).count() == len(ids),
-        timeout=30,
-        message="every row to finish",
-    )
+    wait_finished(ids)
     assert TaskQueue.objects.get(pk=control).status == DONE
     assert records("inactive") == ["inactive"]
     assert_refused(rows)
@@ -111,10 +111,6 @@ def test_framework_rows_name_framework_tasks_only(worker_process):
     TaskQueue.objects.filter(pk=int(forged.id)).update(function="tests.app.tasks.insert_record")
     worker_process()
     ids = [int(declared.id), int(forged.id)]
-    assert wait_for(
-        lambda: TaskQueue.objects.filter(pk__in=ids, status__in=(DONE, ERROR)).count() == 2,
-        timeout=30,
-        message="both rows to finish",
-    )
+    wait_finished(ids)
     assert TaskQueue.objects.get(pk=int(declared.id)).status == DONE
     assert_refused({int(forged.id): "forged-framework"})
