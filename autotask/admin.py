@@ -269,8 +269,10 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.action(description="Retry failed tasks", permissions=["change"])
     def retry_failed(self, request, queryset):
         selected = queryset.count()
-        retried = monitor.retry_failed(queryset)
+        retried, refused = monitor.retry_failed_tasks(queryset)
         self._report(request, retried, selected, "Retried", "only failed (Error) tasks are retried")
+        if refused:
+            self.message_user(request, _not_declared("Not retried", refused), messages.WARNING)
 
     @admin.action(description="Cancel waiting tasks", permissions=["change"])
     def cancel_waiting(self, request, queryset):
@@ -347,9 +349,19 @@ def _tasks(count):
     return f"{count} task" if count == 1 else f"{count} tasks"
 
 
+def _not_declared(verb, names):
+    return (
+        f"{verb}, not a declared task (a worker refuses it): {', '.join(sorted(names))}. "
+        "Declare the function with @delayed_task, @periodic_task, @cron_task or Django's @task."
+    )
+
+
 def _run_schedules(model_admin, request, schedules, using):
     missing = [s for s in schedules if s.missing]
-    runnable = [s for s in schedules if not s.missing]
+    refused = monitor.undeclared({s.name for s in schedules if not s.missing})
+    runnable = [s for s in schedules if not s.missing and s.name not in refused]
+    if refused:
+        model_admin.message_user(request, _not_declared("Not run", refused), messages.WARNING)
     if runnable:
         monitor.run_now(runnable, using=using)
         names = ", ".join(s.name for s in runnable)

@@ -153,7 +153,7 @@ class AutotaskBackend(BaseTaskBackend):
         super().validate_task(task)
         if len(task.queue_name) > QUEUE_NAME_MAX_LENGTH:
             raise InvalidTask(f"queue_name must be at most {QUEUE_NAME_MAX_LENGTH} characters.")
-        self.options_for(task)
+        registry.note_timeout(task.module_path, task.func, self.options_for(task))
         _schedule_spec(task, self)
 
     def options_for(self, task):

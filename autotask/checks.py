@@ -407,3 +407,64 @@ def mysql_skip_locked_warnings(is_mariadb, version):
             id="autotask.W030",
         )
     ]
+
+
+# -- what needs a worker, and options nothing enforces (ids W040-W049) ----
+
+
+@register(Tags.compatibility)
+def check_worker_needed(app_configs=None, **kwargs):
+    """Warn when something waits for a worker that AUTOTASK_IS_ACTIVE=False never starts."""
+    if conf.IS_ACTIVE is not False:
+        return []  # on (or a wrong type, reported as autotask.E010)
+    from . import registry, scheduler
+
+    warnings = []
+    backends = _autotask_task_backends()
+    if backends:
+        warnings.append(
+            django_checks.Warning(
+                f"TASKS uses autotask's backend ({', '.join(map(repr, backends))}) but AUTOTASK_IS_ACTIVE "
+                "is False: no worker starts beside the Django processes, so enqueued tasks wait "
+                "until a worker is started by hand.",
+                hint="Set AUTOTASK_IS_ACTIVE = True, or run 'manage.py run_autotask' yourself (then add "
+                "'autotask.W040' to SILENCED_SYSTEM_CHECKS).",
+                id="autotask.W040",
+            )
+        )
+    # (A framework task's schedule is the backend's: a worker started by hand runs it.)
+    names = sorted(
+        name
+        for name, definition in registry.declared_inactive().items()
+        if isinstance(definition, scheduler.ScheduledFunction)
+    )
+    if names:
+        warnings.append(
+            django_checks.Warning(
+                f"{len(names)} periodic/cron task(s) are declared but AUTOTASK_IS_ACTIVE is False, so "
+                f"they are not scheduled and never run: {', '.join(names)}.",
+                hint="Set AUTOTASK_IS_ACTIVE = True where the schedules should run.",
+                id="autotask.W041",
+            )
+        )
+    return warnings
+
+
+@register(Tags.compatibility)
+def check_unenforced_timeouts(app_configs=None, **kwargs):
+    """Warn about timeout= on sync tasks: only async tasks can be stopped today."""
+    from . import registry
+
+    timeouts = registry.unenforced_timeouts()
+    if not timeouts:
+        return []
+    listed = ", ".join(f"{name} (timeout={value:g})" for name, value in sorted(timeouts.items()))
+    return [
+        django_checks.Warning(
+            f"timeout= is set on sync (non-async) task(s), where nothing enforces it: each runs to "
+            f"its end however long it takes: {listed}.",
+            hint="Remove timeout= (and any timeout in the tasks backend's OPTIONS), or make the task "
+            "an async function (timeouts are enforced for async tasks).",
+            id="autotask.W042",
+        )
+    ]

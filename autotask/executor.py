@@ -15,7 +15,13 @@ from django.utils import timezone
 from . import registry, serialization
 from .conf import conf
 from .db.base import Outcome
-from .exceptions import CorruptPayload, SerializationError, TaskFunctionNotFound, TaskTimeout
+from .exceptions import (
+    CorruptPayload,
+    NotADeclaredTask,
+    SerializationError,
+    TaskFunctionNotFound,
+    TaskTimeout,
+)
 from .models import KIND_FRAMEWORK
 from .retry import backoff_delay
 from .signals import task_finished, task_started
@@ -72,7 +78,10 @@ def execute(task, worker_id, release_connections=True):
 
 
 def _resolve(name):
-    target = registry.get(name)
+    try:
+        target = registry.get(name)  # only a declared task; refused before anything is called
+    except NotADeclaredTask as exc:
+        raise PermanentFailure(str(exc)) from exc
     return registry.callable_of(target), target if target is not registry.callable_of(target) else None
 
 

@@ -4,6 +4,7 @@ Shared by the admin, ``manage.py autotask_status`` and ``autotask_clean``
 so that every view of the queue counts the same way.
 """
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -15,6 +16,8 @@ from django.utils import timezone
 from .conf import conf
 from .db import get_ops
 from .task import CANCELLED, ERROR, FINISHED, STATUS_NAMES, WAITING
+
+logger = logging.getLogger("autotask")
 
 # A worker beats every LEASE_SECONDS / 3 (see maintenance.Timers).  It counts
 # as alive while its last heartbeat is younger than two leases: six missed
@@ -189,18 +192,34 @@ def format_age(seconds):
 def retry_failed(queryset, now=None):
     """Put the ERROR tasks of ``queryset`` back to WAITING, due now; return how many.
 
+    See :func:`retry_failed_tasks`, which also says which functions were refused.
+    """
+    return retry_failed_tasks(queryset, now)[0]
+
+
+def retry_failed_tasks(queryset, now=None):
+    """Put the ERROR tasks of ``queryset`` back to WAITING, due now.
+
+    Return (how many, the set of function names left ERROR as not declared).
+
     Each gets a fresh attempt budget: as many attempts as its task allows
     (``retries`` + 1, read from the task's definition; one attempt when the
     function cannot be imported), counted on from the attempts it already
-    made, which its history keeps.
+    made, which its history keeps.  Tasks whose function is not a declared
+    task (see :func:`undeclared`) stay ERROR: no worker would run them.
     """
     now = now or timezone.now()
     alias = queryset.db
     failed = queryset.filter(status=ERROR).order_by()
     retried = 0
     with transaction.atomic(using=alias):
+        functions = set(failed.values_list("function", flat=True).distinct())
+        refused = undeclared(functions)
+        if refused:
+            logger.warning("not retried, not a declared task: %s", ", ".join(sorted(refused)))
+            failed = failed.exclude(function__in=refused)
         queues = set(failed.values_list("queue", flat=True).distinct())
-        for function in failed.values_list("function", flat=True).distinct():
+        for function in sorted(functions - refused):
             budget = _attempt_budget(function)
             retried += failed.filter(function=function).update(
                 status=WAITING,
@@ -214,7 +233,28 @@ def retry_failed(queryset, now=None):
             )
         if retried:
             _wake(alias, queues)
-    return retried
+    return retried, refused
+
+
+def undeclared(functions):
+    """Return the names among ``functions`` that name no declared task.
+
+    A worker refuses those (the row ends ERROR), so retrying or running them
+    again would only fail again.  A name that cannot be imported here is not
+    counted: the workers, which may have more code, decide.
+    """
+    from . import registry
+    from .exceptions import NotADeclaredTask, TaskFunctionNotFound
+
+    refused = set()
+    for function in functions:
+        try:
+            registry.get(function)
+        except NotADeclaredTask:
+            refused.add(function)
+        except TaskFunctionNotFound:
+            pass
+    return refused
 
 
 def _attempt_budget(function):
@@ -255,10 +295,16 @@ def delete_finished(queryset):
 
 
 def run_now(schedules, using=None):
-    """Enqueue one run of each schedule at once; return the new task ids."""
+    """Enqueue one run of each schedule at once; return the new task ids.
+
+    A schedule whose function is not a declared task is left alone (logged).
+    """
     from . import scheduler
 
-    return [scheduler.run_now(schedule, using=using) for schedule in schedules]
+    refused = undeclared({schedule.name for schedule in schedules})
+    if refused:
+        logger.warning("not run, not a declared task: %s", ", ".join(sorted(refused)))
+    return [scheduler.run_now(s, using=using) for s in schedules if s.name not in refused]
 
 
 def expired_counts(using=None, now=None):
@@ -293,6 +339,8 @@ __all__ = [
     "format_age",
     "prune_all",
     "retry_failed",
+    "retry_failed_tasks",
     "run_now",
     "snapshot",
+    "undeclared",
 ]

@@ -2,10 +2,14 @@
 
 import importlib
 import inspect
+import logging
 import numbers
-from dataclasses import dataclass, replace
+import sys
+from dataclasses import dataclass, fields, replace
 
-from .exceptions import InvalidTaskOptions, TaskFunctionNotFound
+from .exceptions import InvalidTaskOptions, NotADeclaredTask, TaskFunctionNotFound
+
+logger = logging.getLogger("autotask")
 
 PRIORITY_RANGE = (-100, 100)  # the range django.tasks uses; higher runs first
 
@@ -51,18 +55,6 @@ class TaskOptions:
     backoff: float | None = None  # None: AUTOTASK_RETRY_BACKOFF
     max_retry_delay: float | None = None  # None: AUTOTASK_RETRY_MAX_DELAY
 
-    NAMES = (
-        "delay",
-        "retries",
-        "ttl",
-        "queue",
-        "priority",
-        "timeout",
-        "retry_delay",
-        "backoff",
-        "max_retry_delay",
-    )
-
     def __post_init__(self):
         set_ = object.__setattr__
         set_(self, "delay", _number("delay", self.delay))
@@ -100,6 +92,9 @@ class TaskOptions:
         return {key: getattr(self, key) for key in keys if getattr(self, key) is not None}
 
 
+TaskOptions.NAMES = tuple(f.name for f in fields(TaskOptions))  # the one list of option names
+
+
 def function_path(func):
     """Return the dotted path a worker imports ``func`` by, or raise if it has none."""
     module, qualname = getattr(func, "__module__", None), getattr(func, "__qualname__", "")
@@ -112,22 +107,119 @@ def function_path(func):
 
 
 _registry = {}
+_declared_inactive = {}  # name -> definition declared while AUTOTASK_IS_ACTIVE was false
+_unenforced_timeouts = {}  # name -> timeout set on a sync function (nothing enforces it)
+
+DECLARE_HINT = (
+    "a worker runs only functions declared as tasks in code: decorate it with "
+    "@delayed_task, @periodic_task or @cron_task, or with Django's @task and enqueue it "
+    "through autotask's backend"
+)
 
 
 def register(definition):
     _registry[definition.name] = definition
+    _note_timeout(definition)
     # The system checks must exist even when 'autotask' is missing from
     # INSTALLED_APPS (its ready() is what imports them otherwise): one of them
     # reports exactly that.
     from . import checks  # noqa: F401
 
 
+def declare_inactive(func, make):
+    """Note a task declared while ``AUTOTASK_IS_ACTIVE`` is false.
+
+    The decorator returns ``func`` unchanged and stores nothing, but a worker
+    started by hand still knows the function is a declared task, and the
+    system checks know what was declared.  ``make(name)`` builds the definition.
+    """
+    try:
+        name = function_path(func)
+    except InvalidTaskOptions:
+        return  # no importable name: nothing could ever name it in a row
+    definition = make(name)
+    _declared_inactive[name] = definition
+    _note_timeout(definition)
+
+
+def declared_inactive():
+    """Return the definitions declared while ``AUTOTASK_IS_ACTIVE`` was false, by name."""
+    return dict(_declared_inactive)
+
+
+def note_timeout(name, func, options):
+    """Remember ``name`` when ``options.timeout`` is set on a sync function (nothing enforces it)."""
+    if options.timeout is None or is_async(func):
+        return
+    if name not in _unenforced_timeouts:
+        _unenforced_timeouts[name] = options.timeout
+        logger.warning(
+            "%s has timeout=%g but is not an async function: nothing enforces a timeout on a "
+            "sync task, it runs to the end (autotask.W042)",
+            name,
+            options.timeout,
+            extra={"function": name},
+        )
+
+
+def _note_timeout(definition):
+    spec = getattr(definition, "spec", None)  # a periodic/cron task's
+    options = getattr(definition, "options", None) or getattr(spec, "options", None)
+    if options is not None:
+        note_timeout(definition.name, definition.func, options)
+
+
+def unenforced_timeouts():
+    """Return {task name: timeout} for sync tasks declared with a timeout."""
+    return dict(_unenforced_timeouts)
+
+
+def _declared(name):
+    return _registry.get(name) or _declared_inactive.get(name)
+
+
 def get(name):
-    """Return the registered definition called ``name``, importing its module if needed."""
-    if name in _registry:
-        return _registry[name]
+    """Return the declared task called ``name``, importing its module if needed.
+
+    Importing the module runs its decorators, which declare its tasks.  Only a
+    declared task is returned: a registered definition, or a task of Django's
+    tasks framework.  Anything else the name reaches (a builtin, a function
+    of the standard library, an undecorated function, a class) raises
+    :class:`NotADeclaredTask`, so that nobody who can write a row can make a
+    worker call it.
+    """
+    definition = _declared(name)
+    if definition is not None:
+        return definition
     target = import_by_path(name)
-    return _registry.get(name, target)
+    definition = _declared(name)
+    if definition is not None:
+        return definition
+    if _is_framework_task(target):
+        return target  # declared by the framework's @task decorator
+    raise NotADeclaredTask(f"{name} is not a declared task ({_describe(target)}); {DECLARE_HINT}")
+
+
+def _is_framework_task(target):
+    if not ({"django.tasks", "django_tasks"} & sys.modules.keys()):
+        return False  # no tasks framework loaded, so no framework task exists
+    try:
+        from .backend import is_framework_task
+    except ImportError:
+        return False
+    return is_framework_task(target)
+
+
+def _describe(target):
+    if inspect.isclass(target):
+        return f"a class, {target.__module__}.{target.__qualname__}"
+    if inspect.isbuiltin(target):
+        return "a builtin function"
+    if inspect.ismodule(target):
+        return "a module"
+    if callable(target):
+        return "a function not decorated as a task"
+    return f"not callable: {type(target).__name__}"
 
 
 def import_by_path(path):

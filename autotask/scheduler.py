@@ -30,7 +30,7 @@ from .registry import TaskOptions
 logger = logging.getLogger("autotask")
 
 MAX_TICK_WAIT = 30.0  # seconds: look again this often for schedules other processes registered
-RUN_OPTIONS = ("queue", "priority", "retries", "ttl", "timeout", "retry_delay", "backoff", "max_retry_delay")
+RUN_OPTIONS = tuple(name for name in TaskOptions.NAMES if name != "delay")  # a run's options
 
 _schedules = {}  # name -> ScheduleSpec, filled by the decorators at import time
 _synced = set()  # database aliases this process has written its schedules to
@@ -103,6 +103,8 @@ class _Factory:
 
     def __call__(self, func):
         if not conf.IS_ACTIVE:
+            # Nothing is scheduled, but the checks say so (autotask.W041).
+            registry.declare_inactive(func, lambda name: ScheduledFunction(func, self.make_spec(name)))
             return func
         spec = self.make_spec(registry.function_path(func))
         scheduled = ScheduledFunction(func, spec)

@@ -223,3 +223,28 @@ def test_format_age(seconds, text):
     from autotask.monitor import format_age
 
     assert format_age(seconds) == text
+
+
+def test_status_escapes_control_characters_from_the_database():
+    """Stored names and errors cannot steer the terminal (ESC, BEL, bidi overrides)."""
+    evil = "q\x1b[2J\x1b]0;owned\x07"
+    task(WAITING, queue=evil, age=timedelta(minutes=5), function="shop.\x1b[31mred\u202e")
+    Worker.objects.create(
+        worker_id="w\x1b[1A:1:x", hostname="h", pid=1, queues=evil, last_seen=timezone.now()
+    )
+    code, out, err = status("--max-wait", "1")
+    assert code == 1
+    for text in (out, err):
+        assert not _raw_escapes(text), text
+    assert "q\\x1b[2J\\x1b]0;owned\\x07" in out
+    assert "shop.\\x1b[31mred\\u202e" in out
+    assert "w\\x1b[1A:1:x" in out
+    code, out, _ = status("--json", "--max-wait", "1")
+    assert "\x1b" not in out and "\x07" not in out
+    assert "q\\u001b[2J\\u001b]0;owned\\u0007" in out  # JSON's own escapes
+    assert evil in out.encode().decode("unicode_escape")
+
+
+def _raw_escapes(text):
+    """Control characters in ``text`` but newlines (the command adds no colour when piped)."""
+    return [c for c in text if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) <= 0x9F or c == "\u202e"]
