@@ -223,8 +223,18 @@ def _describe(target):
 
 
 def import_by_path(path):
-    """Import ``package.module.Class.function`` (any depth of qualname)."""
+    """Import ``package.module.Class.function`` (any depth of qualname).
+
+    A module of the standard library that is not imported yet is never
+    imported for a row: it declares no tasks, and some run code on import
+    (``antigravity`` opens a browser, ``this`` prints).
+    """
     parts = path.split(".")
+    if parts[0] in sys.stdlib_module_names and parts[0] not in sys.modules:
+        raise NotADeclaredTask(
+            f"{path} is not a declared task: {parts[0]} is a module of the standard library, "
+            f"which declares no tasks, so it is not imported for a row; {DECLARE_HINT}"
+        )
     for split in range(len(parts) - 1, 0, -1):
         module_name = ".".join(parts[:split])
         try:
