@@ -147,3 +147,28 @@ def test_a_task_table_of_unknown_shape_stops_migrate_and_is_left_alone(database_
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE autotask_taskqueue")
             cursor.execute("ALTER TABLE autotask_taskqueue_old RENAME TO autotask_taskqueue")
+
+
+def test_an_upgrade_stopped_after_its_copy_completes_on_the_next_migrate(database_05, caplog):
+    """MySQL runs each DDL statement on its own: a run can stop between the copy and the drop."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {LEGACY} AS SELECT * FROM autotask_taskqueue")
+    with caplog.at_level(logging.WARNING, logger="autotask"):
+        call_command("migrate", "autotask", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {LEGACY}")
+        assert cursor.fetchone()[0] == len(ROWS_05)
+    assert any("4 row(s)" in r.getMessage() for r in caplog.records)
+    assert TaskQueue.objects.count() == 0
+
+
+def test_a_set_aside_table_with_other_rows_stops_migrate_and_loses_nothing(database_05):
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {LEGACY} AS SELECT * FROM autotask_taskqueue WHERE status = 1")
+    with pytest.raises(RuntimeError, match=f"Both autotask_taskqueue .* and {LEGACY} exist"):
+        call_command("migrate", "autotask", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM autotask_taskqueue")
+        assert cursor.fetchone()[0] == len(ROWS_05)
+        cursor.execute(f"SELECT COUNT(*) FROM {LEGACY}")
+        assert cursor.fetchone()[0] == 2
