@@ -13,6 +13,7 @@ reads READY again, with the failure in ``errors``.
 
 import json
 import logging
+import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -56,6 +57,8 @@ from .registry import TaskOptions
 from .task import CANCELLED, DONE, ERROR, FINISHED, RUNNING, WAITING
 
 logger = logging.getLogger("autotask")
+# The framework's own logger: its task_finished receiver logs a failed task at ERROR.
+framework_logger = logging.getLogger("django.tasks" if FRAMEWORK == "django.tasks" else "django_tasks")
 
 # autotask's own per-task options that framework tasks accept too (None: the backend's OPTIONS).
 EXTRA_OPTIONS = ("retries", "ttl", "timeout", "retry_delay", "backoff", "max_retry_delay")
@@ -604,7 +607,16 @@ class FrameworkRun:
             object.__setattr__(self.result, "finished_at", outcome.finished_at)
         if outcome.status != DONE:
             object.__setattr__(self.result, "_return_value", None)
-        self._send(task_finished)
+        if outcome.status != ERROR:
+            self._send(task_finished)
+            return
+        # autotask's logger reports the failure at ERROR with the exception and the
+        # task's context; the framework's receiver would log it a second time.
+        _failures_reported.active = True
+        try:
+            self._send(task_finished)
+        finally:
+            _failures_reported.active = False
 
     def _send(self, signal):
         # A failing receiver must not lose the task's outcome: log it and go on.
@@ -616,6 +628,26 @@ class FrameworkRun:
                     self.claimed.id,
                     exc_info=response,
                 )
+
+
+_failures_reported = threading.local()  # set while task_finished is sent for a task that failed
+
+
+class _OneErrorPerFailure(logging.Filter):
+    """Log the framework's "state=FAILED" line at INFO, without the exception, for autotask's runs.
+
+    autotask logs the same failure at ERROR with its exception and context
+    (``autotask`` logger): error trackers then record one event per failure.
+    """
+
+    def filter(self, record):
+        if getattr(_failures_reported, "active", False) and record.levelno >= logging.ERROR:
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            record.exc_info = record.exc_text = None
+        return True
+
+
+framework_logger.addFilter(_OneErrorPerFailure())
 
 
 __all__ = [

@@ -1,0 +1,82 @@
+"""A task's final failure is one ERROR record with its exception, whoever enqueued it."""
+
+import logging
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+pytest.importorskip("autotask.backend", reason="no tasks framework installed")
+
+from autotask import testing
+from tests.app import framework_tasks as ft
+from tests.app import tasks as plain
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+    def at(self, level):
+        return [r for r in self.records if r.levelno == level]
+
+
+@pytest.fixture
+def root_records():
+    """Every record that reaches the root logger (where error trackers hook in)."""
+    handler = Collect()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+
+
+def test_a_failing_framework_task_logs_one_error_with_its_exception(root_records):
+    ft.boom.enqueue("it broke")
+    ran = testing.run_due()
+    assert [r.status for r in ran] == [testing.ERROR]
+    errors = root_records.at(logging.ERROR)
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    (error,) = errors
+    assert error.name == "autotask"
+    assert error.exc_info and isinstance(error.exc_info[1], ValueError)
+    assert error.task_id == ran[0].pk
+    # The framework's own line stays, below ERROR and without the exception.
+    framework = [r for r in root_records.records if r.name in ("django.tasks", "django_tasks")]
+    failed = [r for r in framework if "FAILED" in r.getMessage()]
+    assert failed and all(r.levelno == logging.INFO and not r.exc_info for r in failed)
+
+
+def test_a_retried_framework_task_warns_per_retry_and_errors_once(root_records):
+    ft.always_fails.enqueue()
+    ran = testing.run_due()
+    ran += testing.run_due(now=timezone.now() + timedelta(seconds=5))
+    assert [r.status for r in ran] == [testing.WAITING, testing.ERROR]
+    warnings = [r for r in root_records.at(logging.WARNING) if r.name == "autotask"]
+    assert len(warnings) == 1 and "retrying" in warnings[0].getMessage()
+    errors = root_records.at(logging.ERROR)
+    assert len(errors) == 1 and errors[0].exc_info and isinstance(errors[0].exc_info[1], KeyError)
+
+
+def test_a_failing_plain_task_logs_one_error_with_its_exception(root_records):
+    plain.boom()
+    ran = testing.run_due()
+    assert [r.status for r in ran] == [testing.ERROR]
+    errors = root_records.at(logging.ERROR)
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert errors[0].exc_info and isinstance(errors[0].exc_info[1], ValueError)
+
+
+def test_other_framework_errors_are_left_alone(root_records):
+    from autotask.backend import framework_logger
+
+    framework_logger.error("something else broke")
+    assert [r.getMessage() for r in root_records.at(logging.ERROR)] == ["something else broke"]
