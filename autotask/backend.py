@@ -53,7 +53,7 @@ from .conf import conf
 from .db.base import NewTask
 from .exceptions import InvalidTaskOptions, SerializationError, TaskFunctionNotFound
 from .models import KIND_CRON, KIND_FRAMEWORK, KIND_PERIODIC
-from .registry import TaskOptions
+from .registry import FROM_SETTING, TaskOptions
 from .task import CANCELLED, DONE, ERROR, FINISHED, RUNNING, WAITING
 
 logger = logging.getLogger("autotask")
@@ -61,7 +61,7 @@ logger = logging.getLogger("autotask")
 framework_logger = logging.getLogger("django.tasks" if FRAMEWORK == "django.tasks" else "django_tasks")
 
 # autotask's own per-task options that framework tasks accept too (None: the backend's OPTIONS).
-EXTRA_OPTIONS = ("retries", "ttl", "timeout", "retry_delay", "backoff", "max_retry_delay")
+EXTRA_OPTIONS = ("retries", "ttl", "timeout", "retry_delay", "backoff", "max_retry_delay", "failed_ttl")
 # Keys of a backend's OPTIONS: the database holding the task table, and defaults for the above.
 BACKEND_OPTIONS = ("database", *EXTRA_OPTIONS)
 QUEUE_NAME_MAX_LENGTH = 100  # TaskQueue.queue's max_length
@@ -109,6 +109,9 @@ class AutotaskTask(Task):
     retry_delay: float | None = None  # seconds before the first retry
     backoff: float | None = None  # factor between successive retry delays
     max_retry_delay: float | None = None  # cap on one retry delay, seconds
+    # Seconds a failed task is kept; None: until deleted by hand; unset: the backend's OPTIONS,
+    # then AUTOTASK_FAILED_TTL.
+    failed_ttl: float | None = FROM_SETTING
     periodic: float | None = None  # run every this many seconds (fixed rate)
     start_now: bool = False  # periodic: first run at once rather than after ``periodic``
     cron: str | None = None  # run on this cron expression (standard field order)
@@ -127,7 +130,7 @@ class AutotaskTask(Task):
         """
         extras = {key: changes.pop(key) for key in list(changes) if key in EXTRA_OPTIONS}
         task = Task.using(self, **changes)
-        extras = {key: value for key, value in extras.items() if value is not None}
+        extras = {key: value for key, value in extras.items() if _given(key, value)}
         return replace(task, **extras) if extras else task
 
 
@@ -163,7 +166,7 @@ class AutotaskBackend(BaseTaskBackend):
         """Return the :class:`TaskOptions` a row of ``task`` is stored with."""
         options = dict(self.defaults)
         options.update(
-            {key: getattr(task, key) for key in EXTRA_OPTIONS if getattr(task, key, None) is not None}
+            {key: getattr(task, key) for key in EXTRA_OPTIONS if _given(key, getattr(task, key, None))}
         )
         try:
             return TaskOptions(queue=task.queue_name, priority=task.priority, **options)
@@ -291,12 +294,17 @@ def _backend_defaults(alias, options):
     database = options.get("database")
     if database is not None and (not isinstance(database, str) or not database):
         raise InvalidTaskBackend(f"TASKS[{alias!r}]['OPTIONS']['database'] must be a database alias.")
-    defaults = {key: options[key] for key in EXTRA_OPTIONS if options.get(key) is not None}
+    defaults = {key: options[key] for key in EXTRA_OPTIONS if key in options and _given(key, options[key])}
     try:
         TaskOptions(**defaults)
     except InvalidTaskOptions as exc:
         raise InvalidTaskBackend(f"TASKS[{alias!r}]['OPTIONS']: {exc}.") from exc
     return defaults
+
+
+def _given(key, value):
+    """Whether an autotask option was given: None means "not given", but failed_ttl=None keeps forever."""
+    return value is not FROM_SETTING if key == "failed_ttl" else value is not None
 
 
 def to_json(value, what):
@@ -508,7 +516,7 @@ def _run_options(task, backend):
     if isinstance(backend, AutotaskBackend):
         options = backend.options_for(task)
         return {key: getattr(options, key) for key in (*EXTRA_OPTIONS, "queue", "priority")}
-    run = {key: getattr(task, key) for key in EXTRA_OPTIONS if getattr(task, key, None) is not None}
+    run = {key: getattr(task, key) for key in EXTRA_OPTIONS if _given(key, getattr(task, key, None))}
     return {**run, "queue": task.queue_name, "priority": task.priority}
 
 

@@ -56,7 +56,17 @@ NO_STORE_COMMANDS = frozenset(
         "test", "testserver", "version", "run_autotask",
     }
 )  # fmt: skip
-RUN_OPTIONS = ("queue", "priority", "retries", "ttl", "timeout", "retry_delay", "backoff", "max_retry_delay")
+RUN_OPTIONS = (
+    "queue",
+    "priority",
+    "retries",
+    "ttl",
+    "timeout",
+    "retry_delay",
+    "backoff",
+    "max_retry_delay",
+    "failed_ttl",
+)
 
 _schedules = {}  # name -> ScheduleSpec, filled by the decorators at import time
 _synced = set()  # database aliases this process has written its schedules to

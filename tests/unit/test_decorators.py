@@ -62,6 +62,9 @@ def test_with_and_without_parentheses():
         ({"queue": 3}, "queue must be a non-empty string"),
         ({"timeout": 0}, "timeout must be > 0"),
         ({"backoff": 0.5}, "backoff must be >= 1.0"),
+        ({"failed_ttl": -1}, "failed_ttl must be >= 0"),
+        ({"failed_ttl": "7d"}, "failed_ttl must be a number"),
+        ({"failed_ttl": float("inf")}, "failed_ttl must be a finite number"),
     ],
 )
 def test_bad_option_values_fail_at_decoration(options, message):
@@ -121,3 +124,12 @@ def test_options_are_stored_compactly():
     options = TaskOptions(retries=2, retry_delay=1.5, timeout=None)
     assert options.stored() == {"retry_delay": 1.5}
     assert TaskOptions(delay=datetime.timedelta(seconds=1).total_seconds()).delay == 1.0
+
+
+def test_failed_ttl_is_stored_only_when_given():
+    assert "failed_ttl" not in delayed_task(plain).options.stored()  # AUTOTASK_FAILED_TTL applies
+    assert delayed_task(failed_ttl=3600)(plain).options.stored() == {"failed_ttl": 3600.0}
+    forever = delayed_task(plain).using(failed_ttl=None)
+    assert forever.options.stored() == {"failed_ttl": None}  # kept until deleted
+    with pytest.raises(InvalidTaskOptions, match="failed_ttl"):
+        delayed_task(plain).using(failed_ttl=-5)
