@@ -9,10 +9,9 @@ import textwrap
 import pytest
 from django.db import connection
 
-from autotask.models import Schedule, TaskQueue
-from autotask.task import DONE
+from autotask.models import Schedule
 from tests.conftest import ROOT, records, wait_for
-from tests.integration.test_schedule import assert_consecutive, runs
+from tests.integration.test_schedule import assert_each_occurrence_ran_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -52,14 +51,7 @@ def test_declared_only_in_a_script_runs_once_per_occurrence_with_two_workers(wor
     assert "declared" in done.stdout
     name = "tests.app.script_scheduled.every_second"
     assert Schedule.objects.filter(name=name, missing=False).exists(), "stored before the script exited"
-    wait_for(lambda: len(runs(name)) >= 5, timeout=40, message="five occurrences")
-    for worker in workers:
-        worker.stop()
-    occurrences = [at for at, _ in runs(name)]
-    assert len(occurrences) == len(set(occurrences)), "an occurrence was enqueued twice"
-    assert_consecutive(occurrences, 1.0)
-    finished = TaskQueue.objects.filter(function=name, status=DONE).count()
-    assert records("script_every_second").count("script_every_second") == finished
+    assert_each_occurrence_ran_once(workers, name, "script_every_second", 5)
     assert not Schedule.objects.get(name=name).missing
 
 
