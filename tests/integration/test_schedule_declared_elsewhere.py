@@ -112,3 +112,66 @@ def test_a_script_whose_database_is_down_runs_on_and_says_the_schedule_was_never
     assert "could not store the schedules declared in this process" in done.stderr
     assert "the schedules declared in this process were never stored" in done.stderr
     assert "tests.app.script_scheduled.every_second" in done.stderr
+
+
+def test_declared_in_manage_py_shell_is_stored():
+    done = subprocess.run(
+        [sys.executable, "-m", "django", "shell", "-c", "import tests.app.script_scheduled"],
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "AUTOTASK_TEST_DB_NAME": connection.settings_dict["NAME"],
+            "PYTHONPATH": str(ROOT),
+        },
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert Schedule.objects.filter(name="tests.app.script_scheduled.every_second").exists()
+
+
+# -- when the declaring process may write ------------------------------------------
+
+
+@pytest.fixture
+def declared():
+    """Declare a schedule in this process as a decorator would, without storing it; undo it after."""
+    from autotask import scheduler
+    from autotask.scheduler import ScheduleSpec
+
+    spec = ScheduleSpec("tests.app.script_scheduled.every_second", "periodic", seconds=60)
+    saved = dict(scheduler._schedules), set(scheduler._unstored)
+    scheduler.add(spec)  # under pytest, nothing is stored at declaration time
+    assert not Schedule.objects.filter(name=spec.name).exists()
+    yield spec.name
+    scheduler._schedules.clear()
+    scheduler._schedules.update(saved[0])
+    scheduler._unstored.clear()
+    scheduler._unstored.update(saved[1])
+
+
+def test_not_stored_inside_a_transaction_but_after_it(declared):
+    from django.db import transaction
+
+    from autotask import scheduler
+
+    with transaction.atomic():
+        assert scheduler.store_declared(serving=True) is False
+    assert not Schedule.objects.filter(name=declared).exists()
+    assert scheduler.store_declared(serving=True) is True
+    assert Schedule.objects.filter(name=declared).exists()
+
+
+def test_not_stored_from_a_thread_running_an_event_loop(declared):
+    import asyncio
+
+    from autotask import scheduler
+
+    async def declare():
+        return scheduler.store_declared(serving=True)
+
+    assert asyncio.run(declare()) is False
+    assert not Schedule.objects.filter(name=declared).exists()
+    assert scheduler.store_declared(serving=True) is True
