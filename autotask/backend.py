@@ -13,6 +13,7 @@ reads READY again, with the failure in ``errors``.
 
 import json
 import logging
+import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -52,13 +53,15 @@ from .conf import conf
 from .db.base import NewTask
 from .exceptions import InvalidTaskOptions, SerializationError, TaskFunctionNotFound
 from .models import KIND_CRON, KIND_FRAMEWORK, KIND_PERIODIC
-from .registry import TaskOptions
+from .registry import FROM_SETTING, TaskOptions
 from .task import CANCELLED, DONE, ERROR, FINISHED, RUNNING, WAITING
 
 logger = logging.getLogger("autotask")
+# The framework's own logger: its task_finished receiver logs a failed task at ERROR.
+framework_logger = logging.getLogger("django.tasks" if FRAMEWORK == "django.tasks" else "django_tasks")
 
 # autotask's own per-task options that framework tasks accept too (None: the backend's OPTIONS).
-EXTRA_OPTIONS = ("retries", "ttl", "timeout", "retry_delay", "backoff", "max_retry_delay")
+EXTRA_OPTIONS = ("retries", "ttl", "timeout", "retry_delay", "backoff", "max_retry_delay", "failed_ttl")
 # Keys of a backend's OPTIONS: the database holding the task table, and defaults for the above.
 BACKEND_OPTIONS = ("database", *EXTRA_OPTIONS)
 QUEUE_NAME_MAX_LENGTH = 100  # TaskQueue.queue's max_length
@@ -106,6 +109,9 @@ class AutotaskTask(Task):
     retry_delay: float | None = None  # seconds before the first retry
     backoff: float | None = None  # factor between successive retry delays
     max_retry_delay: float | None = None  # cap on one retry delay, seconds
+    # Seconds a failed task is kept; None: until deleted by hand; unset: the backend's OPTIONS,
+    # then AUTOTASK_FAILED_TTL.
+    failed_ttl: float | None = FROM_SETTING
     periodic: float | None = None  # run every this many seconds (fixed rate)
     start_now: bool = False  # periodic: first run at once rather than after ``periodic``
     cron: str | None = None  # run on this cron expression (standard field order)
@@ -124,7 +130,7 @@ class AutotaskTask(Task):
         """
         extras = {key: changes.pop(key) for key in list(changes) if key in EXTRA_OPTIONS}
         task = Task.using(self, **changes)
-        extras = {key: value for key, value in extras.items() if value is not None}
+        extras = {key: value for key, value in extras.items() if _given(key, value)}
         return replace(task, **extras) if extras else task
 
 
@@ -160,7 +166,7 @@ class AutotaskBackend(BaseTaskBackend):
         """Return the :class:`TaskOptions` a row of ``task`` is stored with."""
         options = dict(self.defaults)
         options.update(
-            {key: getattr(task, key) for key in EXTRA_OPTIONS if getattr(task, key, None) is not None}
+            {key: getattr(task, key) for key in EXTRA_OPTIONS if _given(key, getattr(task, key, None))}
         )
         try:
             return TaskOptions(queue=task.queue_name, priority=task.priority, **options)
@@ -288,12 +294,17 @@ def _backend_defaults(alias, options):
     database = options.get("database")
     if database is not None and (not isinstance(database, str) or not database):
         raise InvalidTaskBackend(f"TASKS[{alias!r}]['OPTIONS']['database'] must be a database alias.")
-    defaults = {key: options[key] for key in EXTRA_OPTIONS if options.get(key) is not None}
+    defaults = {key: options[key] for key in EXTRA_OPTIONS if key in options and _given(key, options[key])}
     try:
         TaskOptions(**defaults)
     except InvalidTaskOptions as exc:
         raise InvalidTaskBackend(f"TASKS[{alias!r}]['OPTIONS']: {exc}.") from exc
     return defaults
+
+
+def _given(key, value):
+    """Whether an autotask option was given: None means "not given", but failed_ttl=None keeps forever."""
+    return value is not FROM_SETTING if key == "failed_ttl" else value is not None
 
 
 def to_json(value, what):
@@ -505,7 +516,7 @@ def _run_options(task, backend):
     if isinstance(backend, AutotaskBackend):
         options = backend.options_for(task)
         return {key: getattr(options, key) for key in (*EXTRA_OPTIONS, "queue", "priority")}
-    run = {key: getattr(task, key) for key in EXTRA_OPTIONS if getattr(task, key, None) is not None}
+    run = {key: getattr(task, key) for key in EXTRA_OPTIONS if _given(key, getattr(task, key, None))}
     return {**run, "queue": task.queue_name, "priority": task.priority}
 
 
@@ -604,7 +615,16 @@ class FrameworkRun:
             object.__setattr__(self.result, "finished_at", outcome.finished_at)
         if outcome.status != DONE:
             object.__setattr__(self.result, "_return_value", None)
-        self._send(task_finished)
+        if outcome.status != ERROR:
+            self._send(task_finished)
+            return
+        # autotask's logger reports the failure at ERROR with the exception and the
+        # task's context; the framework's receiver would log it a second time.
+        _failures_reported.active = True
+        try:
+            self._send(task_finished)
+        finally:
+            _failures_reported.active = False
 
     def _send(self, signal):
         # A failing receiver must not lose the task's outcome: log it and go on.
@@ -616,6 +636,26 @@ class FrameworkRun:
                     self.claimed.id,
                     exc_info=response,
                 )
+
+
+_failures_reported = threading.local()  # set while task_finished is sent for a task that failed
+
+
+class _OneErrorPerFailure(logging.Filter):
+    """Log the framework's "state=FAILED" line at INFO, without the exception, for autotask's runs.
+
+    autotask logs the same failure at ERROR with its exception and context
+    (``autotask`` logger): error trackers then record one event per failure.
+    """
+
+    def filter(self, record):
+        if getattr(_failures_reported, "active", False) and record.levelno >= logging.ERROR:
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            record.exc_info = record.exc_text = None
+        return True
+
+
+framework_logger.addFilter(_OneErrorPerFailure())
 
 
 __all__ = [

@@ -9,7 +9,7 @@ from django.core import checks as django_checks
 from django.core.checks import Error, Tags, register
 from django.db import connections
 
-from .conf import DEFAULTS, conf
+from .conf import DEFAULTS, SECONDS_OR_NONE, conf
 
 
 @register(Tags.compatibility)
@@ -137,6 +137,7 @@ _SETTING_RULES = {
         "an integer >= 0 (0: claim only as many tasks as there are free slots)",
     ),
     "NON_SERVING_COMMANDS": (_names_list, "a list of management command names"),
+    "FAILED_TTL": (lambda v: v is None or (_is_number(v) and 0 <= v < float("inf")), SECONDS_OR_NONE),
 }
 _CHECKED_BY_CHECK_SETTINGS = {
     "WORKER_MONITOR_INTERVALL",
@@ -170,7 +171,7 @@ def check_setting_values(app_configs=None, **kwargs):
     for name in DEFAULTS:
         if name in _CHECKED_BY_CHECK_SETTINGS or not hasattr(settings, f"AUTOTASK_{name}"):
             continue
-        value = getattr(conf, name)
+        value = getattr(settings, f"AUTOTASK_{name}")  # as set: conf raises for some bad values
         if name == "LEASE_SECONDS" and _is_number(value) and value < 0:
             continue  # reported by check_settings (E001)
         valid, expected = _rule(name)

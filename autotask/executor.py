@@ -217,7 +217,7 @@ def _failure(task, exc, started_at, worker_id):
         finished_at=now,
         error_message=message,
         traceback=trace,
-        expires_at=now + timedelta(seconds=task.ttl),
+        expires_at=registry.failed_expiry(task.options, now),  # failures are kept longer than results
         history=history,
         schedule_id=task.schedule_id,
     )

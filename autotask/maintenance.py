@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from .conf import conf
 from .db.base import Outcome
+from .registry import failed_expiry
 from .task import ERROR, WAITING
 
 logger = logging.getLogger("autotask")
@@ -78,7 +79,9 @@ def forget_worker(worker):
 def recover(ops, now):
     """Give lapsed leases back: retry if attempts remain, else ERROR. Return the count."""
     recovered = 0
-    for task_id, attempts, max_attempts, ttl, worker_id, history in ops.lapsed_leases(now, RECOVER_BATCH):
+    for task_id, attempts, max_attempts, _, worker_id, history, options in ops.lapsed_leases(
+        now, RECOVER_BATCH
+    ):
         message = (
             f"the worker running this task ({worker_id or 'unknown'}) died or lost the database "
             f"before it reported an outcome (killed, crashed, or stopped at once); its lease had "
@@ -99,7 +102,7 @@ def recover(ops, now):
             finished_at=now,
             error_message=message,
             retry_at=now if retry else None,
-            expires_at=None if retry else now + timedelta(seconds=ttl),
+            expires_at=None if retry else failed_expiry(options, now),
             history=[*history, entry],
         )
         if ops.release_lapsed(task_id, now, outcome):

@@ -330,12 +330,36 @@ def prune_all(using=None, now=None, batch=None):
     return total
 
 
+def failed_before(using=None, before=None):
+    """Return the ERROR rows that finished before ``before`` (whatever their expiry)."""
+    from .models import TaskQueue
+
+    return TaskQueue.objects.using(using or conf.DATABASE).filter(status=ERROR, finished_at__lt=before)
+
+
+def delete_failed_before(using=None, before=None, batch=None):
+    """Delete the ERROR rows that finished before ``before``, in batches; return how many."""
+    batch = batch or conf.CLEAN_BATCH_SIZE
+    rows = failed_before(using, before)
+    total = 0
+    # Ids first, then a delete by id that checks again: portable (MySQL refuses LIMIT in
+    # a subquery of the table it deletes from) and one bounded statement per batch.
+    while ids := list(rows.order_by().values_list("id", flat=True)[:batch]):
+        deleted, _ = rows.filter(id__in=ids).order_by().delete()
+        total += deleted
+        if deleted < len(ids):
+            break  # retried meanwhile: the rest is no longer ours to delete
+    return total
+
+
 __all__ = [
     "ALIVE_LEASES",
     "Snapshot",
     "cancel_waiting",
+    "delete_failed_before",
     "delete_finished",
     "expired_counts",
+    "failed_before",
     "format_age",
     "prune_all",
     "retry_failed",

@@ -9,15 +9,29 @@ in the same transaction: whoever wins the update enqueues, everybody else
 updates nothing.  The new ``next_run_at`` is the first occurrence after *now*,
 so a schedule missed during downtime runs once, not once per missed
 occurrence.
+
+Whichever process declares a schedule stores it (a web process whose view
+imports the module, a script, ``manage.py shell``), at the first moment that
+is safe: at once when Django is set up and the task database is not inside a
+transaction, else at the start or end of the next request, else when the
+process exits.  Workers pick up schedules they do not declare themselves by
+importing the function by name.
 """
 
+import asyncio
+import atexit
 import logging
 import numbers
+import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 
+from django.apps import apps
 from django.conf import settings
-from django.db import transaction
+from django.core.signals import request_finished, request_started
+from django.db import connections, transaction
 from django.utils import timezone
 
 from . import enqueue as _enqueue
@@ -29,11 +43,26 @@ from .registry import TaskOptions
 
 logger = logging.getLogger("autotask")
 
-MAX_TICK_WAIT = 30.0  # seconds: look again this often for schedules other processes registered
+MAX_TICK_WAIT = 5.0  # seconds: look again this often for schedules other processes stored
+STORE_RETRY_SECONDS = 10.0  # after a failed attempt to store, wait this long before the next
+# Management commands whose declarations are not stored: they build, migrate or
+# test the database (it may not be migrated yet, or not be the site's), or they
+# are the worker, which stores what it declares at its first tick.
+NO_STORE_COMMANDS = frozenset(
+    {
+        "check", "collectstatic", "compilemessages", "createcachetable", "dbshell", "diffsettings",
+        "flush", "help", "inspectdb", "makemessages", "makemigrations", "migrate", "optimizemigration",
+        "showmigrations", "sqlflush", "sqlmigrate", "squashmigrations", "startapp", "startproject",
+        "test", "testserver", "version", "run_autotask",
+    }
+)  # fmt: skip
 RUN_OPTIONS = tuple(name for name in TaskOptions.NAMES if name != "delay")  # a run's options
 
 _schedules = {}  # name -> ScheduleSpec, filled by the decorators at import time
 _synced = set()  # database aliases this process has written its schedules to
+_unstored = set()  # names of schedules declared here that this process has not stored yet
+_store_lock = threading.Lock()
+_store_state = {"retry_at": 0.0, "logged": None}  # after a failure: when to try again, what was logged
 
 
 @dataclass(frozen=True)
@@ -211,10 +240,18 @@ def _stored(value):
 
 def sync(using=None, now=None):
     """Write this process's schedules to the database (idempotent, race-free)."""
+    alias = using or conf.DATABASE
+    names = list(_schedules)
+    _write(names, alias, _aware(now or timezone.now()))
+    _unstored.difference_update(names)
+    _adopt_or_mark_missing(alias)
+    _synced.add(alias)
+
+
+def _write(names, alias, now_utc):
+    """Store the declared schedules ``names``: create the missing rows, reconcile the others."""
     from .models import Schedule
 
-    alias = using or conf.DATABASE
-    now_utc = _aware(now or timezone.now())
     rows = [
         Schedule(
             name=spec.name,
@@ -224,14 +261,12 @@ def sync(using=None, now=None):
             queue=spec.options.queue or conf.DEFAULT_QUEUE,
             next_run_at=_stored(spec.first_run(now_utc)),
         )
-        for spec in _schedules.values()
+        for spec in (_schedules[name] for name in names)
     ]
     # The unique name makes concurrent registration safe: the losers' rows are ignored.
     Schedule.objects.using(alias).bulk_create(rows, ignore_conflicts=True)
-    for row in Schedule.objects.using(alias).filter(name__in=list(_schedules)):
+    for row in Schedule.objects.using(alias).filter(name__in=names):
         _reconcile(row, _schedules[row.name], now_utc, alias)
-    _mark_missing(alias)
-    _synced.add(alias)
 
 
 def _reconcile(row, spec, now_utc, alias):
@@ -253,7 +288,8 @@ def _reconcile(row, spec, now_utc, alias):
         Schedule.objects.using(alias).filter(pk=row.pk, spec=row.spec, kind=row.kind).update(**changes)
 
 
-def _mark_missing(alias):
+def _adopt_or_mark_missing(alias):
+    """Import by name the schedules other processes stored; mark those that cannot be imported missing."""
     from .models import Schedule
 
     for row in Schedule.objects.using(alias).filter(missing=False).exclude(name__in=list(_schedules)):
@@ -283,14 +319,18 @@ def tick(using=None, now=None):
     alias = using or conf.DATABASE
     now = now or timezone.now()
     rows = _stored_schedules(alias)
-    if alias not in _synced or len(rows) < len(_schedules):
+    if alias not in _synced or not {row.name for row in rows}.issuperset(_schedules):
         # First tick of this process, or a row was deleted (by hand, or a test's flush).
         sync(alias, now)
+        rows = _stored_schedules(alias)
+    elif any(not row.missing and row.name not in _schedules for row in rows):
+        # Stored by a process that declares it (a web process, a script): run it here too.
+        _adopt_or_mark_missing(alias)
         rows = _stored_schedules(alias)
     now_utc = _aware(now)
     upcoming = []
     for row in rows:
-        if row.missing:
+        if row.missing or row.name not in _schedules:
             continue
         if _aware(row.next_run_at) <= now_utc:
             upcoming.append(_fire(row, _schedules[row.name], now_utc, alias))
@@ -304,9 +344,7 @@ def tick(using=None, now=None):
 def _stored_schedules(alias):
     from .models import Schedule
 
-    return list(
-        Schedule.objects.using(alias).filter(name__in=list(_schedules)).only("name", "next_run_at", "missing")
-    )
+    return list(Schedule.objects.using(alias).only("name", "next_run_at", "missing"))
 
 
 def _fire(row, spec, now_utc, alias):
@@ -363,6 +401,120 @@ def add(spec, replace=True):
     if replace or spec.name not in _schedules:
         _schedules[spec.name] = spec
         _synced.clear()  # a schedule declared after start-up is written at the next tick
+        _unstored.add(spec.name)
+        store_declared()
+
+
+# -- storing from the declaring process -----------------------------------------
+
+
+def store_declared(serving=False):
+    """Store the schedules declared here and not stored yet, if this is a safe moment.
+
+    ``serving``: called at the start or end of a request.  Return True when
+    nothing is left to store.  Never raises: a failure is logged, and the
+    schedules stay pending for the next safe moment.
+    """
+    if not _unstored:
+        return True
+    reason = _cannot_store_now(serving)
+    if reason is not None:
+        logger.debug("schedules declared here are not stored yet: %s", reason)
+        return False
+    if time.monotonic() < _store_state["retry_at"]:
+        return False
+    alias = conf.DATABASE
+    with _store_lock:
+        _unstored.intersection_update(_schedules)  # forget schedules undeclared since (tests)
+        names = sorted(_unstored)
+        if not names:
+            return True
+        try:
+            with transaction.atomic(using=alias):
+                _write(names, alias, _aware(timezone.now()))
+        except Exception as exc:  # noqa: BLE001 - the importing code must not fail because of it
+            _store_failed(names, exc)
+            return False
+        _unstored.difference_update(names)
+        _store_state.update(retry_at=0.0, logged=None)
+    logger.info("stored the schedules declared in this process: %s", ", ".join(names))
+    return True
+
+
+def _cannot_store_now(serving):
+    """Return why this process must not write its schedules now, or None when it may."""
+    from .supervisor import management_command
+
+    if not apps.ready:
+        return "Django is still loading its apps"
+    if not serving:
+        if "pytest" in sys.modules:
+            # Test modules are imported before the test database exists.
+            return "a test run stores schedules only while a test serves a request"
+        found = management_command()
+        if found is not None and found[0] in NO_STORE_COMMANDS:
+            return f"'manage.py {found[0]}' does not store schedules"
+    alias = conf.DATABASE
+    if alias not in connections.settings:
+        return f"AUTOTASK_DATABASE {alias!r} is not in DATABASES"
+    if connections[alias].in_atomic_block:
+        return "the task database is inside a transaction here (a rollback would undo the schedule)"
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return "this thread runs an event loop (the ORM is synchronous)"
+
+
+def _store_failed(names, exc):
+    from .maintenance import hint_for
+
+    _store_state["retry_at"] = time.monotonic() + STORE_RETRY_SECONDS
+    message = f"{exc}{hint_for(exc)}"
+    if _store_state["logged"] == message:
+        return  # said already; tried again quietly
+    _store_state["logged"] = message
+    logger.warning(
+        "could not store the schedules declared in this process (%s): %s; trying again at the next "
+        "request and when the process exits",
+        ", ".join(names),
+        message,
+    )
+
+
+def _store_on_request(sender, **kwargs):
+    if not _unstored:
+        return
+    alias = conf.DATABASE
+    opened = alias in connections.settings and connections[alias].connection is None
+    store_declared(serving=True)
+    if opened and kwargs.get("signal") is request_finished:
+        connections[alias].close()  # Django closed the request's connections before this receiver
+
+
+def _store_at_exit():
+    """Last chance: store what is still pending, or say loudly that it never was."""
+    pending = _unstored & set(_schedules)
+    if not pending:
+        return
+    _store_state["retry_at"] = 0.0
+    if store_declared():
+        return
+    reason = _cannot_store_now(serving=False)
+    if reason is not None and ("test run" in reason or "does not store" in reason):
+        return  # by design: the processes that serve store them
+    logger.error(
+        "the schedules declared in this process were never stored (%s): %s. They run only if a "
+        "worker declares them too; declare them in a module every process imports (e.g. from an "
+        "AppConfig.ready()), or run this process when the task database is reachable.",
+        ", ".join(sorted(pending)),
+        reason or _store_state["logged"],
+    )
+
+
+request_started.connect(_store_on_request, dispatch_uid="autotask.scheduler.store_on_request_started")
+request_finished.connect(_store_on_request, dispatch_uid="autotask.scheduler.store_on_request_finished")
+atexit.register(_store_at_exit)
 
 
 def registered():
@@ -377,6 +529,7 @@ __all__ = [
     "ScheduledFunction",
     "record_outcomes",
     "run_now",
+    "store_declared",
     "sync",
     "tick",
 ]

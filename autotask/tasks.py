@@ -10,7 +10,7 @@ from . import enqueue as _enqueue
 from . import registry, serialization
 from .conf import conf
 from .db import get_ops
-from .registry import TaskOptions
+from .registry import FROM_SETTING, TaskOptions
 from .task import CANCELLED, DONE, ERROR, FINISHED, RUNNING, STATUS_NAMES, WAITING
 
 __all__ = [
@@ -239,12 +239,14 @@ def delayed_task(
     retry_delay=None,
     backoff=None,
     max_retry_delay=None,
+    failed_ttl=FROM_SETTING,
 ):
     """Make calls to the decorated function store a task and return a DelayedTask.
 
     ``@delayed_task``, ``@delayed_task()`` and ``@delayed_task(delay=0,
     retries=0, ttl=300, queue=None, priority=0, timeout=None, retry_delay=None,
-    backoff=None, max_retry_delay=None)``.  With ``AUTOTASK_IS_ACTIVE`` false
+    backoff=None, max_retry_delay=None,
+    failed_ttl=AUTOTASK_FAILED_TTL)``.  With ``AUTOTASK_IS_ACTIVE`` false
     the function is returned unchanged and calls run synchronously.
     """
     return _decorator("delayed_task", dict(locals()), _DelayedFactory)
@@ -278,6 +280,7 @@ def periodic_task(
     retry_delay=None,
     backoff=None,
     max_retry_delay=None,
+    failed_ttl=FROM_SETTING,
 ):
     """Run the decorated function every ``seconds`` (fixed rate).
 
@@ -309,6 +312,7 @@ def cron_task(
     retry_delay=None,
     backoff=None,
     max_retry_delay=None,
+    failed_ttl=FROM_SETTING,
 ):
     """Run the decorated function on a cron schedule.
 

@@ -108,6 +108,8 @@ for _name, _convert in (
     ("ORPHAN_GRACE_SECONDS", float),
     ("CONCURRENCY", int),
     ("WORKER_EXECUTABLE", str),
+    ("WORKER_AUTOSTART", lambda value: value == "1"),
+    ("FAILED_TTL", lambda value: None if value == "none" else float(value)),
 ):
     if f"AUTOTASK_TEST_{_name}" in os.environ:
         globals()[f"AUTOTASK_{_name}"] = _convert(os.environ[f"AUTOTASK_TEST_{_name}"])

@@ -544,14 +544,14 @@ class DatabaseOps:
     # -- maintenance -----------------------------------------------------
 
     def lapsed_leases(self, now, limit):
-        """Return (id, attempts, max_attempts, ttl, worker_id, history) of lapsed leases."""
+        """Return (id, attempts, max_attempts, ttl, worker_id, history, options) of lapsed leases."""
         with self.cursor() as cursor:
             cursor.execute(
-                f"SELECT id, attempts, max_attempts, ttl, worker_id, history FROM {self.table} "
+                f"SELECT id, attempts, max_attempts, ttl, worker_id, history, options FROM {self.table} "
                 "WHERE status = %s AND lease_expires_at < %s ORDER BY lease_expires_at LIMIT %s",
                 [RUNNING, self.dt(now), limit],
             )
-            return [(*row[:5], _json(row[5], [])) for row in cursor.fetchall()]
+            return [(*row[:5], _json(row[5], []), _json(row[6], {})) for row in cursor.fetchall()]
 
     def release_lapsed(self, task_id, lapsed_before, outcome):
         """Write ``outcome`` for a lapsed task unless its lease was renewed meanwhile."""

@@ -481,7 +481,7 @@ def test_lapsed_leases_oldest_first_with_limit(ops, now):
         TaskQueue.objects.filter(pk=pk).update(lease_expires_at=now - timedelta(seconds=offset))
     lapsed = ops.lapsed_leases(now, 2)
     assert [entry[0] for entry in lapsed] == [ids[0], ids[2]]
-    assert lapsed[0] == (ids[0], 1, 2, 300.0, "w", [])
+    assert lapsed[0] == (ids[0], 1, 2, 300.0, "w", [], {})
     assert [entry[0] for entry in ops.lapsed_leases(now, 10)] == [ids[0], ids[2], ids[1]]
 
 

@@ -59,6 +59,9 @@ def test_the_test_settings_pass_every_check():
         ("DEFAULT_QUEUE", "q" * 101, "a non-empty queue name"),
         ("CLEAN_BATCH_SIZE", "1000", "an integer >= 1"),
         ("NON_SERVING_COMMANDS", "shell", "a list of management command names"),
+        ("FAILED_TTL", "7d", "None (keep until deleted) or a number of seconds >= 0"),
+        ("FAILED_TTL", -1, "None (keep until deleted) or a number of seconds >= 0"),
+        ("FAILED_TTL", float("inf"), "None (keep until deleted) or a number of seconds >= 0"),
     ],
 )
 def test_invalid_setting_values(name, value, expected):
@@ -82,6 +85,9 @@ def test_invalid_setting_values(name, value, expected):
         ("LEASE_SECONDS", 0.5),
         ("RETRY_BACKOFF", 1),
         ("NON_SERVING_COMMANDS", ["collectstatic"]),
+        ("FAILED_TTL", None),
+        ("FAILED_TTL", 0),
+        ("FAILED_TTL", 86400.5),
     ],
 )
 def test_valid_setting_values(name, value):
@@ -322,3 +328,12 @@ def test_inactive_schedules_and_sync_timeouts_in_a_real_project(tmp_path):
     assert "autotask.W041" in output and "shop.tasks.nightly, shop.tasks.tick" in output
     assert "autotask.W042" in output and "shop.tasks.slow (timeout=10)" in output
     assert "bounded" not in output
+
+
+def test_a_bad_failed_ttl_is_refused_when_read():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from autotask.conf import conf
+
+    with override_settings(AUTOTASK_FAILED_TTL="7d"), pytest.raises(ImproperlyConfigured, match="FAILED_TTL"):
+        _ = conf.FAILED_TTL

@@ -203,6 +203,39 @@ def test_clean_rejects_a_bad_batch_size():
         call_command("autotask_clean", "--batch-size", "0")
 
 
+@pytest.fixture
+def failures():
+    return {
+        "old": task(ERROR, finished_ago=timedelta(days=8), expires_in=None),
+        "old_expiring": task(ERROR, finished_ago=timedelta(days=9), expires_in=timedelta(days=1)),
+        "recent": task(ERROR, finished_ago=timedelta(days=6), expires_in=None),
+        "done": task(DONE, finished_ago=timedelta(days=8), expires_in=timedelta(minutes=5)),
+        "waiting": task(WAITING, finished_ago=timedelta(days=8)),
+    }
+
+
+@pytest.mark.parametrize("older_than", ["7d", "168h", "10080m", "604800", "604800s"])
+def test_clean_deletes_failures_older_than(failures, older_than):
+    assert clean("--failed-older-than", older_than) == (
+        "Deleted 0 expired task rows.\nDeleted 2 failed tasks that finished more than 7 d ago."
+    )
+    kept = {failures[name].pk for name in ("recent", "done", "waiting")}
+    assert set(TaskQueue.objects.values_list("pk", flat=True)) == kept
+
+
+def test_clean_dry_run_counts_old_failures(failures):
+    assert clean("--dry-run", "--failed-older-than", "12h") == (
+        "Would delete 0 expired task rows.\nWould delete 3 failed tasks that finished more than 12 h ago."
+    )
+    assert TaskQueue.objects.count() == 5
+
+
+@pytest.mark.parametrize("value", ["7x", "-1d", "d", "", "1.5.2h", "7 days"])
+def test_clean_rejects_a_bad_duration(value):
+    with pytest.raises(CommandError, match=r"invalid duration .*s, m, h or d"):
+        call_command("autotask_clean", f"--failed-older-than={value}")
+
+
 @pytest.mark.parametrize(
     "seconds, text",
     [

@@ -62,6 +62,9 @@ def test_with_and_without_parentheses():
         ({"queue": 3}, "queue must be a non-empty string"),
         ({"timeout": 0}, "timeout must be > 0"),
         ({"backoff": 0.5}, "backoff must be >= 1.0"),
+        ({"failed_ttl": -1}, "failed_ttl must be >= 0"),
+        ({"failed_ttl": "7d"}, "failed_ttl must be a number"),
+        ({"failed_ttl": float("inf")}, "failed_ttl must be a finite number"),
     ],
 )
 def test_bad_option_values_fail_at_decoration(options, message):
@@ -171,3 +174,12 @@ def test_enqueue_many_names_the_bad_call(monkeypatch):
         task.enqueue_many(calls)
     with pytest.raises(TypeError, match=r"^calls\[1\] of enqueue_many must be a Call or a tuple"):
         task.enqueue_many([(1,), 5])
+
+
+def test_failed_ttl_is_stored_only_when_given():
+    assert "failed_ttl" not in delayed_task(plain).options.stored()  # AUTOTASK_FAILED_TTL applies
+    assert delayed_task(failed_ttl=3600)(plain).options.stored() == {"failed_ttl": 3600.0}
+    forever = delayed_task(plain).using(failed_ttl=None)
+    assert forever.options.stored() == {"failed_ttl": None}  # kept until deleted
+    with pytest.raises(InvalidTaskOptions, match="failed_ttl"):
+        delayed_task(plain).using(failed_ttl=-5)
