@@ -28,6 +28,7 @@ setup(
         "psycopg2": ["psycopg2-binary>=2.9"],
         "mysql": ["mysqlclient>=2.2"],
         "django-tasks": ["django-tasks>=0.12"],
+        "setproctitle": ["setproctitle>=1.3"],  # the worker's process title names it
         "dev": [
             "pytest>=8",
             "pytest-django>=4.9",
@@ -39,6 +40,7 @@ setup(
             "tox>=4",
             "cronsim>=2.6",
             "pytz",  # pytz zones are accepted where users pass time zones
+            "setproctitle>=1.3",  # the worker's process title test
         ],
     },
     classifiers=[

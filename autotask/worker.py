@@ -21,7 +21,7 @@ from datetime import timedelta
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
-from . import maintenance
+from . import identity, maintenance
 from .conf import conf
 from .db import new_ops
 from .executor import execute
@@ -66,6 +66,7 @@ class Worker:
         using=None,
         worker_id=None,
         handle_signals=True,
+        identify=False,
     ):
         self.queues = list(queues or conf.QUEUES or []) or None
         self.concurrency = concurrency or conf.CONCURRENCY
@@ -75,6 +76,12 @@ class Worker:
         self.using = using or conf.DATABASE
         self.worker_id = worker_id or new_worker_id()
         self.handle_signals = handle_signals
+        # A worker process of its own (run_autotask) names itself: in
+        # PostgreSQL's application_name and, with setproctitle, its process title.
+        self.title = None
+        if identify:
+            identity.label_connections(self.worker_id)
+            self.title = identity.ProcessTitle(self.worker_id, self.queues)
         self.lease = timedelta(seconds=conf.LEASE_SECONDS)
         # An ops object of its own: what own_session() sets up is this worker's.
         connection = connections[self.using]
@@ -195,6 +202,8 @@ class Worker:
             idle = not self.running and not claimed and self.failures == 0
             if self.drain and idle and self.ops_safe(self._nothing_due):
                 return
+            if self.title:
+                self.title.show(f"running {self.running}" if self.running else "idle")
             if self.running < self.concurrency:
                 self._wait(self._idle_timeout())
             else:
@@ -216,6 +225,8 @@ class Worker:
         if self.stop_deadline is not None and time.monotonic() >= self.stop_deadline:
             self.stop(immediate=True)
         self._maintain()  # keep renewing the leases of the tasks still running
+        if self.title:
+            self.title.show(f"stopping, running {self.running}")
         self._wait(None)
         return False
 

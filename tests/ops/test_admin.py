@@ -479,3 +479,13 @@ def test_every_admin_page_renders_with_10000_tasks(admin_client, many_tasks, dja
     with django_assert_max_num_queries(MAX_QUERIES):
         admin_client.post(LIST, {"action": "retry_failed", "_selected_action": page})
     assert TaskQueue.objects.filter(pk__in=page, status=WAITING).count() == PAGE_SIZE
+
+
+def test_overdue_next_runs_are_flagged(admin_client):
+    make_schedule(name="tests.app.tasks.late", next_run_at=timezone.now() - timedelta(minutes=3))
+    make_schedule(name="tests.app.tasks.now", next_run_at=timezone.now() - timedelta(seconds=2))
+    make_schedule(name="tests.app.tasks.soon")
+    for url in (LIST, SCHEDULES):
+        html = admin_client.get(url).content.decode()
+        assert html.count("overdue by") == 1, url
+        assert "overdue by 3 min" in html, url
