@@ -47,6 +47,11 @@ RUNNER_DONE = object()  # a pool thread's "the claimed-ahead buffer is empty, I 
 # the next claim, or at once when the worker has nothing else to run.
 FLUSH_BATCH = 100
 FLUSH_DELAY = 0.05
+# Without LISTEN, a waiting worker whose database tells when another connection
+# wrote (SQLite's data_version) asks it this often, and looks for a due task
+# when it changed: tasks enqueued by other processes start within about this
+# long, not the idle time.
+CHANGE_POLL = 0.05
 
 
 def new_worker_id():
@@ -119,6 +124,7 @@ class Worker:
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
         self.stats = {"done": 0, "failed": 0, "retried": 0}
+        self.data_version = None  # the database's change counter when _wait last read it
 
     # -- lifecycle -------------------------------------------------------
 
@@ -436,10 +442,25 @@ class Worker:
         fds = [self.wake_r, *([listener.fileno()] if listener else [])]
         if self.parent:
             fds.append(self.parent)  # end of file: the Django process that started this worker ended
-        try:
-            readable, _, _ = select.select(fds, [], [], max(0.0, timeout))
-        except InterruptedError:
-            readable = []
+        deadline = time.monotonic() + max(0.0, timeout)
+        # Written since the last look (perhaps before this turn's claim, perhaps after).
+        changed = None if listener else self._database_changed()
+        while True:
+            remaining = max(0.0, deadline - time.monotonic())
+            step = remaining if changed is None else min(remaining, CHANGE_POLL)
+            try:
+                readable, _, _ = select.select(fds, [], [], step)
+            except InterruptedError:
+                readable = []
+            if readable or step >= remaining:
+                break
+            if changed is False:
+                changed = self._database_changed()
+            if changed is None:
+                continue  # cannot tell any more: wait out the timeout
+            if changed and self._due_now():
+                break
+            changed = False
         if self.wake_r in readable:
             try:
                 while os.read(self.wake_r, 4096):
@@ -454,6 +475,28 @@ class Worker:
             except Exception:
                 logger.warning("LISTEN connection lost; polling until it is back", exc_info=True)
                 self._drop_listener()
+
+    def _database_changed(self):
+        """True when another connection wrote since the last look; None when the database cannot tell."""
+        try:
+            version = self.ops.data_version()
+        except DatabaseError:
+            # Wait out the timeout (it may be a back-off); the next claim meets the error.
+            logger.debug("cannot read the database's change counter", exc_info=True)
+            return None
+        if version is None:
+            return None
+        changed = version != self.data_version
+        self.data_version = version
+        return changed
+
+    def _due_now(self):
+        """After a change: is a task due now? (One probe of the due index, no write.)"""
+        try:
+            due = self.ops.next_due(self.queues)
+        except DatabaseError:
+            return True  # the next claim meets the error and handles it
+        return due is not None and due <= timezone.now()
 
     def _listener(self):
         if not self.listen or not self.ops.supports_listen or self.listener:
