@@ -355,13 +355,36 @@ def test_batched_finish_and_finish_and_claim_find_their_rows_by_index(ops, now, 
 
 
 @postgresql
-def test_enqueue_is_one_statement_with_its_notify(ops, now):
-    statements = executed(ops.insert_tasks, [new_task(now)])
-    assert len(statements) == 1, statements
-    assert "pg_notify" in statements[0][0]
-    statements = executed(ops.insert_calls, new_task(now), ['"a"', '"b"', '"c"'])
-    assert len(statements) == 1, statements
-    assert "pg_notify" in statements[0][0]
+@pytest.mark.django_db(transaction=True)
+def test_enqueue_commits_without_notify_then_wakes_without_waiting_for_the_disk(ops, now):
+    """Issue 20: PostgreSQL commits the transactions that NOTIFY one at a time, each through
+    its fsync. The rows commit without NOTIFY; the wake-up is a transaction of its own,
+    after the commit, with asynchronous commit (it stores nothing)."""
+    seen = []
+
+    def record(execute, sql, params, many, context):
+        seen.append((sql, connection.in_atomic_block))
+        return execute(sql, params, many, context)
+
+    listening = Listening(ops)
+    try:
+        with connection.execute_wrapper(record):
+            ops.insert_tasks([new_task(now, queue="mail")])  # autocommit
+            with transaction.atomic():
+                ops.insert_tasks([new_task(now, queue="sms"), new_task(now, queue="sms")])
+                ops.insert_calls(new_task(now, queue="push"), ['"a"', '"b"'])
+            with transaction.atomic():
+                ops.insert_tasks([new_task(now, queue="never")])
+                transaction.set_rollback(True)
+        assert listening.queues() == {"mail", "sms", "push"}
+    finally:
+        listening.close()
+    inserts = [sql for sql, _ in seen if "INSERT" in sql]
+    wakes = [(sql, atomic) for sql, atomic in seen if "pg_notify" in sql]
+    assert len(inserts) == 4 and not any("pg_notify" in sql for sql in inserts)
+    assert len(wakes) == 3  # the rolled-back enqueue wakes nobody
+    for sql, atomic in wakes:
+        assert not atomic and "set_config('synchronous_commit', 'off', true)" in sql
 
 
 @plans
