@@ -575,3 +575,22 @@ def test_prepared_claims_survive_a_new_connection(ops, now):
     taken += [task.id for task in ops.finish_and_claim("w", outcomes, None, 2, now + LEASE, now)]
     assert taken == ids[:2] + ids[4:]
     assert [stored(pk)["status"] for pk in ids[2:4]] == [DONE, WAITING]
+
+
+@postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_wake_up_after_the_commit_keeps_the_task_and_says_so(ops, now, caplog, monkeypatch):
+    from django.db import OperationalError
+
+    real = ops.execute_direct
+
+    def failing_wake(sql, params):
+        if "pg_notify" in sql:
+            raise OperationalError("connection lost")
+        return real(sql, params)
+
+    monkeypatch.setattr(ops, "execute_direct", failing_wake)
+    with caplog.at_level("WARNING", logger="autotask"):
+        (pk,) = ops.insert_tasks([new_task(now, queue="mail")])
+    assert stored(pk)["status"] == WAITING
+    assert "waking the workers failed" in caplog.text
