@@ -443,8 +443,10 @@ class Worker:
         if self.parent:
             fds.append(self.parent)  # end of file: the Django process that started this worker ended
         deadline = time.monotonic() + max(0.0, timeout)
-        # Written since the last look (perhaps before this turn's claim, perhaps after).
-        changed = None if listener else self._database_changed()
+        # Written since the last look (perhaps before this turn's claim, perhaps after);
+        # watched only while a slot is free to run what another process enqueued.
+        watch = not listener and self.running < self.concurrency and not self.stopping
+        changed = self._database_changed() if watch else None
         while True:
             remaining = max(0.0, deadline - time.monotonic())
             step = remaining if changed is None else min(remaining, CHANGE_POLL)
