@@ -101,3 +101,20 @@ def test_a_sites_own_application_name_is_kept(worker_process):
     handle = tasks.application_name()
     assert handle.wait(15)
     assert handle.result.startswith("shop autotask worker ")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_label_connections_keeps_the_application_name_in_options(monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("application_name is PostgreSQL's")
+    options = connection.settings_dict.setdefault("OPTIONS", {})
+    monkeypatch.setitem(options, "application_name", "shop")
+    monkeypatch.delenv("PGAPPNAME", raising=False)
+    try:
+        identity.label_connections("web1:42:0a1b2c3d")
+        assert options["application_name"] == "shop autotask worker web1:42:0a1b2c3d"
+        with connection.cursor() as cursor:  # reopened with the name
+            cursor.execute("SELECT current_setting('application_name')")
+            assert cursor.fetchone()[0] == "shop autotask worker web1:42:0a1b2c3d"
+    finally:
+        connection.close()  # the next test's connection opens without it (monkeypatch restores OPTIONS)
