@@ -1,6 +1,7 @@
 # `make demo`: set up and run the example project on SQLite.
-# `make test`: set up and run the whole test suite (SQLite, PostgreSQL, MariaDB),
-# the lint checks and the documentation build.
+# `make test`: prepare the machine (scripts/prepare_test_machine.sh: Debian packages,
+# local database servers), then run the whole test suite (SQLite, PostgreSQL,
+# MariaDB), the lint checks and the documentation build.
 # `make docs`: build the documentation site into docs/_build/html.
 PYTHON ?= python3
 VENV ?= .venv
@@ -25,8 +26,10 @@ demo: $(BIN)/.installed
 # Three envs at a time (the PostgreSQL ones one after the other, see tox.ini;
 # most of the suite waits on worker processes, so 2 cores keep up),
 # then one closing line over all of them.
-test: $(BIN)/.installed
-	$(BIN)/python scripts/check_test_databases.py
+# The machine is prepared first (python3-venv may be missing), then the virtualenv.
+test:
+	scripts/prepare_test_machine.sh
+	$(MAKE) --no-print-directory $(BIN)/.installed
 	rm -f .tox/junit-*.xml
 	$(BIN)/tox run-parallel --parallel 3 --parallel-live $(TOXARGS); status=$$?; \
 	$(BIN)/python scripts/test_summary.py .tox; exit $$status

@@ -9,6 +9,7 @@ view permission alone gives a read-only admin.
 import json
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_field
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
@@ -339,7 +340,10 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
             "workers_alive_count": len(alive),
             "workers_total": len(snap.workers),
             "worker_timeout": monitor.format_age(snap.worker_timeout),
-            "schedules": snap.schedules[:SUMMARY_ROWS],
+            "schedules": [
+                {**sch, "overdue_text": sch["overdue"] and monitor.format_age(sch["overdue_seconds"])}
+                for sch in snap.schedules[:SUMMARY_ROWS]
+            ],
             "schedules_more": max(0, snap.schedules_total - SUMMARY_ROWS),
             "schedules_url": reverse("admin:autotask_schedule_changelist", current_app=self.admin_site.name),
         }
@@ -379,13 +383,26 @@ def _run_schedules(model_admin, request, schedules, using):
 class ScheduleAdmin(ReadOnlyMixin, admin.ModelAdmin):
     # The list shows the error shortened; the page shows it whole.
     columns = ("name", "kind", "spec", "timezone", "queue", "next_run_at", "last_run_at", "last_status")
-    list_display = (*columns, "last_error_short", "missing")
+    list_display = (*columns[:5], "next_run", *columns[6:], "last_error_short", "missing")
     list_filter = ("kind", "missing", "queue")
     search_fields = ("name",)
     ordering = ("missing", "next_run_at", "name")
     actions = ("run_now",)
     readonly_fields = (*columns, "last_error_display", "missing", "updated_at")
     fields = readonly_fields
+
+    @admin.display(description="Next run at", ordering="next_run_at")
+    def next_run(self, obj):
+        """The next run, flagged when it is overdue rather than upcoming."""
+        shown = display_for_field(obj.next_run_at, Schedule._meta.get_field("next_run_at"), "-")
+        late = monitor.overdue_by(obj, timezone.now())
+        if late is None:
+            return shown
+        return format_html(
+            '{} <strong style="color: var(--error-fg)">overdue by {}</strong>',
+            shown,
+            monitor.format_age(late),
+        )
 
     @admin.display(description="Last error")
     def last_error_short(self, obj):

@@ -26,6 +26,9 @@ logger = logging.getLogger("autotask")
 ALIVE_LEASES = 2
 FAILURE_WINDOW = timedelta(hours=1)  # "failures in the last hour"
 SCHEDULES_SHOWN = 50  # periodic/cron tasks listed by the summary
+# Seconds past its next run after which a schedule is overdue: the scheduler
+# ticks every second, and a worker retrying the database waits up to 5 s.
+OVERDUE_AFTER = 10.0
 # How long a cancelled task stays visible before pruning (as DatabaseOps.cancel).
 CANCELLED_KEPT = timedelta(days=1)
 
@@ -138,6 +141,8 @@ def snapshot(using=None, now=None, worker_timeout=None):
             "last_run_at": s.last_run_at,
             "last_status": STATUS_NAMES.get(s.last_status) if s.last_status is not None else None,
             "missing": s.missing,
+            "overdue": (late := overdue_by(s, now)) is not None,
+            "overdue_seconds": late,
         }
         for s in schedules
     ]
@@ -145,6 +150,19 @@ def snapshot(using=None, now=None, worker_timeout=None):
     if snap.schedules_total == SCHEDULES_SHOWN:  # the list was cut: count them all
         snap.schedules_total = Schedule.objects.using(using).count()
     return snap
+
+
+def overdue_by(schedule, now):
+    """Seconds a schedule's next run is past due, beyond the scheduler's tolerance; else None.
+
+    A worker enqueues a due run within about a second (its scheduler ticks
+    every second); a next run more than OVERDUE_AFTER seconds in the past
+    means no worker is running the schedules, not that the run is upcoming.
+    """
+    if schedule.missing:
+        return None
+    late = (now - schedule.next_run_at).total_seconds()
+    return late if late > OVERDUE_AFTER else None
 
 
 def _oldest_waiting(tasks, now):

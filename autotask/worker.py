@@ -21,7 +21,7 @@ from datetime import timedelta
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
-from . import maintenance
+from . import identity, maintenance
 from .conf import conf
 from .db import new_ops
 from .executor import execute
@@ -47,6 +47,11 @@ RUNNER_DONE = object()  # a pool thread's "the claimed-ahead buffer is empty, I 
 # the next claim, or at once when the worker has nothing else to run.
 FLUSH_BATCH = 100
 FLUSH_DELAY = 0.05
+# Without LISTEN, a waiting worker whose database tells when another connection
+# wrote (SQLite's data_version) asks it this often, and looks for a due task
+# when it changed: tasks enqueued by other processes start within about this
+# long, not the idle time.
+CHANGE_POLL = 0.05
 
 
 def new_worker_id():
@@ -66,6 +71,7 @@ class Worker:
         using=None,
         worker_id=None,
         handle_signals=True,
+        identify=False,
     ):
         self.queues = list(queues or conf.QUEUES or []) or None
         self.concurrency = concurrency or conf.CONCURRENCY
@@ -75,6 +81,12 @@ class Worker:
         self.using = using or conf.DATABASE
         self.worker_id = worker_id or new_worker_id()
         self.handle_signals = handle_signals
+        # A worker process of its own (run_autotask) names itself: in
+        # PostgreSQL's application_name and, with setproctitle, its process title.
+        self.title = None
+        if identify:
+            identity.label_connections(self.worker_id)
+            self.title = identity.ProcessTitle(self.worker_id, self.queues)
         self.lease = timedelta(seconds=conf.LEASE_SECONDS)
         # An ops object of its own: what own_session() sets up is this worker's.
         connection = connections[self.using]
@@ -112,6 +124,7 @@ class Worker:
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
         self.stats = {"done": 0, "failed": 0, "retried": 0}
+        self.data_version = None  # the database's change counter when _wait last read it
 
     # -- lifecycle -------------------------------------------------------
 
@@ -195,6 +208,8 @@ class Worker:
             idle = not self.running and not claimed and self.failures == 0
             if self.drain and idle and self.ops_safe(self._nothing_due):
                 return
+            if self.title:
+                self.title.show(f"running {self.running}" if self.running else "idle")
             if self.running < self.concurrency:
                 self._wait(self._idle_timeout())
             else:
@@ -216,6 +231,8 @@ class Worker:
         if self.stop_deadline is not None and time.monotonic() >= self.stop_deadline:
             self.stop(immediate=True)
         self._maintain()  # keep renewing the leases of the tasks still running
+        if self.title:
+            self.title.show(f"stopping, running {self.running}")
         self._wait(None)
         return False
 
@@ -425,10 +442,27 @@ class Worker:
         fds = [self.wake_r, *([listener.fileno()] if listener else [])]
         if self.parent:
             fds.append(self.parent)  # end of file: the Django process that started this worker ended
-        try:
-            readable, _, _ = select.select(fds, [], [], max(0.0, timeout))
-        except InterruptedError:
-            readable = []
+        deadline = time.monotonic() + max(0.0, timeout)
+        # Written since the last look (perhaps before this turn's claim, perhaps after);
+        # watched only while a slot is free to run what another process enqueued.
+        watch = not listener and self.running < self.concurrency and not self.stopping
+        changed = self._database_changed() if watch else None
+        while True:
+            remaining = max(0.0, deadline - time.monotonic())
+            step = remaining if changed is None else min(remaining, CHANGE_POLL)
+            try:
+                readable, _, _ = select.select(fds, [], [], step)
+            except InterruptedError:
+                readable = []
+            if readable or step >= remaining:
+                break
+            if changed is False:
+                changed = self._database_changed()
+            if changed is None:
+                continue  # cannot tell any more: wait out the timeout
+            if changed and self._due_now():
+                break
+            changed = False
         if self.wake_r in readable:
             try:
                 while os.read(self.wake_r, 4096):
@@ -443,6 +477,28 @@ class Worker:
             except Exception:
                 logger.warning("LISTEN connection lost; polling until it is back", exc_info=True)
                 self._drop_listener()
+
+    def _database_changed(self):
+        """True when another connection wrote since the last look; None when the database cannot tell."""
+        try:
+            version = self.ops.data_version()
+        except DatabaseError:
+            # Wait out the timeout (it may be a back-off); the next claim meets the error.
+            logger.debug("cannot read the database's change counter", exc_info=True)
+            return None
+        if version is None:
+            return None
+        changed = version != self.data_version
+        self.data_version = version
+        return changed
+
+    def _due_now(self):
+        """After a change: is a task due now? (One probe of the due index, no write.)"""
+        try:
+            due = self.ops.next_due(self.queues)
+        except DatabaseError:
+            return True  # the next claim meets the error and handles it
+        return due is not None and due <= timezone.now()
 
     def _listener(self):
         if not self.listen or not self.ops.supports_listen or self.listener:

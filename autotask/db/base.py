@@ -581,6 +581,10 @@ class DatabaseOps:
         """Return a :class:`Listener` on a dedicated connection, or None."""
         return None
 
+    def data_version(self):
+        """A number that changes when another connection commits a write, or None (not known)."""
+        return None
+
     # -- schema ----------------------------------------------------------
 
     INDEXES = {

@@ -6,6 +6,8 @@ import json
 import logging
 import re
 
+from django.db import DatabaseError, transaction
+
 from ..conf import conf
 from ..models import TaskQueue
 from ..task import RUNNING, WAITING
@@ -88,11 +90,52 @@ class PostgresOps(DatabaseOps):
     # No statement-size limit to stay under: a bulk insert sends one JSON document.
     insert_batch_size = 100_000
 
+    # The wake-up is its own transaction, sent once the rows are committed, with
+    # asynchronous commit.  PostgreSQL serialises the commits of all
+    # transactions that NOTIFY (one lock for the whole server, held until the
+    # commit is flushed to disk): with the NOTIFY inside the enqueue
+    # transaction, concurrent enqueues queue up one fsync at a time, slower the
+    # more WAL the workers write meanwhile (issue 20).  The enqueue now commits
+    # without that lock, its fsync shared with concurrent commits; the
+    # NOTIFY-only transaction holds the lock without waiting for the disk (it
+    # stores nothing: lost in a crash, the workers' poll finds the task).
+    WAKE_SQL = "SELECT set_config('synchronous_commit', 'off', true), pg_notify(%s, %s)"
+
     def notify(self, cursor, queues):
-        # pg_notify inside the enqueue transaction is delivered only on commit,
-        # and never when the transaction rolls back.
-        for queue in sorted(queues):
-            cursor.execute("SELECT pg_notify(%s, %s)", [self.channel, queue])
+        """Wake ``queues``' workers once the transaction commits; never when it rolls back."""
+        queues = sorted(set(queues))
+        if not queues:
+            return
+        if self.connection.in_atomic_block:
+            transaction.on_commit(functools.partial(self._wake, queues), using=self.connection.alias)
+        else:
+            self._wake(queues)  # autocommit: the statement that stored the rows has committed
+
+    def _wake(self, queues):
+        sql = self.WAKE_SQL
+        params = [self.channel, queues[0]]
+        if len(queues) > 1:
+            values = ", ".join(["(%s)"] * len(queues))
+            sql = (
+                "SELECT set_config('synchronous_commit', 'off', true), "
+                f"COUNT(pg_notify(%s, q)) FROM (VALUES {values}) AS v(q)"
+            )
+            params = [self.channel, *queues]
+        try:
+            self.execute_direct(sql, params)
+        except DatabaseError:
+            # The tasks are stored: failing the enqueue now would invite a duplicate.
+            logger.warning(
+                "tasks stored, but waking the workers failed; they find them within "
+                "AUTOTASK_HANDLE_TASK_IDLE_TIME",
+                exc_info=True,
+            )
+
+    def insert_one(self, task, queue):
+        pk = super().insert_one(task, None)
+        if queue is not None:
+            self.notify(None, [queue])
+        return pk
 
     def insert_tasks(self, tasks, notify=True):
         """Insert ``tasks`` and notify their queues in one statement (one round trip).
@@ -131,21 +174,13 @@ class PostgresOps(DatabaseOps):
 
     def execute_insert_many(self, sql, params, queues):
         """Run a ``WITH ins AS (INSERT ...) SELECT ins.id FROM ins``, notifying ``queues``; the ids."""
-        if queues:
-            # Joined with a one-row notify subquery so that it runs in this
-            # statement; delivered on commit, like any NOTIFY.
-            values = ", ".join(["(%s)"] * len(queues))
-            sql += f" CROSS JOIN (SELECT COUNT(pg_notify(%s, q)) FROM (VALUES {values}) AS v(q)) AS n"
-            params = [*params, self.channel, *queues]
         # Ids grow in the order the rows were inserted, which is the order given.
-        return [row[0] for row in self.execute_direct(sql + " ORDER BY ins.id", params)]
+        ids = [row[0] for row in self.execute_direct(sql + " ORDER BY ins.id", params)]
+        self.notify(None, queues)
+        return ids
 
     # The one-row INSERT's constants, as PostgreSQL types them.
     ONE_ROW_LITERALS = {**DatabaseOps.ONE_ROW_LITERALS, "history": "'[]'::jsonb"}
-
-    def returning_notify(self, queue):
-        # The NOTIFY rides in the RETURNING list: one statement, delivered on commit.
-        return ", pg_notify(%s, %s)", [self.channel, queue]
 
     def direct_cursor(self, raw):
         """The enqueue statements' driver cursor on ``raw``, a DB-API connection.

@@ -12,6 +12,17 @@ class SqliteOps(DatabaseOps):
     claim_due_guard = True
     INDEXES = {**DatabaseOps.INDEXES, **DatabaseOps.DUE_INDEX}
 
+    def data_version(self):
+        """``PRAGMA data_version``: changes when another connection, in any process, commits.
+
+        It reads the database's shared state (the WAL index, or the file
+        header's change counter), so an idle worker can ask it often; this
+        connection's own commits leave it unchanged.
+        """
+        self.connection.ensure_connection()
+        with self.connection.wrap_database_errors:
+            return self.connection.connection.execute("PRAGMA data_version").fetchone()[0]
+
     def is_transient(self, exc):
         return isinstance(exc, OperationalError) or super().is_transient(exc)
 

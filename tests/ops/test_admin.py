@@ -510,3 +510,13 @@ def test_stored_markup_is_escaped_and_undeclared_rows_are_not_retried(admin_clie
     evil.refresh_from_db()
     declared.refresh_from_db()
     assert (evil.status, declared.status) == (ERROR, WAITING)
+
+
+def test_overdue_next_runs_are_flagged(admin_client):
+    make_schedule(name="tests.app.tasks.late", next_run_at=timezone.now() - timedelta(minutes=3))
+    make_schedule(name="tests.app.tasks.now", next_run_at=timezone.now() - timedelta(seconds=2))
+    make_schedule(name="tests.app.tasks.soon")
+    for url in (LIST, SCHEDULES):
+        html = admin_client.get(url).content.decode()
+        assert html.count("overdue by") == 1, url
+        assert "overdue by 3 min" in html, url

@@ -281,3 +281,31 @@ def test_status_escapes_control_characters_from_the_database():
 def _raw_escapes(text):
     """Control characters in ``text`` but newlines (the command adds no colour when piped)."""
     return [c for c in text if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) <= 0x9F or c == "\u202e"]
+
+
+@pytest.fixture
+def late_and_on_time():
+    now = timezone.now()
+    Schedule.objects.create(
+        name="app.jobs.late", kind="periodic", spec="60", next_run_at=now - timedelta(minutes=3)
+    )
+    # Due a moment ago: within the scheduler's tick, not overdue.
+    Schedule.objects.create(
+        name="app.jobs.now", kind="periodic", spec="60", next_run_at=now - timedelta(seconds=2)
+    )
+    Schedule.objects.create(
+        name="app.jobs.soon", kind="periodic", spec="60", next_run_at=now + timedelta(minutes=1)
+    )
+
+
+def test_status_flags_overdue_next_runs(late_and_on_time):
+    _, out, _ = status("--json")
+    by_name = {s["name"]: s for s in json.loads(out)["schedules"]}
+    assert by_name["app.jobs.late"]["overdue"] is True
+    assert 180 <= by_name["app.jobs.late"]["overdue_seconds"] < 240
+    assert [by_name[n]["overdue"] for n in ("app.jobs.now", "app.jobs.soon")] == [False, False]
+    assert by_name["app.jobs.soon"]["overdue_seconds"] is None
+    _, out, _ = status()
+    (late,) = [line for line in out.splitlines() if "app.jobs.late" in line]
+    assert "OVERDUE by 3 min" in late
+    assert [line for line in out.splitlines() if "OVERDUE" in line] == [late]

@@ -127,6 +127,8 @@ class Command(BaseCommand):
                 if s["missing"]
                 else f"{s['next_run_at']:%Y-%m-%d %H:%M:%S %Z}"
             )
+            if s["overdue"]:
+                when += f"  OVERDUE by {monitor.format_age(s['overdue_seconds'])}"
             write(f"  {when}  {s['name']} ({s['kind']} {s['spec']})")
         if problems:
             for problem in problems:
