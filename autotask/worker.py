@@ -486,12 +486,16 @@ class Worker:
     # -- periodic duties -------------------------------------------------
 
     def _maintain(self):
-        now = timezone.now()
         for duty in self.timers.due(time.monotonic()):
             try:
-                self.ops_safe(getattr(self, f"_duty_{duty}"), now)
+                self.ops_safe(self._run_duty, duty)
             except Exception:
                 logger.exception("worker duty %r failed; it runs again at its next interval", duty)
+
+    def _run_duty(self, duty):
+        # The clock is read as the duty runs, not once for the turn: an earlier
+        # duty, or a first try of this one, may have waited out a database outage.
+        getattr(self, f"_duty_{duty}")(timezone.now())
 
     def _duty_heartbeat(self, now):
         maintenance.heartbeat(self, now)
@@ -499,7 +503,11 @@ class Worker:
             self.ops.renew_leases(self.worker_id, now + self.lease, list(self.active))
 
     def _duty_recover(self, now):
-        maintenance.recover(self.ops, now)
+        _, finished = maintenance.recover(self.ops)  # each batch reads the clock anew
+        if not finished:
+            # The time budget ran out with leases still lapsed: the next pass
+            # comes at the next loop turn, not half a lease later.
+            self.timers.set_next("recover", time.monotonic())
 
     def _duty_prune(self, now):
         maintenance.prune(self.ops, now)

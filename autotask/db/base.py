@@ -544,25 +544,53 @@ class DatabaseOps:
     # -- maintenance -----------------------------------------------------
 
     def lapsed_leases(self, now, limit):
-        """Return (id, attempts, max_attempts, ttl, worker_id, history) of lapsed leases."""
+        """Return (id, attempts, max_attempts, ttl, worker_id, history, started) of lapsed leases.
+
+        Oldest lease first, at most ``limit``.  ``started`` says whether the
+        task was started (``started_at`` set) or only claimed ahead.
+        """
         with self.cursor() as cursor:
             cursor.execute(
-                f"SELECT id, attempts, max_attempts, ttl, worker_id, history FROM {self.table} "
+                f"SELECT id, attempts, max_attempts, ttl, worker_id, history, started_at FROM {self.table} "
                 "WHERE status = %s AND lease_expires_at < %s ORDER BY lease_expires_at LIMIT %s",
                 [RUNNING, self.dt(now), limit],
             )
-            return [(*row[:5], _json(row[5], [])) for row in cursor.fetchall()]
+            return [(*row[:5], _json(row[5], []), row[6] is not None) for row in cursor.fetchall()]
 
-    def release_lapsed(self, task_id, lapsed_before, outcome):
-        """Write ``outcome`` for a lapsed task unless its lease was renewed meanwhile."""
+    def release_lapsed(self, lapsed_before, outcomes):
+        """Write ``outcomes`` for started tasks whose lease lapsed before ``lapsed_before``.
+
+        One transaction for the batch.  A row whose lease was renewed
+        meanwhile is left alone.  Return the ids written.
+        """
         sql = (
             f"UPDATE {self.table} SET {self.outcome_set()}, worker_id = '' "
             "WHERE id = %s AND status = %s AND lease_expires_at < %s"
         )
-        params = [*self.outcome_params(outcome), task_id, RUNNING, self.dt(lapsed_before)]
+        released, before = [], self.dt(lapsed_before)
+        with transaction.atomic(using=self.connection.alias, savepoint=False), self.cursor() as cursor:
+            for outcome in outcomes:
+                cursor.execute(sql, [*self.outcome_params(outcome), outcome.id, RUNNING, before])
+                if cursor.rowcount == 1:
+                    released.append(outcome.id)
+        return released
+
+    def unclaim_lapsed(self, lapsed_before, ids):
+        """Give tasks claimed but never started back to the queue, as if never claimed.
+
+        Only rows still unstarted whose lease lapsed before ``lapsed_before``;
+        their attempts, error and history stay as they were.  Return how many.
+        """
+        if not ids:
+            return 0
         with self.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.rowcount == 1
+            cursor.execute(
+                f"UPDATE {self.table} SET status = %s, worker_id = '', lease_expires_at = NULL "
+                f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND status = %s AND started_at IS NULL "
+                "AND lease_expires_at < %s",
+                [WAITING, *ids, RUNNING, self.dt(lapsed_before)],
+            )
+            return cursor.rowcount
 
     def prune(self, now, limit):
         """Delete up to ``limit`` finished rows whose ttl lapsed; return how many."""

@@ -263,6 +263,21 @@ class PostgresOps(DatabaseOps):
 
     def finish_statement(self, worker_id, outcomes):
         """The batched finish as (sql, params): the outcomes join the rows as one JSON document."""
+        return self.outcomes_statement(outcomes, "t.worker_id = %s", [worker_id])
+
+    def release_lapsed(self, lapsed_before, outcomes):
+        """Write the outcomes of a batch of lapsed leases in one statement; return the ids written."""
+        if not outcomes:
+            return []
+        sql, params = self.outcomes_statement(
+            outcomes, "t.lease_expires_at < %s", [self.dt(lapsed_before)], ", worker_id = ''"
+        )
+        with self.cursor() as cursor:
+            cursor.execute(sql + " RETURNING t.id", params)
+            return [row[0] for row in cursor.fetchall()]
+
+    def outcomes_statement(self, outcomes, guard, guard_params, extra_set=""):
+        """One UPDATE writing ``outcomes`` to running rows that pass ``guard``, as (sql, params)."""
         # The rows are found by primary key: ``t.id = ANY(ARRAY(...))`` (an
         # array of unknown length to the planner) makes that the cheap path,
         # and ``status + 0`` keeps the lease index out of it.  That index holds
@@ -272,13 +287,13 @@ class PostgresOps(DatabaseOps):
             f"UPDATE {self.table} AS t SET status = v.status, result = v.result, "
             "finished_at = v.finished_at, expires_at = v.expires_at, error_message = v.error_message, "
             "traceback = v.traceback, history = v.history, "
-            "scheduled_at = COALESCE(v.retry_at, t.scheduled_at), lease_expires_at = NULL "
+            f"scheduled_at = COALESCE(v.retry_at, t.scheduled_at), lease_expires_at = NULL{extra_set} "
             f"FROM json_to_recordset(%s::json) AS v({self.FINISH_RECORD}) "
             "WHERE t.id = ANY(ARRAY(SELECT (o->>'id')::bigint FROM json_array_elements(%s::json) AS o)) "
-            "AND t.id = v.id AND t.status + 0 = %s AND t.worker_id = %s"
+            f"AND t.id = v.id AND t.status + 0 = %s AND {guard}"
         )
         document = json_rows([self.finish_document(outcome) for outcome in outcomes])
-        return sql, [document, document, RUNNING, worker_id]
+        return sql, [document, document, RUNNING, *guard_params]
 
     @staticmethod
     def finish_document(o):

@@ -479,9 +479,10 @@ def test_lapsed_leases_oldest_first_with_limit(ops, now):
     ops.claim("w", None, 4, now + LEASE, now)
     for offset, pk in zip((30, 10, 20), ids, strict=False):  # the fourth keeps a fresh lease
         TaskQueue.objects.filter(pk=pk).update(lease_expires_at=now - timedelta(seconds=offset))
+    TaskQueue.objects.filter(pk=ids[2]).update(started_at=None, attempts=0)  # claimed ahead, never started
     lapsed = ops.lapsed_leases(now, 2)
     assert [entry[0] for entry in lapsed] == [ids[0], ids[2]]
-    assert lapsed[0] == (ids[0], 1, 2, 300.0, "w", [])
+    assert lapsed == [(ids[0], 1, 2, 300.0, "w", [], True), (ids[2], 0, 2, 300.0, "w", [], False)]
     assert [entry[0] for entry in ops.lapsed_leases(now, 10)] == [ids[0], ids[2], ids[1]]
 
 
@@ -492,10 +493,9 @@ def test_release_lapsed_is_compare_and_set(ops, now):
     ops.renew_leases("w", now + LEASE)  # the worker was alive after all
     TaskQueue.objects.filter(pk=lapsed).update(lease_expires_at=now - timedelta(seconds=1))
     retry = Outcome(id=renewed, status=WAITING, finished_at=now, error_message="lost", retry_at=now)
-    assert ops.release_lapsed(renewed, now, retry) is False
-    assert (row(renewed).status, row(renewed).worker_id) == (RUNNING, "w")
     fail = outcome(lapsed, now, status=ERROR, error_message="lost", history=[{"attempt": 1}])
-    assert ops.release_lapsed(lapsed, now, fail) is True
+    assert ops.release_lapsed(now, [retry, fail]) == [lapsed]
+    assert (row(renewed).status, row(renewed).worker_id) == (RUNNING, "w")
     saved = row(lapsed)
     assert (saved.status, saved.worker_id, saved.error_message, saved.history) == (
         ERROR,
@@ -504,7 +504,54 @@ def test_release_lapsed_is_compare_and_set(ops, now):
         [{"attempt": 1}],
     )
     assert saved.lease_expires_at is None
-    assert ops.release_lapsed(lapsed, now, fail) is False
+    assert ops.release_lapsed(now, [fail]) == []
+    assert ops.release_lapsed(now, []) == []
+
+
+def test_release_lapsed_writes_a_batch_in_one_go(ops, now):
+    ids = ops.insert_tasks([task(now, f"b{i}", max_attempts=2) for i in range(150)])
+    ops.claim("w", None, 150, now - timedelta(seconds=1), now)
+    retry_at = now + timedelta(seconds=5)
+    outcomes = [
+        Outcome(
+            id=pk,
+            status=WAITING,
+            finished_at=now,
+            error_message=f"lost {pk}",
+            retry_at=retry_at,
+            history=[{"n": pk}],
+        )
+        for pk in ids
+    ]
+    assert sorted(ops.release_lapsed(now, outcomes)) == ids
+    saved = TaskQueue.objects.filter(pk__in=ids)
+    assert {(r.status, r.worker_id, r.attempts, r.scheduled_at, r.lease_expires_at) for r in saved} == {
+        (WAITING, "", 1, retry_at, None)
+    }
+    assert all(r.error_message == f"lost {r.pk}" and r.history == [{"n": r.pk}] for r in saved)
+
+
+def test_unclaim_lapsed_gives_back_only_unstarted_lapsed_rows(ops, now):
+    unstarted, started, renewed = ops.insert_tasks([task(now, f"u{i}", max_attempts=2) for i in range(3)])
+    ops.claim("w", None, 3, now - timedelta(seconds=1), now)
+    TaskQueue.objects.filter(pk__in=[unstarted, renewed]).update(started_at=None, attempts=0)
+    TaskQueue.objects.filter(pk=unstarted).update(
+        error_message="an earlier attempt", history=[{"attempt": 1}]
+    )
+    TaskQueue.objects.filter(pk=renewed).update(lease_expires_at=now + LEASE)
+    assert ops.unclaim_lapsed(now, [unstarted, started, renewed]) == 1
+    back = row(unstarted)
+    assert (back.status, back.worker_id, back.attempts, back.lease_expires_at, back.started_at) == (
+        WAITING,
+        "",
+        0,
+        None,
+        None,
+    )
+    assert (back.error_message, back.history) == ("an earlier attempt", [{"attempt": 1}])
+    assert (row(started).status, row(renewed).status) == (RUNNING, RUNNING)
+    assert ops.unclaim_lapsed(now, []) == 0
+    assert [t.id for t in ops.claim("w2", None, 3, now + LEASE, now)] == [unstarted]
 
 
 # -- prune ----------------------------------------------------------------------
