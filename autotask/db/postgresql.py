@@ -72,6 +72,7 @@ class PostgresOps(DatabaseOps):
     supports_listen = True
     supports_skip_locked = True
     supports_returning = True
+    supports_update_returning = True
     supports_partial_indexes = True
     claim_due_guard = True
     prepared_on = None  # the DB-API connection the statements in ``prepared`` were prepared on
@@ -208,12 +209,12 @@ class PostgresOps(DatabaseOps):
         with self.cursor() as cursor:
             self.execute_hot(cursor, *self.finish_statement(worker_id, outcomes))
 
-    def finish_and_claim(self, worker_id, outcomes, queues, limit, lease_until, now):
+    def finish_and_claim(self, worker_id, outcomes, queues, limit, lease_until, now, started=True):
         """Write ``outcomes`` and claim new tasks in one statement: one round trip, one commit."""
         if not outcomes or not limit:
-            return super().finish_and_claim(worker_id, outcomes, queues, limit, lease_until, now)
+            return super().finish_and_claim(worker_id, outcomes, queues, limit, lease_until, now, started)
         finish_sql, finish_params = self.finish_statement(worker_id, outcomes)
-        claim_sql, claim_params = self.claim_statement(worker_id, queues, limit, lease_until, now)
+        claim_sql, claim_params = self.claim_statement(worker_id, queues, limit, lease_until, now, started)
         # A data-modifying WITH runs to completion even though nothing reads it.
         # It touches only this worker's running rows; the claim only waiting ones.
         with self.cursor() as cursor:
@@ -310,17 +311,26 @@ class PostgresOps(DatabaseOps):
             "retry_at": o.retry_at.isoformat() if o.retry_at else None,
         }
 
-    def claim_statement(self, worker_id, queues, limit, lease_until, now):
+    def claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
         """The claim as (sql, params): one UPDATE over a SKIP LOCKED selection."""
         inner, inner_params = self.claim_select(queues, limit, now, lock=" FOR UPDATE SKIP LOCKED")
         # The selected ids as an array (computed once, rows locked): the update
         # then finds them by primary key.  Joined as a subquery instead, a claim
         # of a few hundred rows may be planned as a hash join over the whole table.
         sql = (
-            f"UPDATE {self.table} SET {self.claim_set_clause()} "
+            f"UPDATE {self.table} SET {self.claim_set_clause(started)} "
             f"WHERE id = ANY(ARRAY({inner})) RETURNING {', '.join(CLAIM_COLUMNS)}"
         )
-        return sql, self.claim_set_params(worker_id, lease_until, now) + inner_params
+        return sql, self.claim_set_params(worker_id, lease_until, now, started) + inner_params
+
+    def start_statement(self, worker_id, ids, now):
+        # One array parameter: the same statement text (prepared once) for any number of ids.
+        # ``status + 0`` keeps the lease index out of it, as in finish_statement.
+        return (
+            f"UPDATE {self.table} SET started_at = %s, attempts = attempts + 1 "
+            "WHERE id = ANY(%s) AND status + 0 = %s AND worker_id = %s AND started_at IS NULL",
+            [self.dt(now), list(ids), RUNNING, worker_id],
+        )
 
     def execute_hot(self, cursor, sql, params, before=""):
         """Execute one of the worker's claim and finish statements, prepared if allowed.

@@ -307,6 +307,51 @@ def test_claim_counts_attempts(ops, now):
     assert again.attempts == row(pk).attempts == 2
 
 
+@every_claim_path
+def test_claim_ahead_holds_the_rows_without_starting_them(ops, now):
+    first, second = ops.insert_tasks([task(now, "a", max_attempts=3), task(now, "b", max_attempts=3)])
+    TaskQueue.objects.filter(pk=second).update(attempts=1, started_at=now - LEASE)  # retried once already
+    claimed = ops.claim("w1", None, 5, now + LEASE, now, started=False)
+    assert [(t.id, t.attempts) for t in claimed] == [(first, 0), (second, 1)]
+    rows = TaskQueue.objects.filter(pk__in=[first, second]).order_by("pk")
+    assert [(r.status, r.worker_id, r.attempts, r.started_at, r.lease_expires_at) for r in rows] == [
+        (RUNNING, "w1", 0, None, now + LEASE),
+        (RUNNING, "w1", 1, None, now + LEASE),
+    ]
+    assert ops.claim("w2", None, 5, now + LEASE, now) == []  # held, not claimable again
+
+
+@every_claim_path
+def test_finish_and_claim_ahead(ops, now):
+    done, ahead = ops.insert_tasks([task(now, "done"), task(now, "ahead")])
+    ops.claim("w", None, 1, now + LEASE, now)
+    (claimed,) = ops.finish_and_claim("w", [outcome(done, now)], None, 5, now + LEASE, now, started=False)
+    assert (claimed.id, claimed.attempts, row(ahead).started_at, row(done).status) == (ahead, 0, None, DONE)
+
+
+def test_start_marks_only_claimed_ahead_rows_still_held(ops, now):
+    mine, started, lost, other = ops.insert_tasks([task(now, f"s{i}", max_attempts=2) for i in range(4)])
+    ops.claim("w", None, 1, now + LEASE, now)  # ``mine``: started at once
+    ops.claim("w", None, 3, now + LEASE, now, started=False)
+    TaskQueue.objects.filter(pk=lost).update(status=WAITING, worker_id="")  # recovered meanwhile
+    TaskQueue.objects.filter(pk=other).update(worker_id="other")  # and claimed elsewhere
+    later = now + timedelta(seconds=1)
+    assert ops.start("w", [started, lost, other], later) == [started]
+    assert (row(started).started_at, row(started).attempts) == (later, 1)
+    assert (row(mine).started_at, row(mine).attempts) == (now, 1)
+    assert [(row(pk).started_at, row(pk).attempts) for pk in (lost, other)] == [(None, 0), (None, 0)]
+    assert ops.start("w", [started], later) == []  # started once only
+    assert ops.start("w", [], later) == []
+
+
+def test_start_of_many_rows(ops, now):
+    ids = ops.insert_tasks([task(now, f"m{i}") for i in range(60)])
+    ops.claim("w", None, 60, now + LEASE, now, started=False)
+    assert sorted(ops.start("w", ids[:50], now)) == ids[:50]
+    assert TaskQueue.objects.filter(started_at=now, attempts=1).count() == 50
+    assert TaskQueue.objects.filter(started_at=None, attempts=0).count() == 10
+
+
 # -- claim exclusivity, from a second connection ----------------------------
 
 
@@ -460,6 +505,19 @@ def test_renew_leases_of_named_tasks_only(ops, now):
     assert ops.renew_leases("me", later, task_ids=[running]) == 1
     assert (row(running).lease_expires_at, row(lost).lease_expires_at) == (later, now + LEASE)
     assert ops.renew_leases("me", later, task_ids=[]) == 0
+
+
+def test_release_gives_back_the_attempt_of_a_task_marked_started_but_never_run(ops, now):
+    marked, ahead = ops.insert_tasks(
+        [task(now, "marked", max_attempts=2), task(now, "ahead", max_attempts=2)]
+    )
+    claimed = ops.claim("me", None, 2, now + LEASE, now, started=False)
+    ops.start("me", [marked], now)
+    assert ops.release("me", claimed) == 2
+    assert [(row(pk).status, row(pk).attempts, row(pk).started_at) for pk in (marked, ahead)] == [
+        (WAITING, 0, None),
+        (WAITING, 0, None),
+    ]
 
 
 def test_release_gives_unstarted_claims_back(ops, now):
