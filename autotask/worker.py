@@ -44,10 +44,11 @@ HOLD_SECONDS = 0.1
 # Claimed-ahead tasks are only claimed in the database (started_at NULL, no
 # attempt used): a worker that dies gives them back for free.  Before a pool
 # thread may call one, the main thread marks it started, in batches that keep
-# up to START_BATCH tasks marked beyond the idle slots, refilled when half are
-# taken.  So a killed worker charges an attempt to at most that many tasks it
-# had not called yet, and one statement marks many short tasks.
-START_BATCH = 20
+# up to START_BATCH tasks marked beyond the idle slots, refilled when what is
+# left would last about two round trips.  So a killed worker charges an
+# attempt to at most that many tasks it had not called yet, and one statement
+# marks many short tasks.
+START_BATCH = 50
 RUNNER_DONE = object()  # a pool thread's "the claimed-ahead buffer is empty, I stopped"
 # Outcomes are written in batches while tasks keep running: when this many
 # have gathered, when the oldest has waited FLUSH_DELAY seconds, together with
@@ -107,6 +108,7 @@ class Worker:
         self.last_start = 0.0  # monotonic time a pool thread last started a task
         self.unreleased = []  # claimed-ahead tasks to give back (kept across database errors)
         self.claimed_started = True  # the last claim marked its tasks started
+        self.start_floor = 1  # pool threads ask for more tasks marked started below this many
         self.low_water = 0  # pool threads ask for a claim when the buffer is down to this
         self.pending_since = 0.0  # monotonic time the oldest unwritten outcome was collected
         self.nudged = False  # a pool thread has woken the main thread since its last loop turn
@@ -283,7 +285,8 @@ class Worker:
         """Mark claimed-ahead tasks started in the database, then hand them to the pool threads."""
         with self.ready_lock:
             idle, queued = self.concurrency - self.executing, len(self.ready)
-        if queued > idle + START_BATCH // 2:
+        self.start_floor = self._start_floor()  # pool threads ask for more below it
+        if queued > idle + self.start_floor:
             return  # enough marked to go on with until the next loop turn
         tasks = [self.ahead.popleft() for _ in range(min(len(self.ahead), idle + START_BATCH - queued))]
         marked = self.ops_safe(self.ops.start, self.worker_id, [task.id for task in tasks], timezone.now())
@@ -300,6 +303,11 @@ class Worker:
                 logger.warning("task #%s was recovered from this worker before it started; skipped", task.id)
                 self.active.discard(task.id)
                 self.running -= 1
+
+    def _start_floor(self):
+        """Return how many marked tasks to keep queued: those that start during two round trips."""
+        seconds = self.task_seconds or 1.0
+        return max(1, min(START_BATCH // 4, int(2 * self.round_trip * self.concurrency / max(seconds, 1e-6))))
 
     def _dispatch(self, pool):
         """Start pool threads for the tasks marked started, up to the free threads."""
@@ -325,7 +333,7 @@ class Worker:
                         self.executing -= 1
                 if not self.nudged and (
                     len(self.ready) + len(self.ahead) <= self.low_water
-                    or (self.ahead and len(self.ready) <= START_BATCH // 2)
+                    or (self.ahead and len(self.ready) <= self.start_floor)
                     or self.outcomes.qsize() >= FLUSH_BATCH
                 ):
                     # Time to claim more, or to write a full batch of outcomes.  Once
