@@ -177,10 +177,13 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status_display(self, obj):
+        label = obj.get_status_display()
+        if obj.status == RUNNING and obj.started_at is None:
+            label += " (claimed ahead, not started)"  # no attempt used yet
         return format_html(
             '<span class="autotask-status autotask-{}">{}</span>',
             STATUS_CLASSES.get(obj.status, "unknown"),
-            obj.get_status_display(),
+            label,
         )
 
     @admin.display(description="Attempts", ordering="attempts")

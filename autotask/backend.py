@@ -5,7 +5,8 @@ framework tasks as rows of kind ``"framework"`` in autotask's table, where the
 same workers run them.  Works with ``django.tasks`` (Django 6.0+) and with the
 ``django-tasks`` backport on Django 5.2, whichever is importable.
 
-Status mapping: WAITING → READY, RUNNING → RUNNING, DONE → SUCCESSFUL,
+Status mapping: WAITING → READY, RUNNING → RUNNING (READY while a worker has
+only claimed it ahead, not started it), DONE → SUCCESSFUL,
 ERROR → FAILED, CANCELLED → FAILED (the framework has no cancelled state;
 FAILED is its "unable to start").  A failed attempt that will be retried
 reads READY again, with the failure in ``errors``.
@@ -408,6 +409,8 @@ def result_from_row(row, base):
     args, kwargs = serialization.decode_call(row["args"])
     task = _task_as_stored(base, row["priority"], row["queue"], _parse_datetime(options.get("run_after")))
     worker_ids = [entry.get("worker_id", "") for entry in history]
+    if status == RUNNING and row["started_at"] is None:
+        status = WAITING  # claimed ahead by a worker, not started: no attempt under way yet
     if status == RUNNING:
         worker_ids.append(row["worker_id"])  # the attempt under way is not in the history yet
     result = TaskResult(

@@ -74,6 +74,7 @@ class PostgresOps(DatabaseOps):
     supports_listen = True
     supports_skip_locked = True
     supports_returning = True
+    supports_update_returning = True
     supports_partial_indexes = True
     claim_due_guard = True
     prepared_on = None  # the DB-API connection the statements in ``prepared`` were prepared on
@@ -243,12 +244,12 @@ class PostgresOps(DatabaseOps):
         with self.cursor() as cursor:
             self.execute_hot(cursor, *self.finish_statement(worker_id, outcomes))
 
-    def finish_and_claim(self, worker_id, outcomes, queues, limit, lease_until, now):
+    def finish_and_claim(self, worker_id, outcomes, queues, limit, lease_until, now, started=True):
         """Write ``outcomes`` and claim new tasks in one statement: one round trip, one commit."""
         if not outcomes or not limit:
-            return super().finish_and_claim(worker_id, outcomes, queues, limit, lease_until, now)
+            return super().finish_and_claim(worker_id, outcomes, queues, limit, lease_until, now, started)
         finish_sql, finish_params = self.finish_statement(worker_id, outcomes)
-        claim_sql, claim_params = self.claim_statement(worker_id, queues, limit, lease_until, now)
+        claim_sql, claim_params = self.claim_statement(worker_id, queues, limit, lease_until, now, started)
         # A data-modifying WITH runs to completion even though nothing reads it.
         # It touches only this worker's running rows; the claim only waiting ones.
         with self.cursor() as cursor:
@@ -298,6 +299,21 @@ class PostgresOps(DatabaseOps):
 
     def finish_statement(self, worker_id, outcomes):
         """The batched finish as (sql, params): the outcomes join the rows as one JSON document."""
+        return self.outcomes_statement(outcomes, "t.worker_id = %s", [worker_id])
+
+    def release_lapsed(self, lapsed_before, outcomes):
+        """Write the outcomes of a batch of lapsed leases in one statement; return the ids written."""
+        if not outcomes:
+            return []
+        sql, params = self.outcomes_statement(
+            outcomes, "t.lease_expires_at < %s", [self.dt(lapsed_before)], ", worker_id = ''"
+        )
+        with self.cursor() as cursor:
+            cursor.execute(sql + " RETURNING t.id", params)
+            return [row[0] for row in cursor.fetchall()]
+
+    def outcomes_statement(self, outcomes, guard, guard_params, extra_set=""):
+        """One UPDATE writing ``outcomes`` to running rows that pass ``guard``, as (sql, params)."""
         # The rows are found by primary key: ``t.id = ANY(ARRAY(...))`` (an
         # array of unknown length to the planner) makes that the cheap path,
         # and ``status + 0`` keeps the lease index out of it.  That index holds
@@ -307,13 +323,13 @@ class PostgresOps(DatabaseOps):
             f"UPDATE {self.table} AS t SET status = v.status, result = v.result, "
             "finished_at = v.finished_at, expires_at = v.expires_at, error_message = v.error_message, "
             "traceback = v.traceback, history = v.history, "
-            "scheduled_at = COALESCE(v.retry_at, t.scheduled_at), lease_expires_at = NULL "
+            f"scheduled_at = COALESCE(v.retry_at, t.scheduled_at), lease_expires_at = NULL{extra_set} "
             f"FROM json_to_recordset(%s::json) AS v({self.FINISH_RECORD}) "
             "WHERE t.id = ANY(ARRAY(SELECT (o->>'id')::bigint FROM json_array_elements(%s::json) AS o)) "
-            "AND t.id = v.id AND t.status + 0 = %s AND t.worker_id = %s"
+            f"AND t.id = v.id AND t.status + 0 = %s AND {guard}"
         )
         document = json_rows([self.finish_document(outcome) for outcome in outcomes])
-        return sql, [document, document, RUNNING, worker_id]
+        return sql, [document, document, RUNNING, *guard_params]
 
     @staticmethod
     def finish_document(o):
@@ -330,17 +346,26 @@ class PostgresOps(DatabaseOps):
             "retry_at": o.retry_at.isoformat() if o.retry_at else None,
         }
 
-    def claim_statement(self, worker_id, queues, limit, lease_until, now):
+    def claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
         """The claim as (sql, params): one UPDATE over a SKIP LOCKED selection."""
         inner, inner_params = self.claim_select(queues, limit, now, lock=" FOR UPDATE SKIP LOCKED")
         # The selected ids as an array (computed once, rows locked): the update
         # then finds them by primary key.  Joined as a subquery instead, a claim
         # of a few hundred rows may be planned as a hash join over the whole table.
         sql = (
-            f"UPDATE {self.table} SET {self.claim_set_clause()} "
+            f"UPDATE {self.table} SET {self.claim_set_clause(started)} "
             f"WHERE id = ANY(ARRAY({inner})) RETURNING {', '.join(CLAIM_COLUMNS)}"
         )
-        return sql, self.claim_set_params(worker_id, lease_until, now) + inner_params
+        return sql, self.claim_set_params(worker_id, lease_until, now, started) + inner_params
+
+    def start_statement(self, worker_id, ids, now):
+        # One array parameter: the same statement text (prepared once) for any number of ids.
+        # ``status + 0`` keeps the lease index out of it, as in finish_statement.
+        return (
+            f"UPDATE {self.table} SET started_at = %s, attempts = attempts + 1 "
+            "WHERE id = ANY(%s) AND status + 0 = %s AND worker_id = %s AND started_at IS NULL",
+            [self.dt(now), list(ids), RUNNING, worker_id],
+        )
 
     def execute_hot(self, cursor, sql, params, before=""):
         """Execute one of the worker's claim and finish statements, prepared if allowed.

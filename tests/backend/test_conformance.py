@@ -136,6 +136,15 @@ class TestEnqueue:
         assert running.started_at == running.last_attempted_at == started
         assert not running.is_finished
 
+    def test_get_result_while_claimed_ahead_reads_ready(self):
+        row_id = int(ft.add.enqueue(1, 2).id)
+        # Claimed by a worker ahead of a free slot: not started, no attempt under way.
+        TaskQueue.objects.filter(pk=row_id).update(
+            status=RUNNING_ROW, worker_id="host:1:abc", started_at=None
+        )
+        claimed = default_task_backend.get_result(str(row_id))
+        assert (claimed.status, claimed.worker_ids, claimed.last_attempted_at) == (READY, [], None)
+
 
 @pytest.mark.django_db
 class TestValidation:

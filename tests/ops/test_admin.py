@@ -86,6 +86,17 @@ def test_list_shows_function_queue_kind_status_words_attempts_age(admin_client):
         assert header in html
 
 
+def test_list_tells_a_task_claimed_ahead_from_a_running_one(admin_client):
+    make_task(RUNNING, function="tests.app.tasks.boom")
+    make_task(RUNNING, function="tests.app.tasks.echo", started_at=None, attempts=0)
+    html = admin_client.get(LIST).content.decode()
+    assert '<span class="autotask-status autotask-running">Running</span>' in html
+    assert (
+        '<span class="autotask-status autotask-running">Running (claimed ahead, not started)</span>' in html
+    )
+    assert ">0 / 1</td>" in html
+
+
 def test_filters_by_status_queue_and_kind(admin_client):
     failed = make_task(ERROR, queue="mail")
     waiting = make_task(WAITING, queue="mail", kind="cron")
