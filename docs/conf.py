@@ -29,7 +29,7 @@ extensions = ["sphinx.ext.autodoc"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 exclude_patterns = ["_build"]
-# The README's screenshot lives here and is shown on the admin page.
+# docs/admin-list.png (taken by tests/browser) is shown by the tutorial and the admin page.
 html_theme = "furo"
 html_title = f"autotask {release}"
 nitpicky = False
