@@ -9,6 +9,7 @@ view permission alone gives a read-only admin.
 import json
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_field
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
@@ -176,10 +177,13 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status_display(self, obj):
+        label = obj.get_status_display()
+        if obj.status == RUNNING and obj.started_at is None:
+            label += " (claimed ahead, not started)"  # no attempt used yet
         return format_html(
             '<span class="autotask-status autotask-{}">{}</span>',
             STATUS_CLASSES.get(obj.status, "unknown"),
-            obj.get_status_display(),
+            label,
         )
 
     @admin.display(description="Attempts", ordering="attempts")
@@ -269,8 +273,10 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.action(description="Retry failed tasks", permissions=["change"])
     def retry_failed(self, request, queryset):
         selected = queryset.count()
-        retried = monitor.retry_failed(queryset)
+        retried, refused = monitor.retry_failed_tasks(queryset)
         self._report(request, retried, selected, "Retried", "only failed (Error) tasks are retried")
+        if refused:
+            self.message_user(request, _not_declared("Not retried", refused), messages.WARNING)
 
     @admin.action(description="Cancel waiting tasks", permissions=["change"])
     def cancel_waiting(self, request, queryset):
@@ -337,7 +343,10 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
             "workers_alive_count": len(alive),
             "workers_total": len(snap.workers),
             "worker_timeout": monitor.format_age(snap.worker_timeout),
-            "schedules": snap.schedules[:SUMMARY_ROWS],
+            "schedules": [
+                {**sch, "overdue_text": sch["overdue"] and monitor.format_age(sch["overdue_seconds"])}
+                for sch in snap.schedules[:SUMMARY_ROWS]
+            ],
             "schedules_more": max(0, snap.schedules_total - SUMMARY_ROWS),
             "schedules_url": reverse("admin:autotask_schedule_changelist", current_app=self.admin_site.name),
         }
@@ -347,9 +356,19 @@ def _tasks(count):
     return f"{count} task" if count == 1 else f"{count} tasks"
 
 
+def _not_declared(verb, names):
+    return (
+        f"{verb}, not a declared task (a worker refuses it): {', '.join(sorted(names))}. "
+        "Declare the function with @delayed_task, @periodic_task, @cron_task or Django's @task."
+    )
+
+
 def _run_schedules(model_admin, request, schedules, using):
     missing = [s for s in schedules if s.missing]
-    runnable = [s for s in schedules if not s.missing]
+    refused = monitor.undeclared({s.name for s in schedules if not s.missing})
+    runnable = [s for s in schedules if not s.missing and s.name not in refused]
+    if refused:
+        model_admin.message_user(request, _not_declared("Not run", refused), messages.WARNING)
     if runnable:
         monitor.run_now(runnable, using=using)
         names = ", ".join(s.name for s in runnable)
@@ -367,13 +386,26 @@ def _run_schedules(model_admin, request, schedules, using):
 class ScheduleAdmin(ReadOnlyMixin, admin.ModelAdmin):
     # The list shows the error shortened; the page shows it whole.
     columns = ("name", "kind", "spec", "timezone", "queue", "next_run_at", "last_run_at", "last_status")
-    list_display = (*columns, "last_error_short", "missing")
+    list_display = (*columns[:5], "next_run", *columns[6:], "last_error_short", "missing")
     list_filter = ("kind", "missing", "queue")
     search_fields = ("name",)
     ordering = ("missing", "next_run_at", "name")
     actions = ("run_now",)
     readonly_fields = (*columns, "last_error_display", "missing", "updated_at")
     fields = readonly_fields
+
+    @admin.display(description="Next run at", ordering="next_run_at")
+    def next_run(self, obj):
+        """The next run, flagged when it is overdue rather than upcoming."""
+        shown = display_for_field(obj.next_run_at, Schedule._meta.get_field("next_run_at"), "-")
+        late = monitor.overdue_by(obj, timezone.now())
+        if late is None:
+            return shown
+        return format_html(
+            '{} <strong style="color: var(--error-fg)">overdue by {}</strong>',
+            shown,
+            monitor.format_age(late),
+        )
 
     @admin.display(description="Last error")
     def last_error_short(self, obj):

@@ -11,5 +11,6 @@ class AutotaskConfig(AppConfig):
         # both modules import them.
         from . import checks  # noqa: F401 - registers the system checks
         from .supervisor import autostart
+        from .supervisor import schedules as _schedules  # noqa: F401 - stores what this process declares
 
         autostart()  # a worker beside this process, if it serves

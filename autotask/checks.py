@@ -10,9 +10,10 @@ from django.core.checks import Error, Tags, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
-from .conf import DEFAULTS, conf
+from .conf import DEFAULTS, SECONDS_OR_NONE, conf
 from .db.checks import database_errors, mysql_server_warnings, server_errors
 from .definitions import registry
+from .definitions.schedules import ScheduledFunction
 from .supervisor import worker_executable
 
 
@@ -135,6 +136,7 @@ _SETTING_RULES = {
         "an integer >= 0 (0: claim only as many tasks as there are free slots)",
     ),
     "NON_SERVING_COMMANDS": (_names_list, "a list of management command names"),
+    "FAILED_TTL": (lambda v: v is None or (_is_number(v) and 0 <= v < float("inf")), SECONDS_OR_NONE),
 }
 _CHECKED_BY_CHECK_SETTINGS = {
     "WORKER_MONITOR_INTERVALL",
@@ -168,7 +170,7 @@ def check_setting_values(app_configs=None, **kwargs):
     for name in DEFAULTS:
         if name in _CHECKED_BY_CHECK_SETTINGS or not hasattr(settings, f"AUTOTASK_{name}"):
             continue
-        value = getattr(conf, name)
+        value = getattr(settings, f"AUTOTASK_{name}")  # as set: conf raises for some bad values
         if name == "LEASE_SECONDS" and _is_number(value) and value < 0:
             continue  # reported by check_settings (E001)
         valid, expected = _rule(name)
@@ -288,3 +290,60 @@ def check_mysql_server(app_configs=None, databases=None, **kwargs):
     if connection is None or connection.alias not in (databases or ()):
         return []
     return mysql_server_warnings(connection)
+
+
+# -- what needs a worker, and options nothing enforces (ids W040-W049) ----
+
+
+@register(Tags.compatibility)
+def check_worker_needed(app_configs=None, **kwargs):
+    """Warn when something waits for a worker that AUTOTASK_IS_ACTIVE=False never starts."""
+    if conf.IS_ACTIVE is not False:
+        return []  # on (or a wrong type, reported as autotask.E010)
+    warnings = []
+    backends = _autotask_task_backends()
+    if backends:
+        warnings.append(
+            django_checks.Warning(
+                f"TASKS uses autotask's backend ({', '.join(map(repr, backends))}) but AUTOTASK_IS_ACTIVE "
+                "is False: no worker starts beside the Django processes, so enqueued tasks wait "
+                "until a worker is started by hand.",
+                hint="Set AUTOTASK_IS_ACTIVE = True, or run 'manage.py run_autotask' yourself (then add "
+                "'autotask.W040' to SILENCED_SYSTEM_CHECKS).",
+                id="autotask.W040",
+            )
+        )
+    # (A framework task's schedule is the backend's: a worker started by hand runs it.)
+    names = sorted(
+        name
+        for name, definition in registry.declared_inactive().items()
+        if isinstance(definition, ScheduledFunction)
+    )
+    if names:
+        warnings.append(
+            django_checks.Warning(
+                f"{len(names)} periodic/cron task(s) are declared but AUTOTASK_IS_ACTIVE is False, so "
+                f"they are not scheduled and never run: {', '.join(names)}.",
+                hint="Set AUTOTASK_IS_ACTIVE = True where the schedules should run.",
+                id="autotask.W041",
+            )
+        )
+    return warnings
+
+
+@register(Tags.compatibility)
+def check_unenforced_timeouts(app_configs=None, **kwargs):
+    """Warn about timeout= on sync tasks: only async tasks can be stopped today."""
+    timeouts = registry.unenforced_timeouts()
+    if not timeouts:
+        return []
+    listed = ", ".join(f"{name} (timeout={value:g})" for name, value in sorted(timeouts.items()))
+    return [
+        django_checks.Warning(
+            f"timeout= is set on sync (non-async) task(s), where nothing enforces it: each runs to "
+            f"its end however long it takes: {listed}.",
+            hint="Remove timeout= (and any timeout in the tasks backend's OPTIONS), or make the task "
+            "an async function (timeouts are enforced for async tasks).",
+            id="autotask.W042",
+        )
+    ]

@@ -5,6 +5,7 @@ Reading through :data:`conf` at use time (never at import time) keeps
 """
 
 from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.functional import empty
 
 DEFAULTS = {
@@ -35,7 +36,24 @@ DEFAULTS = {
     # Seconds a worker whose Django process ended lets its running tasks finish before it exits
     # anyway (those tasks are then recovered like a crashed worker's).
     "ORPHAN_GRACE_SECONDS": 30,
+    # Seconds a task that failed for good (ERROR) is kept for the admin, retries and
+    # get_result(); None: until deleted by hand or by `autotask_clean --failed-older-than`.
+    "FAILED_TTL": 7 * 24 * 3600,
 }
+
+
+def _seconds_or_none(name, value):
+    if value is None:
+        return None
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or value != value or value < 0 or value == float("inf"):
+        raise ImproperlyConfigured(f"AUTOTASK_{name} must be {SECONDS_OR_NONE}, not {value!r}.")
+    return value
+
+
+SECONDS_OR_NONE = "None (keep until deleted) or a number of seconds >= 0"
+# Settings checked whenever they are read (also reported by the system check autotask.E010).
+VALIDATE = {"FAILED_TTL": _seconds_or_none}
 
 
 class Settings:
@@ -50,7 +68,9 @@ class Settings:
         holder = django_settings._wrapped
         if holder is empty:
             holder = django_settings  # not configured yet: let Django configure it (or say why not)
-        return getattr(holder, f"AUTOTASK_{name}", DEFAULTS[name])
+        value = getattr(holder, f"AUTOTASK_{name}", DEFAULTS[name])
+        validate = VALIDATE.get(name)
+        return value if validate is None else validate(name, value)
 
 
 conf = Settings()

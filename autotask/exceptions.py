@@ -21,6 +21,10 @@ class TaskFunctionNotFound(AutotaskError, LookupError):
     """The worker cannot import the function a task names."""
 
 
+class NotADeclaredTask(TaskFunctionNotFound):
+    """A row names something that is not declared as a task in code; no worker calls it."""
+
+
 class TaskTimeout(AutotaskError, TimeoutError):
     """A task ran longer than its ``timeout``."""
 

@@ -4,6 +4,7 @@ Shared by the admin, ``manage.py autotask_status`` and ``autotask_clean``
 so that every view of the queue counts the same way.
 """
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -16,12 +17,14 @@ from . import enqueue
 from .conf import conf
 from .db import get_ops
 from .definitions import registry
-from .exceptions import TaskFunctionNotFound
+from .exceptions import NotADeclaredTask, TaskFunctionNotFound
 from .maintenance import scheduling
 from .maintenance.pruning import prune
 from .models import Schedule, TaskQueue, Worker
 from .task import CANCELLED, ERROR, FINISHED, STATUS_NAMES, WAITING
 from .timeutil import iso_or_value
+
+logger = logging.getLogger("autotask")
 
 # A worker beats every LEASE_SECONDS / 3 (see maintenance.Timers).  It counts
 # as alive while its last heartbeat is younger than two leases: six missed
@@ -30,6 +33,9 @@ from .timeutil import iso_or_value
 ALIVE_LEASES = 2
 FAILURE_WINDOW = timedelta(hours=1)  # "failures in the last hour"
 SCHEDULES_SHOWN = 50  # periodic/cron tasks listed by the summary
+# Seconds past its next run after which a schedule is overdue: the scheduler
+# ticks every second, and a worker retrying the database waits up to 5 s.
+OVERDUE_AFTER = 10.0
 # How long a cancelled task stays visible before pruning (as DatabaseOps.cancel).
 CANCELLED_KEPT = timedelta(days=1)
 
@@ -141,6 +147,8 @@ def snapshot(using=None, now=None, worker_timeout=None):
             "last_run_at": s.last_run_at,
             "last_status": STATUS_NAMES.get(s.last_status) if s.last_status is not None else None,
             "missing": s.missing,
+            "overdue": (late := overdue_by(s, now)) is not None,
+            "overdue_seconds": late,
         }
         for s in schedules
     ]
@@ -148,6 +156,19 @@ def snapshot(using=None, now=None, worker_timeout=None):
     if snap.schedules_total == SCHEDULES_SHOWN:  # the list was cut: count them all
         snap.schedules_total = Schedule.objects.using(using).count()
     return snap
+
+
+def overdue_by(schedule, now):
+    """Seconds a schedule's next run is past due, beyond the scheduler's tolerance; else None.
+
+    A worker enqueues a due run within about a second (its scheduler ticks
+    every second); a next run more than OVERDUE_AFTER seconds in the past
+    means no worker is running the schedules, not that the run is upcoming.
+    """
+    if schedule.missing:
+        return None
+    late = (now - schedule.next_run_at).total_seconds()
+    return late if late > OVERDUE_AFTER else None
 
 
 def _oldest_waiting(tasks, now):
@@ -191,18 +212,34 @@ def format_age(seconds):
 def retry_failed(queryset, now=None):
     """Put the ERROR tasks of ``queryset`` back to WAITING, due now; return how many.
 
+    See :func:`retry_failed_tasks`, which also says which functions were refused.
+    """
+    return retry_failed_tasks(queryset, now)[0]
+
+
+def retry_failed_tasks(queryset, now=None):
+    """Put the ERROR tasks of ``queryset`` back to WAITING, due now.
+
+    Return (how many, the set of function names left ERROR as not declared).
+
     Each gets a fresh attempt budget: as many attempts as its task allows
     (``retries`` + 1, read from the task's definition; one attempt when the
     function cannot be imported), counted on from the attempts it already
-    made, which its history keeps.
+    made, which its history keeps.  Tasks whose function is not a declared
+    task (see :func:`undeclared`) stay ERROR: no worker would run them.
     """
     now = now or timezone.now()
     alias = queryset.db
     failed = queryset.filter(status=ERROR).order_by()
     retried = 0
     with transaction.atomic(using=alias):
+        functions = set(failed.values_list("function", flat=True).distinct())
+        refused = undeclared(functions)
+        if refused:
+            logger.warning("not retried, not a declared task: %s", ", ".join(sorted(refused)))
+            failed = failed.exclude(function__in=refused)
         queues = set(failed.values_list("queue", flat=True).distinct())
-        for function in failed.values_list("function", flat=True).distinct():
+        for function in sorted(functions - refused):
             budget = _attempt_budget(function)
             retried += failed.filter(function=function).update(
                 status=WAITING,
@@ -216,7 +253,25 @@ def retry_failed(queryset, now=None):
             )
         if retried:
             _wake(alias, queues)
-    return retried
+    return retried, refused
+
+
+def undeclared(functions):
+    """Return the names among ``functions`` that name no declared task.
+
+    A worker refuses those (the row ends ERROR), so retrying or running them
+    again would only fail again.  A name that cannot be imported here is not
+    counted: the workers, which may have more code, decide.
+    """
+    refused = set()
+    for function in functions:
+        try:
+            registry.get(function)
+        except NotADeclaredTask:
+            refused.add(function)
+        except TaskFunctionNotFound:
+            pass
+    return refused
 
 
 def _attempt_budget(function):
@@ -252,8 +307,14 @@ def delete_finished(queryset):
 
 
 def run_now(schedules, using=None):
-    """Enqueue one run of each schedule at once; return the new task ids."""
-    return [scheduling.run_now(schedule, using=using) for schedule in schedules]
+    """Enqueue one run of each schedule at once; return the new task ids.
+
+    A schedule whose function is not a declared task is left alone (logged).
+    """
+    refused = undeclared({schedule.name for schedule in schedules})
+    if refused:
+        logger.warning("not run, not a declared task: %s", ", ".join(sorted(refused)))
+    return [scheduling.run_now(s, using=using) for s in schedules if s.name not in refused]
 
 
 def expired_counts(using=None, now=None):
@@ -275,15 +336,39 @@ def prune_all(using=None, now=None, batch=None):
     return total
 
 
+def failed_before(using=None, before=None):
+    """Return the ERROR rows that finished before ``before`` (whatever their expiry)."""
+    return TaskQueue.objects.using(using or conf.DATABASE).filter(status=ERROR, finished_at__lt=before)
+
+
+def delete_failed_before(using=None, before=None, batch=None):
+    """Delete the ERROR rows that finished before ``before``, in batches; return how many."""
+    batch = batch or conf.CLEAN_BATCH_SIZE
+    rows = failed_before(using, before)
+    total = 0
+    # Ids first, then a delete by id that checks again: portable (MySQL refuses LIMIT in
+    # a subquery of the table it deletes from) and one bounded statement per batch.
+    while ids := list(rows.order_by().values_list("id", flat=True)[:batch]):
+        deleted, _ = rows.filter(id__in=ids).order_by().delete()
+        total += deleted
+        if deleted < len(ids):
+            break  # retried meanwhile: the rest is no longer ours to delete
+    return total
+
+
 __all__ = [
     "ALIVE_LEASES",
     "Snapshot",
     "cancel_waiting",
+    "delete_failed_before",
     "delete_finished",
     "expired_counts",
+    "failed_before",
     "format_age",
     "prune_all",
     "retry_failed",
+    "retry_failed_tasks",
     "run_now",
     "snapshot",
+    "undeclared",
 ]

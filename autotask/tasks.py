@@ -1,11 +1,12 @@
 """The decorators and :class:`DelayedTask` (the original import path)."""
 
 import functools
+import inspect
 
 from . import enqueue as _enqueue
 from .conf import conf
 from .definitions import registry
-from .definitions.options import TaskOptions, function_path
+from .definitions.options import FROM_SETTING, TaskOptions, function_path
 from .definitions.schedules import CronFactory, PeriodicFactory
 from .enqueue.handle import DelayedTask
 from .task import CANCELLED, DONE, ERROR, RUNNING, WAITING
@@ -66,6 +67,7 @@ class Task:
         ``send_mail.using(delay=60, queue="mail")(to, body)``
         """
         options = TaskOptions.build("using", overrides, base=self.options)
+        registry.note_timeout(self.name, self.func, options)
         bound = Task(self.func, options, name=self.name, using=database or self.database)
         return bound
 
@@ -74,7 +76,7 @@ class Task:
 
         Each item is a :class:`Call` or a tuple of positional arguments.
         """
-        pairs = [(c.args, c.kwargs) if isinstance(c, Call) else (tuple(c), {}) for c in calls]
+        pairs = [_call_pair(index, call) for index, call in enumerate(calls)]
         alias = self.database or conf.DATABASE  # once, not once per handle
         ids = _enqueue.enqueue_many(self.name, pairs, self.options, using=alias, sender=self)
         return [DelayedTask(pk, using=alias) for pk in ids]
@@ -84,31 +86,80 @@ class Task:
         return self.func(*args, **kwargs)
 
 
-def _decorator(caller, positional, func, options, make):
-    """Shared shape of the decorators: usable with and without parentheses."""
-    if func is not None and not callable(func):
-        positional, func = (func, *positional), None
-    if len(positional) > len(make.POSITIONAL):
-        raise TypeError(f"{caller}() takes at most {len(make.POSITIONAL)} positional arguments")
-    for name, value in zip(make.POSITIONAL, positional, strict=False):
-        if name in options:
-            raise TypeError(f"{caller}() got multiple values for argument {name!r}")
-        options[name] = value
+def _call_pair(index, call):
+    """(args, kwargs) of one item given to :meth:`Task.enqueue_many`."""
+    if isinstance(call, Call):
+        return call.args, call.kwargs
+    try:
+        return tuple(call), {}
+    except TypeError:
+        raise TypeError(
+            f"calls[{index}] of enqueue_many must be a Call or a tuple of positional arguments, "
+            f"not {type(call).__name__}"
+        ) from None
+
+
+def _keywords_named(decorator):
+    """Wrap ``decorator`` so that an unknown keyword's TypeError names the accepted ones.
+
+    The wrapper keeps the decorator's real signature (``inspect.signature``,
+    ``help()`` and IDEs show it).
+    """
+    signature = inspect.signature(decorator)
+    name = decorator.__name__
+
+    @functools.wraps(decorator)
+    def wrapper(*args, **kwargs):
+        unknown = sorted(set(kwargs) - set(signature.parameters))
+        if unknown:
+            raise TypeError(
+                f"{name}() got unexpected keyword argument(s) {', '.join(unknown)}; "
+                f"it accepts {', '.join(signature.parameters)}"
+            )
+        return decorator(*args, **kwargs)
+
+    return wrapper
+
+
+def _decorator(caller, options, make):
+    """Shared shape of the decorators: usable with and without parentheses.
+
+    ``options`` are the decorator's arguments by name; the first positional
+    one is the function itself when the decorator is used bare (``@delayed_task``).
+    """
+    first = make.POSITIONAL[0]
+    func = None
+    if callable(options[first]):
+        func = options.pop(first)
     build = make(caller, options)  # validate now, even when inactive
     if func is None:
         return build
     return build(func)
 
 
-def delayed_task(func=None, *args, **options):
+@_keywords_named
+def delayed_task(
+    delay=0,
+    retries=0,
+    ttl=300,
+    *,
+    queue=None,
+    priority=0,
+    timeout=None,
+    retry_delay=None,
+    backoff=None,
+    max_retry_delay=None,
+    failed_ttl=FROM_SETTING,
+):
     """Make calls to the decorated function store a task and return a DelayedTask.
 
     ``@delayed_task``, ``@delayed_task()`` and ``@delayed_task(delay=0,
     retries=0, ttl=300, queue=None, priority=0, timeout=None, retry_delay=None,
-    backoff=None, max_retry_delay=None)``.  With ``AUTOTASK_IS_ACTIVE`` false
+    backoff=None, max_retry_delay=None,
+    failed_ttl=AUTOTASK_FAILED_TTL)``.  With ``AUTOTASK_IS_ACTIVE`` false
     the function is returned unchanged and calls run synchronously.
     """
-    return _decorator("delayed_task", args, func, options, _DelayedFactory)
+    return _decorator("delayed_task", dict(locals()), _DelayedFactory)
 
 
 class _DelayedFactory:
@@ -119,26 +170,63 @@ class _DelayedFactory:
 
     def __call__(self, func):
         if not conf.IS_ACTIVE:
+            registry.declare_inactive(func, lambda name: Task(func, self.options, name=name))
             return func
         task = Task(func, self.options)
         registry.register(task)
         return task
 
 
-def periodic_task(func=None, *args, **options):
+@_keywords_named
+def periodic_task(
+    seconds=3600,
+    start_now=False,
+    *,
+    queue=None,
+    priority=0,
+    retries=0,
+    ttl=300,
+    timeout=None,
+    retry_delay=None,
+    backoff=None,
+    max_retry_delay=None,
+    failed_ttl=FROM_SETTING,
+):
     """Run the decorated function every ``seconds`` (fixed rate).
 
     ``@periodic_task(seconds=3600, start_now=False)``.  Calling the function
     from code does nothing and returns None.
     """
-    return _decorator("periodic_task", args, func, options, PeriodicFactory)
+    options = dict(locals())  # first: the arguments by name, nothing else
+    return _decorator("periodic_task", options, PeriodicFactory)
 
 
-def cron_task(func=None, *args, **options):
+@_keywords_named
+def cron_task(
+    minutes=None,
+    hours=None,
+    dow=None,
+    months=None,
+    dom=None,
+    crontab=None,
+    *,
+    cron=None,
+    timezone=None,
+    queue=None,
+    priority=0,
+    retries=0,
+    ttl=300,
+    timeout=None,
+    retry_delay=None,
+    backoff=None,
+    max_retry_delay=None,
+    failed_ttl=FROM_SETTING,
+):
     """Run the decorated function on a cron schedule.
 
     ``@cron_task(cron="*/15 9-17 * * MON-FRI")`` in the standard field order,
     or the original's ``crontab="minutes hours dow months dom"`` and keyword
     lists ``minutes=, hours=, dow=, months=, dom=`` (dow 0 = Monday).
     """
-    return _decorator("cron_task", args, func, options, CronFactory)
+    options = dict(locals())  # first: the arguments by name, nothing else
+    return _decorator("cron_task", options, CronFactory)

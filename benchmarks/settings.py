@@ -15,7 +15,7 @@ from benchmarks.harness import PREPARED
 
 DB = os.environ.get("BENCH_DB", "postgresql")
 PG_URL = os.environ.get("AUTOTASK_TEST_PG", "postgres://postgres@127.0.0.1:5432/autotask_bench")
-PG_NAME = "autotask_bench"
+PG_NAME = os.environ.get("BENCH_PG_NAME", "autotask_bench")  # another name: runs side by side
 SQLITE_PATH = os.environ.get(
     "BENCH_SQLITE_PATH", os.path.join(tempfile.gettempdir(), "autotask-bench.sqlite3")
 )

@@ -95,7 +95,8 @@ STATIC_URL = "/static/"
 # Tests log users in; the default hasher is slow on purpose.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-AUTOTASK_IS_ACTIVE = True
+# A worker started with AUTOTASK_TEST_IS_ACTIVE=0 runs as one started by hand on an inactive site.
+AUTOTASK_IS_ACTIVE = os.environ.get("AUTOTASK_TEST_IS_ACTIVE", "1") == "1"
 # Tests wait by polling; a short idle time keeps pickup quick where there is no LISTEN.
 AUTOTASK_HANDLE_TASK_IDLE_TIME = float(os.environ.get("AUTOTASK_TEST_IDLE_TIME", "0.2"))
 AUTOTASK_RETRY_DELAY = 0.05
@@ -107,6 +108,8 @@ for _name, _convert in (
     ("ORPHAN_GRACE_SECONDS", float),
     ("CONCURRENCY", int),
     ("WORKER_EXECUTABLE", str),
+    ("WORKER_AUTOSTART", lambda value: value == "1"),
+    ("FAILED_TTL", lambda value: None if value == "none" else float(value)),
 ):
     if f"AUTOTASK_TEST_{_name}" in os.environ:
         globals()[f"AUTOTASK_{_name}"] = _convert(os.environ[f"AUTOTASK_TEST_{_name}"])

@@ -5,7 +5,8 @@ framework tasks as rows of kind ``"framework"`` in autotask's table, where the
 same workers run them.  Works with ``django.tasks`` (Django 6.0+) and with the
 ``django-tasks`` backport on Django 5.2, whichever is importable.
 
-Status mapping: WAITING → READY, RUNNING → RUNNING, DONE → SUCCESSFUL,
+Status mapping: WAITING → READY, RUNNING → RUNNING (READY while a worker has
+only claimed it ahead, not started it), DONE → SUCCESSFUL,
 ERROR → FAILED, CANCELLED → FAILED (the framework has no cancelled state;
 FAILED is its "unable to start").  A failed attempt that will be retried
 reads READY again, with the failure in ``errors``.
@@ -25,7 +26,7 @@ from ..conf import conf
 from ..db.base import NewTask
 from ..db.checks import vendor_supported
 from ..definitions import registry
-from ..definitions.options import TaskOptions
+from ..definitions.options import FROM_SETTING, TaskOptions
 from ..exceptions import InvalidTaskOptions, TaskFunctionNotFound
 from ..models import KIND_FRAMEWORK, TaskQueue
 from ..timeutil import db_datetime
@@ -41,6 +42,7 @@ from .framework import (
     TaskResult,
     TaskResultDoesNotExist,
     TaskResultStatus,
+    _given,
     normalize_json,  # noqa: F401 - still importable from here
     task_backends,  # noqa: F401 - still importable from here
     task_enqueued,
@@ -81,6 +83,9 @@ class AutotaskTask(Task):
     retry_delay: float | None = None  # seconds before the first retry
     backoff: float | None = None  # factor between successive retry delays
     max_retry_delay: float | None = None  # cap on one retry delay, seconds
+    # Seconds a failed task is kept; None: until deleted by hand; unset: the backend's OPTIONS,
+    # then AUTOTASK_FAILED_TTL.
+    failed_ttl: float | None = FROM_SETTING
     periodic: float | None = None  # run every this many seconds (fixed rate)
     start_now: bool = False  # periodic: first run at once rather than after ``periodic``
     cron: str | None = None  # run on this cron expression (standard field order)
@@ -99,7 +104,7 @@ class AutotaskTask(Task):
         """
         extras = {key: changes.pop(key) for key in list(changes) if key in EXTRA_OPTIONS}
         task = Task.using(self, **changes)
-        extras = {key: value for key, value in extras.items() if value is not None}
+        extras = {key: value for key, value in extras.items() if _given(key, value)}
         return replace(task, **extras) if extras else task
 
 
@@ -128,14 +133,14 @@ class AutotaskBackend(BaseTaskBackend):
         super().validate_task(task)
         if len(task.queue_name) > QUEUE_NAME_MAX_LENGTH:
             raise InvalidTask(f"queue_name must be at most {QUEUE_NAME_MAX_LENGTH} characters.")
-        self.options_for(task)
+        registry.note_timeout(task.module_path, task.func, self.options_for(task))
         _schedule_spec(task, self)
 
     def options_for(self, task):
         """Return the :class:`TaskOptions` a row of ``task`` is stored with."""
         options = dict(self.defaults)
         options.update(
-            {key: getattr(task, key) for key in EXTRA_OPTIONS if getattr(task, key, None) is not None}
+            {key: getattr(task, key) for key in EXTRA_OPTIONS if _given(key, getattr(task, key, None))}
         )
         try:
             return TaskOptions(queue=task.queue_name, priority=task.priority, **options)
@@ -261,7 +266,7 @@ def _backend_defaults(alias, options):
     database = options.get("database")
     if database is not None and (not isinstance(database, str) or not database):
         raise InvalidTaskBackend(f"TASKS[{alias!r}]['OPTIONS']['database'] must be a database alias.")
-    defaults = {key: options[key] for key in EXTRA_OPTIONS if options.get(key) is not None}
+    defaults = {key: options[key] for key in EXTRA_OPTIONS if key in options and _given(key, options[key])}
     try:
         TaskOptions(**defaults)
     except InvalidTaskOptions as exc:

@@ -4,6 +4,8 @@
 whichever is importable; importing this module raises ImportError when neither is.
 """
 
+from ..definitions.options import FROM_SETTING
+
 try:  # Django 6.0+
     from django.tasks import task_backends
     from django.tasks.backends.base import BaseTaskBackend
@@ -28,7 +30,13 @@ except ImportError:  # Django 5.2 with the django-tasks backport
 
 
 # autotask's own per-task options that framework tasks accept too (None: the backend's OPTIONS).
-EXTRA_OPTIONS = ("retries", "ttl", "timeout", "retry_delay", "backoff", "max_retry_delay")
+EXTRA_OPTIONS = ("retries", "ttl", "timeout", "retry_delay", "backoff", "max_retry_delay", "failed_ttl")
+
+
+def _given(key, value):
+    """Whether an autotask option was given: None means "not given", but failed_ttl=None keeps forever."""
+    return value is not FROM_SETTING if key == "failed_ttl" else value is not None
+
 
 __all__ = [
     "EXTRA_OPTIONS",

@@ -113,6 +113,8 @@ def result_from_row(row, base):
     args, kwargs = serialization.decode_call(row["args"])
     task = _task_as_stored(base, row["priority"], row["queue"], parse_iso(options.get("run_after")))
     worker_ids = [entry.get("worker_id", "") for entry in history]
+    if status == RUNNING and row["started_at"] is None:
+        status = WAITING  # claimed ahead by a worker, not started: no attempt under way yet
     if status == RUNNING:
         worker_ids.append(row["worker_id"])  # the attempt under way is not in the history yet
     result = TaskResult(

@@ -1,17 +1,28 @@
 """One attempt of a framework task inside a worker: its context, JSON result and signals."""
 
 import logging
+import threading
 from functools import partial
 
 from .. import serialization
 from ..exceptions import SerializationError
-from ..task import DONE, FINISHED
+from ..task import DONE, ERROR, FINISHED
 from ..timeutil import claimed_datetime, parse_iso
 from . import AutotaskBackend
-from .framework import TaskContext, TaskResult, TaskResultStatus, task_backends, task_finished, task_started
+from .framework import (
+    FRAMEWORK,
+    TaskContext,
+    TaskResult,
+    TaskResultStatus,
+    task_backends,
+    task_finished,
+    task_started,
+)
 from .results import STATUS_MAP, _first_start, _task_as_stored, errors_of, to_json
 
 logger = logging.getLogger("autotask")
+# The framework's own logger: its task_finished receiver logs a failed task at ERROR.
+framework_logger = logging.getLogger("django.tasks" if FRAMEWORK == "django.tasks" else "django_tasks")
 
 
 def backend_class(alias):
@@ -75,7 +86,16 @@ class FrameworkRun:
             object.__setattr__(self.result, "finished_at", outcome.finished_at)
         if outcome.status != DONE:
             object.__setattr__(self.result, "_return_value", None)
-        self._send(task_finished)
+        if outcome.status != ERROR:
+            self._send(task_finished)
+            return
+        # autotask's logger reports the failure at ERROR with the exception and the
+        # task's context; the framework's receiver would log it a second time.
+        _failures_reported.active = True
+        try:
+            self._send(task_finished)
+        finally:
+            _failures_reported.active = False
 
     def _send(self, signal):
         # A failing receiver must not lose the task's outcome: log it and go on.
@@ -87,3 +107,23 @@ class FrameworkRun:
                     self.claimed.id,
                     exc_info=response,
                 )
+
+
+_failures_reported = threading.local()  # set while task_finished is sent for a task that failed
+
+
+class _OneErrorPerFailure(logging.Filter):
+    """Log the framework's "state=FAILED" line at INFO, without the exception, for autotask's runs.
+
+    autotask logs the same failure at ERROR with its exception and context
+    (``autotask`` logger): error trackers then record one event per failure.
+    """
+
+    def filter(self, record):
+        if getattr(_failures_reported, "active", False) and record.levelno >= logging.ERROR:
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            record.exc_info = record.exc_text = None
+        return True
+
+
+framework_logger.addFilter(_OneErrorPerFailure())

@@ -5,7 +5,7 @@ from functools import partial
 
 from ..definitions import schedules
 from ..exceptions import InvalidTaskOptions
-from .framework import EXTRA_OPTIONS, InvalidTask
+from .framework import EXTRA_OPTIONS, InvalidTask, _given
 
 
 def _schedule_spec(task, backend):
@@ -42,7 +42,7 @@ def _run_options(task, backend):
     if hasattr(backend, "options_for"):  # autotask's backend (not imported here: it imports this module)
         options = backend.options_for(task)
         return {key: getattr(options, key) for key in (*EXTRA_OPTIONS, "queue", "priority")}
-    run = {key: getattr(task, key) for key in EXTRA_OPTIONS if getattr(task, key, None) is not None}
+    run = {key: getattr(task, key) for key in EXTRA_OPTIONS if _given(key, getattr(task, key, None))}
     return {**run, "queue": task.queue_name, "priority": task.priority}
 
 

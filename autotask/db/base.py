@@ -9,6 +9,7 @@ choose the instant instead of reading the database clock.
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 
@@ -112,7 +113,7 @@ class ClaimedTask:
     queue: str
     priority: int
     args: str
-    attempts: int  # including the attempt just started
+    attempts: int  # including the attempt just started (once started: see DatabaseOps.claim)
     max_attempts: int
     ttl: float
     options: dict
@@ -160,6 +161,18 @@ class Outcome:
     schedule_id: int | None = None  # set for runs of periodic/cron tasks
 
 
+class Lapsed(NamedTuple):
+    """A running task whose lease lapsed (see :meth:`DatabaseOps.lapsed_leases`)."""
+
+    id: int
+    attempts: int
+    max_attempts: int
+    worker_id: str
+    history: list
+    started: bool  # started_at set: an attempt was used; else only claimed ahead
+    options: dict  # the stored options (failed_ttl)
+
+
 class DatabaseOps:
     """Portable implementation: plain SQL that every supported database accepts."""
 
@@ -167,8 +180,10 @@ class DatabaseOps:
     # Feature flags, in the manner of django.db.backends.*.features.
     supports_listen = False  # LISTEN/NOTIFY wake-ups
     supports_skip_locked = False  # SELECT ... FOR UPDATE SKIP LOCKED
-    supports_returning = False  # INSERT/UPDATE ... RETURNING
+    supports_returning = False  # INSERT ... RETURNING
+    supports_update_returning = False  # UPDATE ... RETURNING
     supports_partial_indexes = False
+    supports_application_name = False  # a connection setting that names the client to the server
     json_placeholder = "%s"  # how a JSON text parameter is written in SQL
     # Rows per INSERT statement of a bulk enqueue: SQLite allows 32,766 parameters.
     insert_batch_size = 1000
@@ -374,9 +389,16 @@ class DatabaseOps:
 
     # -- claiming --------------------------------------------------------
 
-    def claim(self, worker_id, queues, limit, lease_until, now):
-        """Mark up to ``limit`` due tasks RUNNING for ``worker_id``; return them."""
-        sql, params = self.claim_statement(worker_id, queues, limit, lease_until, now)
+    def claim(self, worker_id, queues, limit, lease_until, now, started=True):
+        """Mark up to ``limit`` due tasks RUNNING for ``worker_id``; return them.
+
+        With ``started`` each counts as started (``started_at`` set, one more
+        attempt used).  Without, they are only claimed ahead: held under the
+        lease, ``started_at`` NULL and ``attempts`` unchanged, until
+        :meth:`start` marks them just before they run.  A claimed-ahead task
+        whose worker is lost goes back to waiting without using an attempt.
+        """
+        sql, params = self.claim_statement(worker_id, queues, limit, lease_until, now, started)
         with self.cursor() as cursor:
             rows = self.run_claim(cursor, sql, params, queues)
         return sorted(map(ClaimedTask.from_row, rows), key=ClaimedTask.run_order)
@@ -394,7 +416,7 @@ class DatabaseOps:
         self.execute_hot(cursor, sql, params)
         return cursor.fetchall()
 
-    def claim_statement(self, worker_id, queues, limit, lease_until, now):
+    def claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
         """The claim as one (sql, params) statement, for vendors that can claim in one."""
         raise NotImplementedError
 
@@ -402,11 +424,50 @@ class DatabaseOps:
         """Execute a statement of the worker's hot path (a vendor may prepare it)."""
         cursor.execute(sql, params)
 
-    def claim_set_clause(self):
+    def claim_set_clause(self, started=True):
+        if not started:
+            return "status = %s, worker_id = %s, started_at = NULL, lease_expires_at = %s"
         return "status = %s, worker_id = %s, started_at = %s, lease_expires_at = %s, attempts = attempts + 1"
 
-    def claim_set_params(self, worker_id, lease_until, now):
+    def claim_set_params(self, worker_id, lease_until, now, started=True):
+        if not started:
+            return [RUNNING, worker_id, self.dt(lease_until)]
         return [RUNNING, worker_id, self.dt(now), self.dt(lease_until)]
+
+    def start(self, worker_id, ids, now):
+        """Mark claimed-ahead tasks started (``started_at``, one more attempt); return the ids marked.
+
+        A worker calls it before it runs them: a task it no longer holds
+        (recovered after its lease lapsed) is not marked, and must not run.
+        """
+        if not ids:
+            return []
+        sql, params = self.start_statement(worker_id, ids, now)
+        with self.cursor() as cursor:
+            if self.supports_update_returning:
+                self.execute_hot(cursor, sql + " RETURNING id", params)
+                return [row[0] for row in cursor.fetchall()]
+            # Without RETURNING: lock the rows still held and unstarted, then mark exactly those.
+            marks = ", ".join(["%s"] * len(ids))
+            with transaction.atomic(using=self.connection.alias, savepoint=False):
+                cursor.execute(
+                    f"SELECT id FROM {self.table} WHERE id IN ({marks}) AND status = %s AND worker_id = %s "
+                    "AND started_at IS NULL FOR UPDATE",
+                    [*ids, RUNNING, worker_id],
+                )
+                held = [row[0] for row in cursor.fetchall()]
+                if held:
+                    cursor.execute(*self.start_statement(worker_id, held, now))
+                return held
+
+    def start_statement(self, worker_id, ids, now):
+        """:meth:`start` as (sql, params), without RETURNING."""
+        return (
+            f"UPDATE {self.table} SET started_at = %s, attempts = attempts + 1 "
+            f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND status = %s AND worker_id = %s "
+            "AND started_at IS NULL",
+            [self.dt(now), *ids, RUNNING, worker_id],
+        )
 
     def claim_select(self, queues, limit, now, lock="", columns="id"):
         """The inner SELECT of due task ids, in the order they should run."""
@@ -469,13 +530,13 @@ class DatabaseOps:
         with transaction.atomic(using=self.connection.alias, savepoint=False), self.cursor() as cursor:
             cursor.executemany(sql, params)
 
-    def finish_and_claim(self, worker_id, outcomes, queues, limit, lease_until, now):
+    def finish_and_claim(self, worker_id, outcomes, queues, limit, lease_until, now, started=True):
         """Write ``outcomes``, then claim up to ``limit`` tasks (see :meth:`claim`); return those.
 
         A vendor that can do both in one statement saves a round trip and a commit.
         """
         self.finish(worker_id, outcomes)
-        return self.claim(worker_id, queues, limit, lease_until, now) if limit else []
+        return self.claim(worker_id, queues, limit, lease_until, now, started) if limit else []
 
     def outcome_set(self):
         return self.OUTCOME_SET.format(json=self.json_placeholder)
@@ -494,16 +555,19 @@ class DatabaseOps:
         ]
 
     def release(self, worker_id, tasks):
-        """Give claimed tasks that never started back to the queue, as if never claimed.
+        """Give claimed tasks that never ran back to the queue, as if never claimed.
 
-        Return how many were still held by ``worker_id``.
+        A task marked started (but not run) gets its attempt back.  Return how
+        many were still held by ``worker_id``.
         """
         if not tasks:
             return 0
         ids = [task.id for task in tasks]
+        # attempts before started_at: MySQL assigns from left to right, reading the new values.
         sql = (
-            f"UPDATE {self.table} SET status = %s, worker_id = '', started_at = NULL, "
-            "lease_expires_at = NULL, attempts = attempts - 1 "
+            f"UPDATE {self.table} SET status = %s, worker_id = '', "
+            "attempts = attempts - CASE WHEN started_at IS NULL THEN 0 ELSE 1 END, started_at = NULL, "
+            "lease_expires_at = NULL "
             f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND status = %s AND worker_id = %s"
         )
         with transaction.atomic(using=self.connection.alias, savepoint=False), self.cursor() as cursor:
@@ -544,25 +608,53 @@ class DatabaseOps:
     # -- maintenance -----------------------------------------------------
 
     def lapsed_leases(self, now, limit):
-        """Return (id, attempts, max_attempts, ttl, worker_id, history) of lapsed leases."""
+        """Return up to ``limit`` :class:`Lapsed` rows, oldest lease first."""
         with self.cursor() as cursor:
             cursor.execute(
-                f"SELECT id, attempts, max_attempts, ttl, worker_id, history FROM {self.table} "
-                "WHERE status = %s AND lease_expires_at < %s ORDER BY lease_expires_at LIMIT %s",
+                f"SELECT id, attempts, max_attempts, worker_id, history, started_at, options "
+                f"FROM {self.table} WHERE status = %s AND lease_expires_at < %s "
+                "ORDER BY lease_expires_at LIMIT %s",
                 [RUNNING, self.dt(now), limit],
             )
-            return [(*row[:5], _json(row[5], [])) for row in cursor.fetchall()]
+            return [
+                Lapsed(*row[:4], _json(row[4], []), row[5] is not None, _json(row[6], {}))
+                for row in cursor.fetchall()
+            ]
 
-    def release_lapsed(self, task_id, lapsed_before, outcome):
-        """Write ``outcome`` for a lapsed task unless its lease was renewed meanwhile."""
+    def release_lapsed(self, lapsed_before, outcomes):
+        """Write ``outcomes`` for started tasks whose lease lapsed before ``lapsed_before``.
+
+        One transaction for the batch.  A row whose lease was renewed
+        meanwhile is left alone.  Return the ids written.
+        """
         sql = (
             f"UPDATE {self.table} SET {self.outcome_set()}, worker_id = '' "
             "WHERE id = %s AND status = %s AND lease_expires_at < %s"
         )
-        params = [*self.outcome_params(outcome), task_id, RUNNING, self.dt(lapsed_before)]
+        released, before = [], self.dt(lapsed_before)
+        with transaction.atomic(using=self.connection.alias, savepoint=False), self.cursor() as cursor:
+            for outcome in outcomes:
+                cursor.execute(sql, [*self.outcome_params(outcome), outcome.id, RUNNING, before])
+                if cursor.rowcount == 1:
+                    released.append(outcome.id)
+        return released
+
+    def unclaim_lapsed(self, lapsed_before, ids):
+        """Give tasks claimed but never started back to the queue, as if never claimed.
+
+        Only rows still unstarted whose lease lapsed before ``lapsed_before``;
+        their attempts, error and history stay as they were.  Return how many.
+        """
+        if not ids:
+            return 0
         with self.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.rowcount == 1
+            cursor.execute(
+                f"UPDATE {self.table} SET status = %s, worker_id = '', lease_expires_at = NULL "
+                f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND status = %s AND started_at IS NULL "
+                "AND lease_expires_at < %s",
+                [WAITING, *ids, RUNNING, self.dt(lapsed_before)],
+            )
+            return cursor.rowcount
 
     def prune(self, now, limit):
         """Delete up to ``limit`` finished rows whose ttl lapsed; return how many."""
@@ -579,6 +671,10 @@ class DatabaseOps:
 
     def listener(self):
         """Return a :class:`Listener` on a dedicated connection, or None."""
+        return None
+
+    def data_version(self):
+        """A number that changes when another connection commits a write, or None (not known)."""
         return None
 
     # -- schema ----------------------------------------------------------

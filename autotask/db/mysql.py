@@ -104,10 +104,10 @@ class MysqlOps(DatabaseOps):
 
     # -- claiming --------------------------------------------------------
 
-    def claim(self, worker_id, queues, limit, lease_until, now):
-        return self.retrying(self.claim_once, worker_id, queues, limit, lease_until, now)
+    def claim(self, worker_id, queues, limit, lease_until, now, started=True):
+        return self.retrying(self.claim_once, worker_id, queues, limit, lease_until, now, started)
 
-    def claim_once(self, worker_id, queues, limit, lease_until, now):
+    def claim_once(self, worker_id, queues, limit, lease_until, now, started=True):
         """Lock due rows (skipping rows other claims hold), mark them RUNNING, commit."""
         own_transaction = not self.connection.in_atomic_block
         with transaction.atomic(using=self.connection.alias), self.cursor() as cursor:
@@ -123,15 +123,15 @@ class MysqlOps(DatabaseOps):
             ids = [row[0] for row in rows]
             marks = ", ".join(["%s"] * len(ids))
             cursor.execute(
-                f"UPDATE {self.table} SET {self.claim_set_clause()} WHERE id IN ({marks})",
-                self.claim_set_params(worker_id, lease_until, now) + ids,
+                f"UPDATE {self.table} SET {self.claim_set_clause(started)} WHERE id IN ({marks})",
+                self.claim_set_params(worker_id, lease_until, now, started) + ids,
             )
-        # The rows were read before the UPDATE counted this attempt.  They are
-        # already in claim order (priority, then due time, then id).
+        # The rows were read before the UPDATE counted this attempt (if it did).
+        # They are already in claim order (priority, then due time, then id).
         claimed = []
         for row in rows:
             row = list(row)
-            row[ATTEMPTS_INDEX] += 1
+            row[ATTEMPTS_INDEX] += 1 if started else 0
             claimed.append(ClaimedTask.from_row(row))
         return claimed
 
@@ -178,6 +178,9 @@ class MysqlOps(DatabaseOps):
         return rows
 
     # -- outcomes --------------------------------------------------------
+
+    def start(self, worker_id, ids, now):
+        return self.retrying(super().start, worker_id, ids, now)
 
     def finish(self, worker_id, outcomes):
         # Running the batch again after a deadlock is harmless: each UPDATE is

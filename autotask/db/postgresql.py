@@ -5,6 +5,8 @@ import json
 import logging
 import re
 
+from django.db import DatabaseError, transaction
+
 from ..conf import conf
 from ..models import TaskQueue
 from ..task import RUNNING, WAITING
@@ -64,7 +66,9 @@ class PostgresOps(DatabaseOps):
     supports_listen = True
     supports_skip_locked = True
     supports_returning = True
+    supports_update_returning = True
     supports_partial_indexes = True
+    supports_application_name = True
     claim_due_guard = True
     prepared_on = None  # the DB-API connection the statements in ``prepared`` were prepared on
     prepared = None  # SQL text -> name of its prepared statement
@@ -80,11 +84,52 @@ class PostgresOps(DatabaseOps):
     # No statement-size limit to stay under: a bulk insert sends one JSON document.
     insert_batch_size = 100_000
 
+    # The wake-up is its own transaction, sent once the rows are committed, with
+    # asynchronous commit.  PostgreSQL serialises the commits of all
+    # transactions that NOTIFY (one lock for the whole server, held until the
+    # commit is flushed to disk): with the NOTIFY inside the enqueue
+    # transaction, concurrent enqueues queue up one fsync at a time, slower the
+    # more WAL the workers write meanwhile (issue 20).  The enqueue now commits
+    # without that lock, its fsync shared with concurrent commits; the
+    # NOTIFY-only transaction holds the lock without waiting for the disk (it
+    # stores nothing: lost in a crash, the workers' poll finds the task).
+    WAKE_SQL = "SELECT set_config('synchronous_commit', 'off', true), pg_notify(%s, %s)"
+
     def notify(self, cursor, queues):
-        # pg_notify inside the enqueue transaction is delivered only on commit,
-        # and never when the transaction rolls back.
-        for queue in sorted(queues):
-            cursor.execute("SELECT pg_notify(%s, %s)", [self.channel, queue])
+        """Wake ``queues``' workers once the transaction commits; never when it rolls back."""
+        queues = sorted(set(queues))
+        if not queues:
+            return
+        if self.connection.in_atomic_block:
+            transaction.on_commit(functools.partial(self._wake, queues), using=self.connection.alias)
+        else:
+            self._wake(queues)  # autocommit: the statement that stored the rows has committed
+
+    def _wake(self, queues):
+        sql = self.WAKE_SQL
+        params = [self.channel, queues[0]]
+        if len(queues) > 1:
+            values = ", ".join(["(%s)"] * len(queues))
+            sql = (
+                "SELECT set_config('synchronous_commit', 'off', true), "
+                f"COUNT(pg_notify(%s, q)) FROM (VALUES {values}) AS v(q)"
+            )
+            params = [self.channel, *queues]
+        try:
+            self.execute_direct(sql, params)
+        except DatabaseError:
+            # The tasks are stored: failing the enqueue now would invite a duplicate.
+            logger.warning(
+                "tasks stored, but waking the workers failed; they find them within "
+                "AUTOTASK_HANDLE_TASK_IDLE_TIME",
+                exc_info=True,
+            )
+
+    def insert_one(self, task, queue):
+        pk = super().insert_one(task, None)
+        if queue is not None:
+            self.notify(None, [queue])
+        return pk
 
     def insert_tasks(self, tasks, notify=True):
         """Insert ``tasks`` and notify their queues in one statement (one round trip).
@@ -123,21 +168,13 @@ class PostgresOps(DatabaseOps):
 
     def execute_insert_many(self, sql, params, queues):
         """Run a ``WITH ins AS (INSERT ...) SELECT ins.id FROM ins``, notifying ``queues``; the ids."""
-        if queues:
-            # Joined with a one-row notify subquery so that it runs in this
-            # statement; delivered on commit, like any NOTIFY.
-            values = ", ".join(["(%s)"] * len(queues))
-            sql += f" CROSS JOIN (SELECT COUNT(pg_notify(%s, q)) FROM (VALUES {values}) AS v(q)) AS n"
-            params = [*params, self.channel, *queues]
         # Ids grow in the order the rows were inserted, which is the order given.
-        return [row[0] for row in self.execute_direct(sql + " ORDER BY ins.id", params)]
+        ids = [row[0] for row in self.execute_direct(sql + " ORDER BY ins.id", params)]
+        self.notify(None, queues)
+        return ids
 
     # The one-row INSERT's constants, as PostgreSQL types them.
     ONE_ROW_LITERALS = {**DatabaseOps.ONE_ROW_LITERALS, "history": "'[]'::jsonb"}
-
-    def returning_notify(self, queue):
-        # The NOTIFY rides in the RETURNING list: one statement, delivered on commit.
-        return ", pg_notify(%s, %s)", [self.channel, queue]
 
     def direct_cursor(self, raw):
         """The enqueue statements' driver cursor on ``raw``, a DB-API connection.
@@ -200,12 +237,12 @@ class PostgresOps(DatabaseOps):
         with self.cursor() as cursor:
             self.execute_hot(cursor, *self.finish_statement(worker_id, outcomes))
 
-    def finish_and_claim(self, worker_id, outcomes, queues, limit, lease_until, now):
+    def finish_and_claim(self, worker_id, outcomes, queues, limit, lease_until, now, started=True):
         """Write ``outcomes`` and claim new tasks in one statement: one round trip, one commit."""
         if not outcomes or not limit:
-            return super().finish_and_claim(worker_id, outcomes, queues, limit, lease_until, now)
+            return super().finish_and_claim(worker_id, outcomes, queues, limit, lease_until, now, started)
         finish_sql, finish_params = self.finish_statement(worker_id, outcomes)
-        claim_sql, claim_params = self.claim_statement(worker_id, queues, limit, lease_until, now)
+        claim_sql, claim_params = self.claim_statement(worker_id, queues, limit, lease_until, now, started)
         # A data-modifying WITH runs to completion even though nothing reads it.
         # It touches only this worker's running rows; the claim only waiting ones.
         with self.cursor() as cursor:
@@ -255,6 +292,21 @@ class PostgresOps(DatabaseOps):
 
     def finish_statement(self, worker_id, outcomes):
         """The batched finish as (sql, params): the outcomes join the rows as one JSON document."""
+        return self.outcomes_statement(outcomes, "t.worker_id = %s", [worker_id])
+
+    def release_lapsed(self, lapsed_before, outcomes):
+        """Write the outcomes of a batch of lapsed leases in one statement; return the ids written."""
+        if not outcomes:
+            return []
+        sql, params = self.outcomes_statement(
+            outcomes, "t.lease_expires_at < %s", [self.dt(lapsed_before)], ", worker_id = ''"
+        )
+        with self.cursor() as cursor:
+            cursor.execute(sql + " RETURNING t.id", params)
+            return [row[0] for row in cursor.fetchall()]
+
+    def outcomes_statement(self, outcomes, guard, guard_params, extra_set=""):
+        """One UPDATE writing ``outcomes`` to running rows that pass ``guard``, as (sql, params)."""
         # The rows are found by primary key: ``t.id = ANY(ARRAY(...))`` (an
         # array of unknown length to the planner) makes that the cheap path,
         # and ``status + 0`` keeps the lease index out of it.  That index holds
@@ -264,13 +316,13 @@ class PostgresOps(DatabaseOps):
             f"UPDATE {self.table} AS t SET status = v.status, result = v.result, "
             "finished_at = v.finished_at, expires_at = v.expires_at, error_message = v.error_message, "
             "traceback = v.traceback, history = v.history, "
-            "scheduled_at = COALESCE(v.retry_at, t.scheduled_at), lease_expires_at = NULL "
+            f"scheduled_at = COALESCE(v.retry_at, t.scheduled_at), lease_expires_at = NULL{extra_set} "
             f"FROM json_to_recordset(%s::json) AS v({self.FINISH_RECORD}) "
             "WHERE t.id = ANY(ARRAY(SELECT (o->>'id')::bigint FROM json_array_elements(%s::json) AS o)) "
-            "AND t.id = v.id AND t.status + 0 = %s AND t.worker_id = %s"
+            f"AND t.id = v.id AND t.status + 0 = %s AND {guard}"
         )
         document = json_rows([self.finish_document(outcome) for outcome in outcomes])
-        return sql, [document, document, RUNNING, worker_id]
+        return sql, [document, document, RUNNING, *guard_params]
 
     @staticmethod
     def finish_document(o):
@@ -287,17 +339,26 @@ class PostgresOps(DatabaseOps):
             "retry_at": o.retry_at.isoformat() if o.retry_at else None,
         }
 
-    def claim_statement(self, worker_id, queues, limit, lease_until, now):
+    def claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
         """The claim as (sql, params): one UPDATE over a SKIP LOCKED selection."""
         inner, inner_params = self.claim_select(queues, limit, now, lock=" FOR UPDATE SKIP LOCKED")
         # The selected ids as an array (computed once, rows locked): the update
         # then finds them by primary key.  Joined as a subquery instead, a claim
         # of a few hundred rows may be planned as a hash join over the whole table.
         sql = (
-            f"UPDATE {self.table} SET {self.claim_set_clause()} "
+            f"UPDATE {self.table} SET {self.claim_set_clause(started)} "
             f"WHERE id = ANY(ARRAY({inner})) RETURNING {', '.join(CLAIM_COLUMNS)}"
         )
-        return sql, self.claim_set_params(worker_id, lease_until, now) + inner_params
+        return sql, self.claim_set_params(worker_id, lease_until, now, started) + inner_params
+
+    def start_statement(self, worker_id, ids, now):
+        # One array parameter: the same statement text (prepared once) for any number of ids.
+        # ``status + 0`` keeps the lease index out of it, as in finish_statement.
+        return (
+            f"UPDATE {self.table} SET started_at = %s, attempts = attempts + 1 "
+            "WHERE id = ANY(%s) AND status + 0 = %s AND worker_id = %s AND started_at IS NULL",
+            [self.dt(now), list(ids), RUNNING, worker_id],
+        )
 
     def execute_hot(self, cursor, sql, params, before=""):
         """Execute one of the worker's claim and finish statements, prepared if allowed.

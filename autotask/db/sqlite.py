@@ -8,9 +8,21 @@ from .base import CLAIM_COLUMNS, INSERT_COLUMNS, DatabaseOps
 class SqliteOps(DatabaseOps):
     vendor = "sqlite"
     supports_returning = True  # SQLite 3.35+
+    supports_update_returning = True
     supports_partial_indexes = True
     claim_due_guard = True
     INDEXES = {**DatabaseOps.INDEXES, **DatabaseOps.DUE_INDEX}
+
+    def data_version(self):
+        """``PRAGMA data_version``: changes when another connection, in any process, commits.
+
+        It reads the database's shared state (the WAL index, or the file
+        header's change counter), so an idle worker can ask it often; this
+        connection's own commits leave it unchanged.
+        """
+        self.connection.ensure_connection()
+        with self.connection.wrap_database_errors:
+            return self.connection.connection.execute("PRAGMA data_version").fetchone()[0]
 
     def is_transient(self, exc):
         return isinstance(exc, OperationalError) or super().is_transient(exc)
@@ -19,16 +31,16 @@ class SqliteOps(DatabaseOps):
         # sqlite3 takes qmark placeholders; our statements hold no literal "%".
         return sql.replace("%s", "?")
 
-    def claim_statement(self, worker_id, queues, limit, lease_until, now):
+    def claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
         """The claim as (sql, params): one UPDATE over the due selection."""
         # One UPDATE is one short write transaction: SQLite serialises writers,
         # so no other worker can claim the same rows in between.
         inner, inner_params = self.claim_select(queues, limit, now)
         sql = (
-            f"UPDATE {self.table} SET {self.claim_set_clause()} WHERE id IN ({inner}) "
+            f"UPDATE {self.table} SET {self.claim_set_clause(started)} WHERE id IN ({inner}) "
             f"RETURNING {', '.join(CLAIM_COLUMNS)}"
         )
-        return sql, self.claim_set_params(worker_id, lease_until, now) + inner_params
+        return sql, self.claim_set_params(worker_id, lease_until, now, started) + inner_params
 
     def insert_calls(self, template, args_list, notify=True):
         """Insert a row of ``template`` per encoded arguments, in one statement; their ids.

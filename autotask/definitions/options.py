@@ -1,8 +1,10 @@
 """Task options: validated when a task is declared, stored with each row, read by the worker."""
 
 import numbers
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from datetime import timedelta
 
+from ..conf import conf
 from ..exceptions import InvalidTaskOptions
 
 PRIORITY_RANGE = (-100, 100)  # the range django.tasks uses; higher runs first
@@ -35,6 +37,16 @@ def _queue(value):
     return value
 
 
+class _FromSetting:
+    """The default of ``failed_ttl``: AUTOTASK_FAILED_TTL, read when the task fails."""
+
+    def __repr__(self):
+        return "AUTOTASK_FAILED_TTL"
+
+
+FROM_SETTING = _FromSetting()
+
+
 @dataclass(frozen=True)
 class TaskOptions:
     """How a task is stored and retried; validated when built."""
@@ -48,18 +60,8 @@ class TaskOptions:
     retry_delay: float | None = None  # None: AUTOTASK_RETRY_DELAY
     backoff: float | None = None  # None: AUTOTASK_RETRY_BACKOFF
     max_retry_delay: float | None = None  # None: AUTOTASK_RETRY_MAX_DELAY
-
-    NAMES = (
-        "delay",
-        "retries",
-        "ttl",
-        "queue",
-        "priority",
-        "timeout",
-        "retry_delay",
-        "backoff",
-        "max_retry_delay",
-    )
+    # Seconds a failed (ERROR) task is kept; None: until deleted by hand.
+    failed_ttl: float | _FromSetting | None = FROM_SETTING
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -80,6 +82,8 @@ class TaskOptions:
         set_(self, "retry_delay", _number("retry_delay", self.retry_delay, allow_none=True))
         set_(self, "backoff", _number("backoff", self.backoff, minimum=1.0, allow_none=True))
         set_(self, "max_retry_delay", _number("max_retry_delay", self.max_retry_delay, allow_none=True))
+        if self.failed_ttl is not FROM_SETTING:
+            set_(self, "failed_ttl", _number("failed_ttl", self.failed_ttl, allow_none=True))
 
     @classmethod
     def build(cls, caller, options, base=None):
@@ -95,7 +99,20 @@ class TaskOptions:
     def stored(self):
         """The options the worker needs, as stored on the row (defaults left out)."""
         keys = ("timeout", "retry_delay", "backoff", "max_retry_delay")
-        return {key: getattr(self, key) for key in keys if getattr(self, key) is not None}
+        stored = {key: getattr(self, key) for key in keys if getattr(self, key) is not None}
+        if self.failed_ttl is not FROM_SETTING:
+            stored["failed_ttl"] = self.failed_ttl  # None (keep until deleted) is stored too
+        return stored
+
+
+def failed_expiry(stored_options, now):
+    """When a task that failed for good is deleted: ``now`` + its failed_ttl; None keeps it."""
+    # Not .get(key, conf.FAILED_TTL): the setting is read (and validated) only when it applies.
+    ttl = stored_options["failed_ttl"] if "failed_ttl" in stored_options else conf.FAILED_TTL  # noqa: SIM401
+    return None if ttl is None else now + timedelta(seconds=ttl)
+
+
+TaskOptions.NAMES = tuple(f.name for f in fields(TaskOptions))  # the one list of option names
 
 
 def function_path(func):

@@ -16,10 +16,14 @@ from ..exceptions import InvalidTaskOptions
 from . import registry
 from .options import TaskOptions, function_path
 
-RUN_OPTIONS = ("queue", "priority", "retries", "ttl", "timeout", "retry_delay", "backoff", "max_retry_delay")
+RUN_OPTIONS = tuple(name for name in TaskOptions.NAMES if name != "delay")  # a run's options
 
 _schedules = {}  # name -> ScheduleSpec, filled by the decorators at import time
 _synced = set()  # database aliases this process has written its schedules to
+_unstored = set()  # names of schedules declared here that this process has not stored yet
+# Called after a schedule is declared: autotask.supervisor.schedules stores it
+# from the declaring process (it adds itself here; it writes rows, a layer up).
+declared_hooks = []
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,8 @@ class _Factory:
 
     def __call__(self, func):
         if not conf.IS_ACTIVE:
+            # Nothing is scheduled, but the checks say so (autotask.W041).
+            registry.declare_inactive(func, lambda name: ScheduledFunction(func, self.make_spec(name)))
             return func
         spec = self.make_spec(function_path(func))
         scheduled = ScheduledFunction(func, spec)
@@ -181,6 +187,9 @@ def add(spec, replace=True):
     if replace or spec.name not in _schedules:
         _schedules[spec.name] = spec
         _synced.clear()  # a schedule declared after start-up is written at the next tick
+        _unstored.add(spec.name)
+        for hook in declared_hooks:
+            hook()
 
 
 def registered():

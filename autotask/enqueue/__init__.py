@@ -9,6 +9,7 @@ from .. import serialization
 from ..conf import conf
 from ..db import get_ops
 from ..db.base import NewTask
+from ..exceptions import SerializationError
 from ..signals import task_enqueued
 from .handle import DelayedTask
 
@@ -84,7 +85,12 @@ def enqueue_many(name, calls, options, using=None, sender=None):
     template = build_row(name, (), {}, options, timezone.now())
     serializer = conf.SERIALIZER
     encode = serialization.encode_call
-    encoded = [encode(args, kwargs, serializer=serializer) for args, kwargs in calls]
+    encoded = []
+    for index, (args, kwargs) in enumerate(calls):
+        try:
+            encoded.append(encode(args, kwargs, serializer=serializer))
+        except SerializationError as exc:
+            raise SerializationError(f"calls[{index}] of enqueue_many: {exc}") from exc
     with transaction.atomic(using=alias):
         ids = get_ops(alias).insert_calls(template, encoded)
         announce(alias, ids, template, sender)

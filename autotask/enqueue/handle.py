@@ -50,6 +50,7 @@ class DelayedTask:
 
     @property
     def status_name(self):
+        """The status as a word (``"waiting"``, ``"done"``, …); None when the row is gone."""
         return STATUS_NAMES.get(self.status)
 
     @property

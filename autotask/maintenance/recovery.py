@@ -1,49 +1,93 @@
 """Lease recovery: tasks of workers that died are given back, or marked ERROR."""
 
 import logging
-from datetime import timedelta
+import time
+
+from django.utils import timezone
 
 from ..db.base import Outcome
+from ..definitions.options import failed_expiry
 from ..task import ERROR, WAITING
 
 logger = logging.getLogger("autotask")
 
-RECOVER_BATCH = 100  # lapsed leases handled per pass
+RECOVER_BATCH = 100  # lapsed leases read and released per statement
+RECOVER_TIME_BUDGET = 2.0  # seconds one recovery pass may take before the loop runs tasks again
 
 
-def recover(ops, now):
-    """Give lapsed leases back: retry if attempts remain, else ERROR. Return the count."""
-    recovered = 0
-    for task_id, attempts, max_attempts, ttl, worker_id, history in ops.lapsed_leases(now, RECOVER_BATCH):
-        message = (
-            f"the worker running this task ({worker_id or 'unknown'}) died or lost the database "
-            f"before it reported an outcome (killed, crashed, or stopped at once); its lease had "
-            f"lapsed when it was recovered at {now.isoformat()}"
+def recover(ops, now=None, batch=RECOVER_BATCH, budget=RECOVER_TIME_BUDGET):
+    """Give lapsed leases back, batch after batch, until none is left; return (count, finished).
+
+    ``finished`` is False when the time budget ran out first: the caller runs
+    the next pass at once.  Each batch reads the clock anew (unless ``now`` is
+    given), so the time written is when the task really was recovered, not when
+    the pass began (it may have waited out a database outage).
+    """
+    deadline = time.monotonic() + budget
+    total = 0
+    while True:
+        lapsed = ops.lapsed_leases(now or timezone.now(), batch)
+        if not lapsed:
+            return total, True
+        total += recover_batch(ops, lapsed, now)
+        if len(lapsed) < batch:
+            return total, True
+        if time.monotonic() > deadline:
+            return total, False
+
+
+def recover_batch(ops, lapsed, now=None):
+    """Give back one batch of ``lapsed_leases`` rows (two statements); return how many."""
+    # Read after the rows were found: the time of the release itself.
+    now = now or timezone.now()
+    unstarted = [row.id for row in lapsed if not row.started]
+    # Claimed ahead and never started: back to the queue as if never claimed.
+    given_back = ops.unclaim_lapsed(now, unstarted)
+    if given_back:
+        logger.warning(
+            "%s tasks claimed but not started by a lost worker are waiting again (no attempt used)",
+            given_back,
+            extra={"outcome": "recovered", "count": given_back},
         )
-        entry = {
-            "attempt": attempts,
-            "worker_id": worker_id,
-            "finished_at": now.isoformat(),
-            "exception": "autotask.exceptions.WorkerLost",
-            "error": message,
-            "traceback": "",
-        }
-        retry = attempts < max_attempts
-        outcome = Outcome(
-            id=task_id,
-            status=WAITING if retry else ERROR,
-            finished_at=now,
-            error_message=message,
-            retry_at=now if retry else None,
-            expires_at=None if retry else now + timedelta(seconds=ttl),
-            history=[*history, entry],
+    outcomes = {}
+    for row in lapsed:
+        if row.started:
+            outcomes[row.id] = (row.worker_id, _lost_outcome(row, now))
+    released = ops.release_lapsed(now, [outcome for _, outcome in outcomes.values()])
+    for task_id in released:
+        worker_id, outcome = outcomes[task_id]
+        logger.warning(
+            "task #%s recovered from a lost worker: %s",
+            task_id,
+            "retrying" if outcome.status == WAITING else "marked ERROR",
+            extra={"task_id": task_id, "worker_id": worker_id, "outcome": "recovered"},
         )
-        if ops.release_lapsed(task_id, now, outcome):
-            recovered += 1
-            logger.warning(
-                "task #%s recovered from a lost worker: %s",
-                task_id,
-                "retrying" if retry else "marked ERROR",
-                extra={"task_id": task_id, "worker_id": worker_id, "outcome": "recovered"},
-            )
-    return recovered
+    return given_back + len(released)
+
+
+def _lost_outcome(row, now):
+    """The outcome of an attempt cut off by its worker's loss: a retry if attempts remain, else ERROR."""
+    worker_id = row.worker_id
+    message = (
+        f"the worker running this task ({worker_id or 'unknown'}) died or lost the database "
+        f"before it reported an outcome (killed, crashed, or stopped at once); its lease had "
+        f"lapsed when it was recovered at {now.isoformat()}"
+    )
+    entry = {
+        "attempt": row.attempts,
+        "worker_id": worker_id,
+        "finished_at": now.isoformat(),
+        "exception": "autotask.exceptions.WorkerLost",
+        "error": message,
+        "traceback": "",
+    }
+    retry = row.attempts < row.max_attempts
+    return Outcome(
+        id=row.id,
+        status=WAITING if retry else ERROR,
+        finished_at=now,
+        error_message=message,
+        retry_at=now if retry else None,
+        expires_at=None if retry else failed_expiry(row.options, now),
+        history=[*row.history, entry],
+    )

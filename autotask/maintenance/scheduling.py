@@ -9,6 +9,13 @@ in the same transaction: whoever wins the update enqueues, everybody else
 updates nothing.  The new ``next_run_at`` is the first occurrence after *now*,
 so a schedule missed during downtime runs once, not once per missed
 occurrence.
+
+Whichever process declares a schedule stores it (a web process whose view
+imports the module, a script, ``manage.py shell``), at the first moment that
+is safe: at once when Django is set up and the task database is not inside a
+transaction, else at the start or end of the next request, else when the
+process exits (:mod:`autotask.supervisor.schedules`).  Workers pick up
+schedules they do not declare themselves by importing the function by name.
 """
 
 import logging
@@ -23,7 +30,7 @@ from ..definitions import registry
 from ..definitions.options import TaskOptions
 
 # The declarations of this process, shared with the decorators (mutated, never rebound).
-from ..definitions.schedules import ScheduledFunction, _schedules, _synced
+from ..definitions.schedules import ScheduledFunction, _schedules, _synced, _unstored
 from ..exceptions import TaskFunctionNotFound
 from ..models import Schedule
 from ..timeutil import aware_utc as _aware
@@ -32,13 +39,21 @@ from ..timeutil import stored as _stored
 logger = logging.getLogger("autotask")
 
 
-MAX_TICK_WAIT = 30.0  # seconds: look again this often for schedules other processes registered
+MAX_TICK_WAIT = 5.0  # seconds: look again this often for schedules other processes stored
 
 
 def sync(using=None, now=None):
     """Write this process's schedules to the database (idempotent, race-free)."""
     alias = using or conf.DATABASE
-    now_utc = _aware(now or timezone.now())
+    names = list(_schedules)
+    _write(names, alias, _aware(now or timezone.now()))
+    _unstored.difference_update(names)
+    _adopt_or_mark_missing(alias)
+    _synced.add(alias)
+
+
+def _write(names, alias, now_utc):
+    """Store the declared schedules ``names``: create the missing rows, reconcile the others."""
     rows = [
         Schedule(
             name=spec.name,
@@ -48,14 +63,12 @@ def sync(using=None, now=None):
             queue=spec.options.queue or conf.DEFAULT_QUEUE,
             next_run_at=_stored(spec.first_run(now_utc)),
         )
-        for spec in _schedules.values()
+        for spec in (_schedules[name] for name in names)
     ]
     # The unique name makes concurrent registration safe: the losers' rows are ignored.
     Schedule.objects.using(alias).bulk_create(rows, ignore_conflicts=True)
-    for row in Schedule.objects.using(alias).filter(name__in=list(_schedules)):
+    for row in Schedule.objects.using(alias).filter(name__in=names):
         _reconcile(row, _schedules[row.name], now_utc, alias)
-    _mark_missing(alias)
-    _synced.add(alias)
 
 
 def _reconcile(row, spec, now_utc, alias):
@@ -75,7 +88,8 @@ def _reconcile(row, spec, now_utc, alias):
         Schedule.objects.using(alias).filter(pk=row.pk, spec=row.spec, kind=row.kind).update(**changes)
 
 
-def _mark_missing(alias):
+def _adopt_or_mark_missing(alias):
+    """Import by name the schedules other processes stored; mark those that cannot be imported missing."""
     for row in Schedule.objects.using(alias).filter(missing=False).exclude(name__in=list(_schedules)):
         try:
             target = registry.import_by_path(row.name)
@@ -103,14 +117,18 @@ def tick(using=None, now=None):
     alias = using or conf.DATABASE
     now = now or timezone.now()
     rows = _stored_schedules(alias)
-    if alias not in _synced or len(rows) < len(_schedules):
+    if alias not in _synced or not {row.name for row in rows}.issuperset(_schedules):
         # First tick of this process, or a row was deleted (by hand, or a test's flush).
         sync(alias, now)
+        rows = _stored_schedules(alias)
+    elif any(not row.missing and row.name not in _schedules for row in rows):
+        # Stored by a process that declares it (a web process, a script): run it here too.
+        _adopt_or_mark_missing(alias)
         rows = _stored_schedules(alias)
     now_utc = _aware(now)
     upcoming = []
     for row in rows:
-        if row.missing:
+        if row.missing or row.name not in _schedules:
             continue
         if _aware(row.next_run_at) <= now_utc:
             upcoming.append(_fire(row, _schedules[row.name], now_utc, alias))
@@ -122,9 +140,7 @@ def tick(using=None, now=None):
 
 
 def _stored_schedules(alias):
-    return list(
-        Schedule.objects.using(alias).filter(name__in=list(_schedules)).only("name", "next_run_at", "missing")
-    )
+    return list(Schedule.objects.using(alias).only("name", "next_run_at", "missing"))
 
 
 def _fire(row, spec, now_utc, alias):

@@ -16,7 +16,14 @@ from .. import serialization
 from ..conf import conf
 from ..db.base import Outcome
 from ..definitions import registry
-from ..exceptions import CorruptPayload, SerializationError, TaskFunctionNotFound, TaskTimeout
+from ..definitions.options import failed_expiry
+from ..exceptions import (
+    CorruptPayload,
+    NotADeclaredTask,
+    SerializationError,
+    TaskFunctionNotFound,
+    TaskTimeout,
+)
 from ..models import KIND_FRAMEWORK
 from ..retry import backoff_delay
 from ..signals import task_finished, task_started
@@ -73,7 +80,10 @@ def execute(task, worker_id, release_connections=True):
 
 
 def _resolve(name):
-    target = registry.get(name)
+    try:
+        target = registry.get(name)  # only a declared task; refused before anything is called
+    except NotADeclaredTask as exc:
+        raise PermanentFailure(str(exc)) from exc
     return registry.callable_of(target), target if target is not registry.callable_of(target) else None
 
 
@@ -210,7 +220,7 @@ def _failure(task, exc, started_at, worker_id):
         finished_at=now,
         error_message=message,
         traceback=trace,
-        expires_at=now + timedelta(seconds=task.ttl),
+        expires_at=failed_expiry(task.options, now),  # failures are kept longer than results
         history=history,
         schedule_id=task.schedule_id,
     )

@@ -29,6 +29,7 @@ from ..maintenance.pruning import prune
 from ..maintenance.recovery import recover
 from ..maintenance.timers import Timers
 from ..task import DONE, WAITING
+from . import identity
 from .executor import execute
 from .parent import ParentLink
 
@@ -46,12 +47,25 @@ MAX_PREFETCH_WINDOW = 0.1
 # Seconds claimed-ahead tasks may wait for a slot before they are given back to
 # the queue (a task turned out long after all): then another worker runs them.
 HOLD_SECONDS = 0.1
+# Claimed-ahead tasks are only claimed in the database (started_at NULL, no
+# attempt used): a worker that dies gives them back for free.  Before a pool
+# thread may call one, the main thread marks it started, in batches that keep
+# up to START_BATCH tasks marked beyond the idle slots, refilled when what is
+# left would last about two round trips.  So a killed worker charges an
+# attempt to at most that many tasks it had not called yet, and one statement
+# marks many short tasks.
+START_BATCH = 50
 RUNNER_DONE = object()  # a pool thread's "the claimed-ahead buffer is empty, I stopped"
 # Outcomes are written in batches while tasks keep running: when this many
 # have gathered, when the oldest has waited FLUSH_DELAY seconds, together with
 # the next claim, or at once when the worker has nothing else to run.
 FLUSH_BATCH = 100
 FLUSH_DELAY = 0.05
+# Without LISTEN, a waiting worker whose database tells when another connection
+# wrote (SQLite's data_version) asks it this often, and looks for a due task
+# when it changed: tasks enqueued by other processes start within about this
+# long, not the idle time.
+CHANGE_POLL = 0.05
 
 
 def new_worker_id():
@@ -71,6 +85,7 @@ class Worker:
         using=None,
         worker_id=None,
         handle_signals=True,
+        identify=False,
     ):
         self.queues = list(queues or conf.QUEUES or []) or None
         self.concurrency = concurrency or conf.CONCURRENCY
@@ -80,6 +95,12 @@ class Worker:
         self.using = using or conf.DATABASE
         self.worker_id = worker_id or new_worker_id()
         self.handle_signals = handle_signals
+        # A worker process of its own (run_autotask) names itself: in
+        # PostgreSQL's application_name and, with setproctitle, its process title.
+        self.title = None
+        if identify:
+            identity.label_connections(self.worker_id)
+            self.title = identity.ProcessTitle(self.worker_id, self.queues)
         self.lease = timedelta(seconds=conf.LEASE_SECONDS)
         # An ops object of its own: what own_session() sets up is this worker's.
         connection = connections[self.using]
@@ -94,7 +115,8 @@ class Worker:
         self.pending = []  # outcomes not yet written (kept across database errors)
         self.running = 0  # tasks claimed here whose outcome is not collected yet
         self.active = set()  # ids of the tasks running here: only their leases are renewed
-        self.ready = deque()  # claimed tasks no pool thread has started yet (FIFO)
+        self.ready = deque()  # tasks marked started that no pool thread has taken yet (FIFO)
+        self.ahead = deque()  # claimed ahead, not marked started yet (main thread only)
         self.ready_lock = threading.Lock()  # a pool thread takes a task and counts it as one step
         self.executing = 0  # pool threads inside a task (under ready_lock)
         self.runners = 0  # pool threads running tasks from self.ready
@@ -103,6 +125,8 @@ class Worker:
         self.backlog = False  # the last claim came back full: more work is probably due
         self.last_start = 0.0  # monotonic time a pool thread last started a task
         self.unreleased = []  # claimed-ahead tasks to give back (kept across database errors)
+        self.claimed_started = True  # the last claim marked its tasks started
+        self.start_floor = 1  # pool threads ask for more tasks marked started below this many
         self.low_water = 0  # pool threads ask for a claim when the buffer is down to this
         self.pending_since = 0.0  # monotonic time the oldest unwritten outcome was collected
         self.nudged = False  # a pool thread has woken the main thread since its last loop turn
@@ -117,6 +141,7 @@ class Worker:
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
         self.stats = {"done": 0, "failed": 0, "retried": 0}
+        self.data_version = None  # the database's change counter when _wait last read it
 
     # -- lifecycle -------------------------------------------------------
 
@@ -196,10 +221,13 @@ class Worker:
             claimed = self._claim(wanted) if wanted else []  # writes the outcomes too
             if not wanted and self._flush_due():
                 self._flush()
-            self._dispatch(pool, claimed)
+            self._queue(claimed)
+            self._dispatch(pool)
             idle = not self.running and not claimed and self.failures == 0
             if self.drain and idle and self.ops_safe(self._nothing_due):
                 return
+            if self.title:
+                self.title.show(f"running {self.running}" if self.running else "idle")
             if self.running < self.concurrency:
                 self._wait(self._idle_timeout())
             else:
@@ -215,19 +243,21 @@ class Worker:
         # claimed for a free slot is shown running and starts anyway, on a
         # pool thread started here when the last one has just ended.
         self._give_back(self._take_ready(keep=self.concurrency))
-        self._dispatch(pool, [])
+        self._dispatch(pool)
         if not self.running:
             return True
         if self.stop_deadline is not None and time.monotonic() >= self.stop_deadline:
             self.stop(immediate=True)
         self._maintain()  # keep renewing the leases of the tasks still running
+        if self.title:
+            self.title.show(f"stopping, running {self.running}")
         self._wait(None)
         return False
 
     def _busy_timeout(self):
         """Seconds to wait with every slot busy: until buffered work needs a look, at most."""
         timeout = None
-        if self.ready:
+        if self.ready or self.ahead:
             timeout = HOLD_SECONDS  # claimed-ahead tasks may have to be given back
         if self.pending:
             due = max(0.0, self.pending_since + FLUSH_DELAY - time.monotonic())
@@ -238,7 +268,7 @@ class Worker:
         """Return True when the collected outcomes should be written now."""
         if not self.pending:
             return False
-        if not self.ready and not self.runners:
+        if not self.ready and not self.ahead and not self.runners:
             return True  # nothing else to do: write at once, waiting callers see results sooner
         return len(self.pending) >= FLUSH_BATCH or time.monotonic() - self.pending_since >= FLUSH_DELAY
 
@@ -257,17 +287,53 @@ class Worker:
         # asks for its free slots only, which the first due rows satisfy.
         prefetch = self._prefetch() if self.backlog else 0
         self.low_water = prefetch // 2
-        if self.running >= self.concurrency and len(self.ready) > self.low_water:
+        if self.running >= self.concurrency and len(self.ready) + len(self.ahead) > self.low_water:
             return 0  # every slot busy and enough claimed ahead: claim later, a bigger batch
         return max(0, self.concurrency + prefetch - self.running)
 
-    def _dispatch(self, pool, claimed):
-        """Queue ``claimed`` for the pool threads, starting more of them if slots are free."""
+    def _queue(self, claimed):
+        """Take ``claimed`` tasks on, and mark the next claimed-ahead ones started if the pool needs them."""
         if claimed:
             self.running += len(claimed)
             self.active.update(task.id for task in claimed)
             self.last_start = time.monotonic()
-            self.ready.extend(claimed)
+            if self.claimed_started:
+                self.ready.extend(claimed)
+            else:
+                self.ahead.extend(claimed)
+        if self.ahead:
+            self._start_ahead()
+
+    def _start_ahead(self):
+        """Mark claimed-ahead tasks started in the database, then hand them to the pool threads."""
+        with self.ready_lock:
+            idle, queued = self.concurrency - self.executing, len(self.ready)
+        self.start_floor = self._start_floor()  # pool threads ask for more below it
+        if queued > idle + self.start_floor:
+            return  # enough marked to go on with until the next loop turn
+        tasks = [self.ahead.popleft() for _ in range(min(len(self.ahead), idle + START_BATCH - queued))]
+        marked = self.ops_safe(self.ops.start, self.worker_id, [task.id for task in tasks], timezone.now())
+        if marked is False:
+            self.ahead.extendleft(reversed(tasks))  # not marked: again at the next loop turn
+            return
+        marked = set(marked)
+        for task in tasks:
+            if task.id in marked:
+                task.attempts += 1  # the attempt start() counted
+                self.ready.append(task)
+            else:
+                # No longer held here (its lease lapsed and it was recovered): it must not run here.
+                logger.warning("task #%s was recovered from this worker before it started; skipped", task.id)
+                self.active.discard(task.id)
+                self.running -= 1
+
+    def _start_floor(self):
+        """Return how many marked tasks to keep queued: those that start during two round trips."""
+        seconds = self.task_seconds or 1.0
+        return max(1, min(START_BATCH // 4, int(2 * self.round_trip * self.concurrency / max(seconds, 1e-6))))
+
+    def _dispatch(self, pool):
+        """Start pool threads for the tasks marked started, up to the free threads."""
         # A runner drains the buffer, so one more per waiting task, up to the free threads.
         for _ in range(min(self.concurrency - self.runners, len(self.ready))):
             self.runners += 1
@@ -289,7 +355,9 @@ class Worker:
                     with self.ready_lock:
                         self.executing -= 1
                 if not self.nudged and (
-                    len(self.ready) <= self.low_water or self.outcomes.qsize() >= FLUSH_BATCH
+                    len(self.ready) + len(self.ahead) <= self.low_water
+                    or (self.ahead and len(self.ready) <= self.start_floor)
+                    or self.outcomes.qsize() >= FLUSH_BATCH
                 ):
                     # Time to claim more, or to write a full batch of outcomes.  Once
                     # per loop turn of the main thread: each wake-up costs both
@@ -305,15 +373,17 @@ class Worker:
 
         With ``keep``, leave the oldest of them for the slots free of ``keep``
         (counting the tasks running now): those start, the newest come back.
+        Those not marked started come back first.
         """
+        taken = [self.ahead.pop() for _ in range(len(self.ahead))]
         with self.ready_lock:
             left = max(0, keep - self.executing)
-            return [self.ready.pop() for _ in range(max(0, len(self.ready) - left))]
+            return taken + [self.ready.pop() for _ in range(max(0, len(self.ready) - left))]
 
     def _release_if_held(self):
         """Give claimed-ahead tasks back when no slot has started a task for HOLD_SECONDS."""
         waited = time.monotonic() - self.last_start
-        if self.ready and waited > HOLD_SECONDS:
+        if (self.ready or self.ahead) and waited > HOLD_SECONDS:
             # A task turned out long: count it so, or the next claim would
             # take another batch to hold.
             self._timed(waited)
@@ -356,8 +426,12 @@ class Worker:
         now = timezone.now()
         written = self.pending
         clock = time.monotonic()
+        # Tasks for the idle slots start at once: claimed as started.  A claim
+        # beyond them only claims; _start_ahead marks them as they are needed.
+        self.claimed_started = started = free <= self.concurrency - self.running and not self.ahead
+        lease_until = now + self.lease
         claimed = self.ops_safe(
-            self.ops.finish_and_claim, self.worker_id, written, self.queues, free, now + self.lease, now
+            self.ops.finish_and_claim, self.worker_id, written, self.queues, free, lease_until, now, started
         )
         if claimed is False:
             return []  # the outcomes stay pending and go with the next write
@@ -426,10 +500,27 @@ class Worker:
         fds = [self.wake_r, *([listener.fileno()] if listener else [])]
         if self.parent:
             fds.append(self.parent)  # end of file: the Django process that started this worker ended
-        try:
-            readable, _, _ = select.select(fds, [], [], max(0.0, timeout))
-        except InterruptedError:
-            readable = []
+        deadline = time.monotonic() + max(0.0, timeout)
+        # Written since the last look (perhaps before this turn's claim, perhaps after);
+        # watched only while a slot is free to run what another process enqueued.
+        watch = not listener and self.running < self.concurrency and not self.stopping
+        changed = self._database_changed() if watch else None
+        while True:
+            remaining = max(0.0, deadline - time.monotonic())
+            step = remaining if changed is None else min(remaining, CHANGE_POLL)
+            try:
+                readable, _, _ = select.select(fds, [], [], step)
+            except InterruptedError:
+                readable = []
+            if readable or step >= remaining:
+                break
+            if changed is False:
+                changed = self._database_changed()
+            if changed is None:
+                continue  # cannot tell any more: wait out the timeout
+            if changed and self._due_now():
+                break
+            changed = False
         if self.wake_r in readable:
             try:
                 while os.read(self.wake_r, 4096):
@@ -444,6 +535,28 @@ class Worker:
             except Exception:
                 logger.warning("LISTEN connection lost; polling until it is back", exc_info=True)
                 self._drop_listener()
+
+    def _database_changed(self):
+        """True when another connection wrote since the last look; None when the database cannot tell."""
+        try:
+            version = self.ops.data_version()
+        except DatabaseError:
+            # Wait out the timeout (it may be a back-off); the next claim meets the error.
+            logger.debug("cannot read the database's change counter", exc_info=True)
+            return None
+        if version is None:
+            return None
+        changed = version != self.data_version
+        self.data_version = version
+        return changed
+
+    def _due_now(self):
+        """After a change: is a task due now? (One probe of the due index, no write.)"""
+        try:
+            due = self.ops.next_due(self.queues)
+        except DatabaseError:
+            return True  # the next claim meets the error and handles it
+        return due is not None and due <= timezone.now()
 
     def _listener(self):
         if not self.listen or not self.ops.supports_listen or self.listener:
@@ -487,12 +600,16 @@ class Worker:
     # -- periodic duties -------------------------------------------------
 
     def _maintain(self):
-        now = timezone.now()
         for duty in self.timers.due(time.monotonic()):
             try:
-                self.ops_safe(getattr(self, f"_duty_{duty}"), now)
+                self.ops_safe(self._run_duty, duty)
             except Exception:
                 logger.exception("worker duty %r failed; it runs again at its next interval", duty)
+
+    def _run_duty(self, duty):
+        # The clock is read as the duty runs, not once for the turn: an earlier
+        # duty, or a first try of this one, may have waited out a database outage.
+        getattr(self, f"_duty_{duty}")(timezone.now())
 
     def _duty_heartbeat(self, now):
         heartbeat(self, now)
@@ -500,7 +617,11 @@ class Worker:
             self.ops.renew_leases(self.worker_id, now + self.lease, list(self.active))
 
     def _duty_recover(self, now):
-        recover(self.ops, now)
+        _, finished = recover(self.ops)  # each batch reads the clock anew
+        if not finished:
+            # The time budget ran out with leases still lapsed: the next pass
+            # comes at the next loop turn, not half a lease later.
+            self.timers.set_next("recover", time.monotonic())
 
     def _duty_prune(self, now):
         prune(self.ops, now)

@@ -117,3 +117,11 @@ def record_dropping_connection(key):
 @delayed_task()
 def never_returns():
     threading.Event().wait()
+
+
+@delayed_task()
+def application_name():
+    """The application_name of the database connection task code gets (PostgreSQL)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('application_name')")
+        return cursor.fetchone()[0]

@@ -137,6 +137,15 @@ class TestEnqueue:
         assert running.started_at == running.last_attempted_at == started
         assert not running.is_finished
 
+    def test_get_result_while_claimed_ahead_reads_ready(self):
+        row_id = int(ft.add.enqueue(1, 2).id)
+        # Claimed by a worker ahead of a free slot: not started, no attempt under way.
+        TaskQueue.objects.filter(pk=row_id).update(
+            status=RUNNING_ROW, worker_id="host:1:abc", started_at=None
+        )
+        claimed = default_task_backend.get_result(str(row_id))
+        assert (claimed.status, claimed.worker_ids, claimed.last_attempted_at) == (READY, [], None)
+
 
 @pytest.mark.django_db
 class TestValidation:
@@ -191,6 +200,19 @@ class TestValidation:
         assert (row.max_attempts, row.ttl, row.options["retry_delay"]) == (2, 600, 0.01)
         row = TaskQueue.objects.get(pk=int(ft.always_fails.using(retries=0, ttl=5).enqueue().id))
         assert (row.max_attempts, row.ttl) == (1, 5)
+
+    def test_failed_ttl_from_the_task_or_the_backend_options(self):
+        row = TaskQueue.objects.get(pk=int(ft.add.using(failed_ttl=None).enqueue(1, 2).id))
+        assert row.options == {"failed_ttl": None, "backend": "default"}  # kept until deleted
+        row = TaskQueue.objects.get(pk=int(ft.add.enqueue(1, 2).id))
+        assert "failed_ttl" not in row.options  # AUTOTASK_FAILED_TTL applies
+        with override_settings(
+            TASKS={"default": {"BACKEND": "autotask.backend.AutotaskBackend", "OPTIONS": {"failed_ttl": 60}}}
+        ):
+            row = TaskQueue.objects.get(pk=int(ft.add.enqueue(1, 2).id))
+            assert row.options["failed_ttl"] == 60
+        with pytest.raises(InvalidTask, match="failed_ttl must be >= 0"):
+            ft.add.using(failed_ttl=-1)
 
     def test_decorator_forwards_autotask_options(self):
         assert (ft.fail_until.retries, ft.fail_until.retry_delay, ft.fail_until.backoff) == (2, 0.01, 1.0)

@@ -307,6 +307,51 @@ def test_claim_counts_attempts(ops, now):
     assert again.attempts == row(pk).attempts == 2
 
 
+@every_claim_path
+def test_claim_ahead_holds_the_rows_without_starting_them(ops, now):
+    first, second = ops.insert_tasks([task(now, "a", max_attempts=3), task(now, "b", max_attempts=3)])
+    TaskQueue.objects.filter(pk=second).update(attempts=1, started_at=now - LEASE)  # retried once already
+    claimed = ops.claim("w1", None, 5, now + LEASE, now, started=False)
+    assert [(t.id, t.attempts) for t in claimed] == [(first, 0), (second, 1)]
+    rows = TaskQueue.objects.filter(pk__in=[first, second]).order_by("pk")
+    assert [(r.status, r.worker_id, r.attempts, r.started_at, r.lease_expires_at) for r in rows] == [
+        (RUNNING, "w1", 0, None, now + LEASE),
+        (RUNNING, "w1", 1, None, now + LEASE),
+    ]
+    assert ops.claim("w2", None, 5, now + LEASE, now) == []  # held, not claimable again
+
+
+@every_claim_path
+def test_finish_and_claim_ahead(ops, now):
+    done, ahead = ops.insert_tasks([task(now, "done"), task(now, "ahead")])
+    ops.claim("w", None, 1, now + LEASE, now)
+    (claimed,) = ops.finish_and_claim("w", [outcome(done, now)], None, 5, now + LEASE, now, started=False)
+    assert (claimed.id, claimed.attempts, row(ahead).started_at, row(done).status) == (ahead, 0, None, DONE)
+
+
+def test_start_marks_only_claimed_ahead_rows_still_held(ops, now):
+    mine, started, lost, other = ops.insert_tasks([task(now, f"s{i}", max_attempts=2) for i in range(4)])
+    ops.claim("w", None, 1, now + LEASE, now)  # ``mine``: started at once
+    ops.claim("w", None, 3, now + LEASE, now, started=False)
+    TaskQueue.objects.filter(pk=lost).update(status=WAITING, worker_id="")  # recovered meanwhile
+    TaskQueue.objects.filter(pk=other).update(worker_id="other")  # and claimed elsewhere
+    later = now + timedelta(seconds=1)
+    assert ops.start("w", [started, lost, other], later) == [started]
+    assert (row(started).started_at, row(started).attempts) == (later, 1)
+    assert (row(mine).started_at, row(mine).attempts) == (now, 1)
+    assert [(row(pk).started_at, row(pk).attempts) for pk in (lost, other)] == [(None, 0), (None, 0)]
+    assert ops.start("w", [started], later) == []  # started once only
+    assert ops.start("w", [], later) == []
+
+
+def test_start_of_many_rows(ops, now):
+    ids = ops.insert_tasks([task(now, f"m{i}") for i in range(60)])
+    ops.claim("w", None, 60, now + LEASE, now, started=False)
+    assert sorted(ops.start("w", ids[:50], now)) == ids[:50]
+    assert TaskQueue.objects.filter(started_at=now, attempts=1).count() == 50
+    assert TaskQueue.objects.filter(started_at=None, attempts=0).count() == 10
+
+
 # -- claim exclusivity, from a second connection ----------------------------
 
 
@@ -462,6 +507,19 @@ def test_renew_leases_of_named_tasks_only(ops, now):
     assert ops.renew_leases("me", later, task_ids=[]) == 0
 
 
+def test_release_gives_back_the_attempt_of_a_task_marked_started_but_never_run(ops, now):
+    marked, ahead = ops.insert_tasks(
+        [task(now, "marked", max_attempts=2), task(now, "ahead", max_attempts=2)]
+    )
+    claimed = ops.claim("me", None, 2, now + LEASE, now, started=False)
+    ops.start("me", [marked], now)
+    assert ops.release("me", claimed) == 2
+    assert [(row(pk).status, row(pk).attempts, row(pk).started_at) for pk in (marked, ahead)] == [
+        (WAITING, 0, None),
+        (WAITING, 0, None),
+    ]
+
+
 def test_release_gives_unstarted_claims_back(ops, now):
     kept, given_back, taken_over = ops.insert_tasks([task(now, f"x{i}", max_attempts=2) for i in range(3)])
     claimed = {t.id: t for t in ops.claim("me", None, 3, now + LEASE, now)}
@@ -479,9 +537,10 @@ def test_lapsed_leases_oldest_first_with_limit(ops, now):
     ops.claim("w", None, 4, now + LEASE, now)
     for offset, pk in zip((30, 10, 20), ids, strict=False):  # the fourth keeps a fresh lease
         TaskQueue.objects.filter(pk=pk).update(lease_expires_at=now - timedelta(seconds=offset))
+    TaskQueue.objects.filter(pk=ids[2]).update(started_at=None, attempts=0)  # claimed ahead, never started
     lapsed = ops.lapsed_leases(now, 2)
     assert [entry[0] for entry in lapsed] == [ids[0], ids[2]]
-    assert lapsed[0] == (ids[0], 1, 2, 300.0, "w", [])
+    assert lapsed == [(ids[0], 1, 2, "w", [], True, {}), (ids[2], 0, 2, "w", [], False, {})]
     assert [entry[0] for entry in ops.lapsed_leases(now, 10)] == [ids[0], ids[2], ids[1]]
 
 
@@ -492,10 +551,9 @@ def test_release_lapsed_is_compare_and_set(ops, now):
     ops.renew_leases("w", now + LEASE)  # the worker was alive after all
     TaskQueue.objects.filter(pk=lapsed).update(lease_expires_at=now - timedelta(seconds=1))
     retry = Outcome(id=renewed, status=WAITING, finished_at=now, error_message="lost", retry_at=now)
-    assert ops.release_lapsed(renewed, now, retry) is False
-    assert (row(renewed).status, row(renewed).worker_id) == (RUNNING, "w")
     fail = outcome(lapsed, now, status=ERROR, error_message="lost", history=[{"attempt": 1}])
-    assert ops.release_lapsed(lapsed, now, fail) is True
+    assert ops.release_lapsed(now, [retry, fail]) == [lapsed]
+    assert (row(renewed).status, row(renewed).worker_id) == (RUNNING, "w")
     saved = row(lapsed)
     assert (saved.status, saved.worker_id, saved.error_message, saved.history) == (
         ERROR,
@@ -504,7 +562,54 @@ def test_release_lapsed_is_compare_and_set(ops, now):
         [{"attempt": 1}],
     )
     assert saved.lease_expires_at is None
-    assert ops.release_lapsed(lapsed, now, fail) is False
+    assert ops.release_lapsed(now, [fail]) == []
+    assert ops.release_lapsed(now, []) == []
+
+
+def test_release_lapsed_writes_a_batch_in_one_go(ops, now):
+    ids = ops.insert_tasks([task(now, f"b{i}", max_attempts=2) for i in range(150)])
+    ops.claim("w", None, 150, now - timedelta(seconds=1), now)
+    retry_at = now + timedelta(seconds=5)
+    outcomes = [
+        Outcome(
+            id=pk,
+            status=WAITING,
+            finished_at=now,
+            error_message=f"lost {pk}",
+            retry_at=retry_at,
+            history=[{"n": pk}],
+        )
+        for pk in ids
+    ]
+    assert sorted(ops.release_lapsed(now, outcomes)) == ids
+    saved = TaskQueue.objects.filter(pk__in=ids)
+    assert {(r.status, r.worker_id, r.attempts, r.scheduled_at, r.lease_expires_at) for r in saved} == {
+        (WAITING, "", 1, retry_at, None)
+    }
+    assert all(r.error_message == f"lost {r.pk}" and r.history == [{"n": r.pk}] for r in saved)
+
+
+def test_unclaim_lapsed_gives_back_only_unstarted_lapsed_rows(ops, now):
+    unstarted, started, renewed = ops.insert_tasks([task(now, f"u{i}", max_attempts=2) for i in range(3)])
+    ops.claim("w", None, 3, now - timedelta(seconds=1), now)
+    TaskQueue.objects.filter(pk__in=[unstarted, renewed]).update(started_at=None, attempts=0)
+    TaskQueue.objects.filter(pk=unstarted).update(
+        error_message="an earlier attempt", history=[{"attempt": 1}]
+    )
+    TaskQueue.objects.filter(pk=renewed).update(lease_expires_at=now + LEASE)
+    assert ops.unclaim_lapsed(now, [unstarted, started, renewed]) == 1
+    back = row(unstarted)
+    assert (back.status, back.worker_id, back.attempts, back.lease_expires_at, back.started_at) == (
+        WAITING,
+        "",
+        0,
+        None,
+        None,
+    )
+    assert (back.error_message, back.history) == ("an earlier attempt", [{"attempt": 1}])
+    assert (row(started).status, row(renewed).status) == (RUNNING, RUNNING)
+    assert ops.unclaim_lapsed(now, []) == 0
+    assert [t.id for t in ops.claim("w2", None, 3, now + LEASE, now)] == [unstarted]
 
 
 # -- prune ----------------------------------------------------------------------

@@ -355,13 +355,36 @@ def test_batched_finish_and_finish_and_claim_find_their_rows_by_index(ops, now, 
 
 
 @postgresql
-def test_enqueue_is_one_statement_with_its_notify(ops, now):
-    statements = executed(ops.insert_tasks, [new_task(now)])
-    assert len(statements) == 1, statements
-    assert "pg_notify" in statements[0][0]
-    statements = executed(ops.insert_calls, new_task(now), ['"a"', '"b"', '"c"'])
-    assert len(statements) == 1, statements
-    assert "pg_notify" in statements[0][0]
+@pytest.mark.django_db(transaction=True)
+def test_enqueue_commits_without_notify_then_wakes_without_waiting_for_the_disk(ops, now):
+    """Issue 20: PostgreSQL commits the transactions that NOTIFY one at a time, each through
+    its fsync. The rows commit without NOTIFY; the wake-up is a transaction of its own,
+    after the commit, with asynchronous commit (it stores nothing)."""
+    seen = []
+
+    def record(execute, sql, params, many, context):
+        seen.append((sql, connection.in_atomic_block))
+        return execute(sql, params, many, context)
+
+    listening = Listening(ops)
+    try:
+        with connection.execute_wrapper(record):
+            ops.insert_tasks([new_task(now, queue="mail")])  # autocommit
+            with transaction.atomic():
+                ops.insert_tasks([new_task(now, queue="sms"), new_task(now, queue="sms")])
+                ops.insert_calls(new_task(now, queue="push"), ['"a"', '"b"'])
+            with transaction.atomic():
+                ops.insert_tasks([new_task(now, queue="never")])
+                transaction.set_rollback(True)
+        assert listening.queues() == {"mail", "sms", "push"}
+    finally:
+        listening.close()
+    inserts = [sql for sql, _ in seen if "INSERT" in sql]
+    wakes = [(sql, atomic) for sql, atomic in seen if "pg_notify" in sql]
+    assert len(inserts) == 4 and not any("pg_notify" in sql for sql in inserts)
+    assert len(wakes) == 3  # the rolled-back enqueue wakes nobody
+    for sql, atomic in wakes:
+        assert not atomic and "set_config('synchronous_commit', 'off', true)" in sql
 
 
 @plans
@@ -552,3 +575,22 @@ def test_prepared_claims_survive_a_new_connection(ops, now):
     taken += [task.id for task in ops.finish_and_claim("w", outcomes, None, 2, now + LEASE, now)]
     assert taken == ids[:2] + ids[4:]
     assert [stored(pk)["status"] for pk in ids[2:4]] == [DONE, WAITING]
+
+
+@postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_wake_up_after_the_commit_keeps_the_task_and_says_so(ops, now, caplog, monkeypatch):
+    from django.db import OperationalError
+
+    real = ops.execute_direct
+
+    def failing_wake(sql, params):
+        if "pg_notify" in sql:
+            raise OperationalError("connection lost")
+        return real(sql, params)
+
+    monkeypatch.setattr(ops, "execute_direct", failing_wake)
+    with caplog.at_level("WARNING", logger="autotask"):
+        (pk,) = ops.insert_tasks([new_task(now, queue="mail")])
+    assert stored(pk)["status"] == WAITING
+    assert "waking the workers failed" in caplog.text

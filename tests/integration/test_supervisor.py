@@ -362,6 +362,12 @@ SERVER_ENV = {"DJANGO_SETTINGS_MODULE": "tests.recovery.settings"}
 def test_runserver_worker_runs_the_current_code_after_a_reload(spawn, tmp_path):
     module = tmp_path / "reloadable.py"
     module.write_text("def version():\n    return 'v1'\n")
+    # The settings import ``reloadable`` (so the reloader watches it); the task that
+    # reports its version is declared in a module of its own.
+    (tmp_path / "reloadable_task.py").write_text(
+        "from autotask.tasks import delayed_task\n\nimport reloadable\n\n\n"
+        "@delayed_task\ndef version():\n    return reloadable.version()\n"
+    )
     port = free_port()
     env = {
         **SERVER_ENV,
@@ -391,7 +397,7 @@ def test_runserver_worker_runs_the_current_code_after_a_reload(spawn, tmp_path):
 
 
 def run_version():
-    handle = DelayedTask(enqueue("reloadable.version", (), {}, TaskOptions()))
+    handle = DelayedTask(enqueue("reloadable_task.version", (), {}, TaskOptions()))
     assert handle.wait(START_TIMEOUT)
     return handle.result
 

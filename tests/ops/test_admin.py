@@ -86,6 +86,17 @@ def test_list_shows_function_queue_kind_status_words_attempts_age(admin_client):
         assert header in html
 
 
+def test_list_tells_a_task_claimed_ahead_from_a_running_one(admin_client):
+    make_task(RUNNING, function="tests.app.tasks.boom")
+    make_task(RUNNING, function="tests.app.tasks.echo", started_at=None, attempts=0)
+    html = admin_client.get(LIST).content.decode()
+    assert '<span class="autotask-status autotask-running">Running</span>' in html
+    assert (
+        '<span class="autotask-status autotask-running">Running (claimed ahead, not started)</span>' in html
+    )
+    assert ">0 / 1</td>" in html
+
+
 def test_filters_by_status_queue_and_kind(admin_client):
     failed = make_task(ERROR, queue="mail")
     waiting = make_task(WAITING, queue="mail", kind="cron")
@@ -279,6 +290,20 @@ def test_run_now_refuses_non_periodic_and_missing_schedules(admin_client):
     response = admin_client.post(SCHEDULES, {"action": "run_now", "_selected_action": [gone.pk]}, follow=True)
     assert messages_of(response) == ["Not run, the function is gone from the code: tests.app.gone.job."]
     assert not TaskQueue.objects.exclude(schedule=None).exists()
+
+
+def test_run_now_refuses_a_schedule_that_is_not_a_declared_task(admin_client):
+    forged = make_schedule("os.system")
+    declared = make_schedule()
+    response = admin_client.post(
+        SCHEDULES, {"action": "run_now", "_selected_action": [forged.pk, declared.pk]}, follow=True
+    )
+    assert messages_of(response) == [
+        "Not run, not a declared task (a worker refuses it): os.system. Declare the function with "
+        "@delayed_task, @periodic_task, @cron_task or Django's @task.",
+        "Enqueued a run now: tests.app.tasks.echo.",
+    ]
+    assert list(TaskQueue.objects.values_list("function", flat=True)) == ["tests.app.tasks.echo"]
 
 
 def test_schedule_list_and_run_now(admin_client):
@@ -479,3 +504,30 @@ def test_every_admin_page_renders_with_10000_tasks(admin_client, many_tasks, dja
     with django_assert_max_num_queries(MAX_QUERIES):
         admin_client.post(LIST, {"action": "retry_failed", "_selected_action": page})
     assert TaskQueue.objects.filter(pk__in=page, status=WAITING).count() == PAGE_SIZE
+
+
+def test_stored_markup_is_escaped_and_undeclared_rows_are_not_retried(admin_client):
+    forged = make_task(ERROR, function="<script>alert(1)</script>.x", error_message="<b>e</b>")
+    declared = make_task(ERROR, function="tests.app.tasks.boom")
+    for url in (LIST, change_url(forged)):
+        page = admin_client.get(url).content.decode()
+        assert "<script>alert(1)" not in page and "<b>e</b>" not in page
+        assert "&lt;script&gt;alert(1)" in page
+    evil = make_task(ERROR, function="os.system", args=(("touch /tmp/x",), {}))
+    response = act(admin_client, "retry_failed", [forged, declared, evil])
+    shown = messages_of(response)
+    assert any("Not retried, not a declared task" in m and "os.system" in m for m in shown), shown
+    assert "<script>alert(1)" not in response.content.decode()
+    evil.refresh_from_db()
+    declared.refresh_from_db()
+    assert (evil.status, declared.status) == (ERROR, WAITING)
+
+
+def test_overdue_next_runs_are_flagged(admin_client):
+    make_schedule(name="tests.app.tasks.late", next_run_at=timezone.now() - timedelta(minutes=3))
+    make_schedule(name="tests.app.tasks.now", next_run_at=timezone.now() - timedelta(seconds=2))
+    make_schedule(name="tests.app.tasks.soon")
+    for url in (LIST, SCHEDULES):
+        html = admin_client.get(url).content.decode()
+        assert html.count("overdue by") == 1, url
+        assert "overdue by 3 min" in html, url

@@ -14,7 +14,7 @@ from django.test import override_settings
 
 from autotask import checks
 from autotask.conf import DEFAULTS
-from tests.app import tasks  # noqa: F401 - the decorators are in use
+from tests.app import tasks
 from tests.conftest import ROOT
 
 
@@ -59,6 +59,9 @@ def test_the_test_settings_pass_every_check():
         ("DEFAULT_QUEUE", "q" * 101, "a non-empty queue name"),
         ("CLEAN_BATCH_SIZE", "1000", "an integer >= 1"),
         ("NON_SERVING_COMMANDS", "shell", "a list of management command names"),
+        ("FAILED_TTL", "7d", "None (keep until deleted) or a number of seconds >= 0"),
+        ("FAILED_TTL", -1, "None (keep until deleted) or a number of seconds >= 0"),
+        ("FAILED_TTL", float("inf"), "None (keep until deleted) or a number of seconds >= 0"),
     ],
 )
 def test_invalid_setting_values(name, value, expected):
@@ -82,6 +85,9 @@ def test_invalid_setting_values(name, value, expected):
         ("LEASE_SECONDS", 0.5),
         ("RETRY_BACKOFF", 1),
         ("NON_SERVING_COMMANDS", ["collectstatic"]),
+        ("FAILED_TTL", None),
+        ("FAILED_TTL", 0),
+        ("FAILED_TTL", 86400.5),
     ],
 )
 def test_valid_setting_values(name, value):
@@ -140,15 +146,15 @@ def test_decorators_without_the_app_installed():
     assert error.hint == "Add 'autotask' to INSTALLED_APPS and run 'manage.py migrate'."
 
 
-def test_manage_py_check_reports_the_missing_app(tmp_path):
-    """In a real project: the decorators alone register the check that reports it."""
+def check_project(tmp_path, apps, is_active, tasks_code):
+    """Run ``manage.py check`` in a project whose app ``shop`` has ``tasks_code``."""
     (tmp_path / "site_settings.py").write_text(
         textwrap.dedent(
-            """
+            f"""
             SECRET_KEY = "x"
-            INSTALLED_APPS = ["django.contrib.contenttypes", "shop"]
-            DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
-            AUTOTASK_IS_ACTIVE = True
+            INSTALLED_APPS = {["django.contrib.contenttypes", *apps, "shop"]!r}
+            DATABASES = {{"default": {{"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}}}
+            AUTOTASK_IS_ACTIVE = {is_active!r}
             """
         )
     )
@@ -157,12 +163,17 @@ def test_manage_py_check_reports_the_missing_app(tmp_path):
     (shop / "__init__.py").write_text("")
     # Task modules imported at start-up (here by the app's models) are seen by the check.
     (shop / "models.py").write_text("from . import tasks  # noqa\n")
-    (shop / "tasks.py").write_text(
-        "from autotask.tasks import delayed_task\n\n@delayed_task\ndef job():\n    pass\n"
-    )
+    (shop / "tasks.py").write_text(textwrap.dedent(tasks_code))
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "site_settings", "PYTHONPATH": f"{tmp_path}:{ROOT}"}
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "django", "check"], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_manage_py_check_reports_the_missing_app(tmp_path):
+    """In a real project: the decorators alone register the check that reports it."""
+    result = check_project(
+        tmp_path, [], True, "from autotask.tasks import delayed_task\n\n@delayed_task\ndef job():\n    pass\n"
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "autotask.E012" in result.stderr and "Add 'autotask' to INSTALLED_APPS" in result.stderr
@@ -259,3 +270,70 @@ def test_sqlite_without_wal(task_connection, tmp_path, journal_mode, expected, d
     finally:
         wrapper.close()
         django_db_blocker.restore()
+
+
+# -- what needs a worker, and timeouts nothing enforces ----------------------------
+
+
+def test_tasks_backend_while_inactive_warns():
+    backend = {"default": {"BACKEND": "autotask.backend.AutotaskBackend"}}
+    with override_settings(AUTOTASK_IS_ACTIVE=False, TASKS=backend):
+        warning = only([w for w in checks.check_worker_needed() if w.id == "autotask.W040"])
+    assert warning.id == "autotask.W040" and "'default'" in warning.msg
+    assert "AUTOTASK_IS_ACTIVE = True" in warning.hint and "run_autotask" in warning.hint
+    with override_settings(AUTOTASK_IS_ACTIVE=True, TASKS=backend):
+        assert checks.check_worker_needed() == []
+    with override_settings(AUTOTASK_IS_ACTIVE=False, TASKS={}):
+        assert "autotask.W040" not in [w.id for w in checks.check_worker_needed()]
+
+
+def test_timeout_on_a_sync_task_set_per_call_warns(monkeypatch):
+    from autotask.definitions import registry
+
+    monkeypatch.setattr(registry, "_unenforced_timeouts", {})
+    assert checks.check_unenforced_timeouts() == []
+    tasks.add.using(timeout=5)
+    warning = only(checks.check_unenforced_timeouts())
+    assert warning.id == "autotask.W042" and "tests.app.tasks.add (timeout=5)" in warning.msg
+
+
+def test_inactive_schedules_and_sync_timeouts_in_a_real_project(tmp_path):
+    """manage.py check: schedules declared while inactive never run; timeout= on sync tasks."""
+    result = check_project(
+        tmp_path,
+        ["autotask"],
+        False,
+        """
+        from autotask.tasks import cron_task, delayed_task, periodic_task
+
+        @periodic_task(seconds=60)
+        def tick():
+            pass
+
+        @cron_task(cron="0 3 * * *")
+        def nightly():
+            pass
+
+        @delayed_task(timeout=10)
+        def slow():
+            pass
+
+        @delayed_task(timeout=10)
+        async def bounded():
+            pass
+        """,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "autotask.W041" in output and "shop.tasks.nightly, shop.tasks.tick" in output
+    assert "autotask.W042" in output and "shop.tasks.slow (timeout=10)" in output
+    assert "bounded" not in output
+
+
+def test_a_bad_failed_ttl_is_refused_when_read():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from autotask.conf import conf
+
+    with override_settings(AUTOTASK_FAILED_TTL="7d"), pytest.raises(ImproperlyConfigured, match="FAILED_TTL"):
+        _ = conf.FAILED_TTL

@@ -203,6 +203,39 @@ def test_clean_rejects_a_bad_batch_size():
         call_command("autotask_clean", "--batch-size", "0")
 
 
+@pytest.fixture
+def failures():
+    return {
+        "old": task(ERROR, finished_ago=timedelta(days=8), expires_in=None),
+        "old_expiring": task(ERROR, finished_ago=timedelta(days=9), expires_in=timedelta(days=1)),
+        "recent": task(ERROR, finished_ago=timedelta(days=6), expires_in=None),
+        "done": task(DONE, finished_ago=timedelta(days=8), expires_in=timedelta(minutes=5)),
+        "waiting": task(WAITING, finished_ago=timedelta(days=8)),
+    }
+
+
+@pytest.mark.parametrize("older_than", ["7d", "168h", "10080m", "604800", "604800s"])
+def test_clean_deletes_failures_older_than(failures, older_than):
+    assert clean("--failed-older-than", older_than) == (
+        "Deleted 0 expired task rows.\nDeleted 2 failed tasks that finished more than 7 d ago."
+    )
+    kept = {failures[name].pk for name in ("recent", "done", "waiting")}
+    assert set(TaskQueue.objects.values_list("pk", flat=True)) == kept
+
+
+def test_clean_dry_run_counts_old_failures(failures):
+    assert clean("--dry-run", "--failed-older-than", "12h") == (
+        "Would delete 0 expired task rows.\nWould delete 3 failed tasks that finished more than 12 h ago."
+    )
+    assert TaskQueue.objects.count() == 5
+
+
+@pytest.mark.parametrize("value", ["7x", "-1d", "d", "", "1.5.2h", "7 days"])
+def test_clean_rejects_a_bad_duration(value):
+    with pytest.raises(CommandError, match=r"invalid duration .*s, m, h or d"):
+        call_command("autotask_clean", f"--failed-older-than={value}")
+
+
 @pytest.mark.parametrize(
     "seconds, text",
     [
@@ -223,3 +256,56 @@ def test_format_age(seconds, text):
     from autotask.monitor import format_age
 
     assert format_age(seconds) == text
+
+
+def test_status_escapes_control_characters_from_the_database():
+    """Stored names and errors cannot steer the terminal (ESC, BEL, bidi overrides)."""
+    evil = "q\x1b[2J\x1b]0;owned\x07"
+    task(WAITING, queue=evil, age=timedelta(minutes=5), function="shop.\x1b[31mred\u202e")
+    Worker.objects.create(
+        worker_id="w\x1b[1A:1:x", hostname="h", pid=1, queues=evil, last_seen=timezone.now()
+    )
+    code, out, err = status("--max-wait", "1")
+    assert code == 1
+    for text in (out, err):
+        assert not _raw_escapes(text), text
+    assert "q\\x1b[2J\\x1b]0;owned\\x07" in out
+    assert "shop.\\x1b[31mred\\u202e" in out
+    assert "w\\x1b[1A:1:x" in out
+    code, out, _ = status("--json", "--max-wait", "1")
+    assert "\x1b" not in out and "\x07" not in out
+    assert "q\\u001b[2J\\u001b]0;owned\\u0007" in out  # JSON's own escapes
+    assert evil in out.encode().decode("unicode_escape")
+
+
+def _raw_escapes(text):
+    """Control characters in ``text`` but newlines (the command adds no colour when piped)."""
+    return [c for c in text if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) <= 0x9F or c == "\u202e"]
+
+
+@pytest.fixture
+def late_and_on_time():
+    now = timezone.now()
+    Schedule.objects.create(
+        name="app.jobs.late", kind="periodic", spec="60", next_run_at=now - timedelta(minutes=3)
+    )
+    # Due a moment ago: within the scheduler's tick, not overdue.
+    Schedule.objects.create(
+        name="app.jobs.now", kind="periodic", spec="60", next_run_at=now - timedelta(seconds=2)
+    )
+    Schedule.objects.create(
+        name="app.jobs.soon", kind="periodic", spec="60", next_run_at=now + timedelta(minutes=1)
+    )
+
+
+def test_status_flags_overdue_next_runs(late_and_on_time):
+    _, out, _ = status("--json")
+    by_name = {s["name"]: s for s in json.loads(out)["schedules"]}
+    assert by_name["app.jobs.late"]["overdue"] is True
+    assert 180 <= by_name["app.jobs.late"]["overdue_seconds"] < 240
+    assert [by_name[n]["overdue"] for n in ("app.jobs.now", "app.jobs.soon")] == [False, False]
+    assert by_name["app.jobs.soon"]["overdue_seconds"] is None
+    _, out, _ = status()
+    (late,) = [line for line in out.splitlines() if "app.jobs.late" in line]
+    assert "OVERDUE by 3 min" in late
+    assert [line for line in out.splitlines() if "OVERDUE" in line] == [late]

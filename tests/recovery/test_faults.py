@@ -10,12 +10,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from django.db import connection
 
 from autotask.models import TaskQueue
 from autotask.task import DONE, ERROR, RUNNING, WAITING
+from autotask.worker.loop import FLUSH_BATCH, START_BATCH
 from tests.app import tasks
 from tests.conftest import ROOT, records, wait_for
 
@@ -299,3 +301,50 @@ def _drop_empty_database(request):
     yield
     if "tmp_path" in request.fixturenames and connection.vendor != "sqlite":
         _drop_database(f"{connection.settings_dict['NAME']}_empty")
+
+
+# -- claimed ahead, never started -------------------------------------------------
+
+KILL_LEASE = 4.0  # seconds: a lease long enough to tell the recovery bound from a loaded machine's pauses
+
+
+def test_killed_workers_claimed_ahead_tasks_wait_again_without_an_attempt(spawn):
+    """Three workers with full buffers of short tasks die at once; one survivor recovers them all."""
+    env = {"AUTOTASK_TEST_LEASE_SECONDS": str(KILL_LEASE)}
+    handles = tasks.echo.enqueue_many((i,) for i in range(30_000))  # no retries: a charged task fails
+    ids = [h.pk for h in handles]
+    spawn.worker("--queues", "elsewhere", env=env)  # the survivor: recovers, never claims these
+    workers = [spawn.worker("--concurrency", "2", env=env) for _ in range(3)]
+    pids = {str(w.pid) for w in workers}
+
+    def buffers_full():
+        ahead = TaskQueue.objects.filter(pk__in=ids, status=RUNNING, started_at=None)
+        holders = {worker_id.split(":")[1] for worker_id in ahead.values_list("worker_id", flat=True)}
+        return holders == pids and ahead.count() > 150
+
+    wait_for(buffers_full, timeout=START_TIMEOUT, interval=0.01, message="three workers claiming ahead")
+    for worker in workers:
+        worker.signal(signal.SIGKILL)
+    killed = time.monotonic()
+    for worker in workers:
+        worker.wait()
+    held = TaskQueue.objects.filter(pk__in=ids, status=RUNNING)
+    unstarted = list(held.filter(started_at=None).values_list("pk", flat=True))
+    started = list(held.exclude(started_at=None).values_list("pk", flat=True))
+    assert len(unstarted) > 100  # more than one recovery batch (RECOVER_BATCH)
+    # Started: run with their outcome not written yet (up to a batch), running, or marked to run next.
+    assert len(started) <= 3 * (FLUSH_BATCH + 2 + START_BATCH)
+
+    wait_for(lambda: not held.exists(), timeout=60, interval=0.05, message="every lapsed lease recovered")
+    elapsed = time.monotonic() - killed
+    # The documented bound (1.5 leases), plus this test's polling.
+    assert elapsed <= 1.5 * KILL_LEASE + 0.5, f"recovered {elapsed:.1f}s after the kill"
+    back = TaskQueue.objects.filter(pk__in=unstarted)
+    assert set(back.values_list("status", "attempts", "error_message", "worker_id")) == {(WAITING, 0, "", "")}
+    assert not any(back.values_list("history", flat=True))
+    charged = TaskQueue.objects.filter(pk__in=started)
+    assert set(charged.values_list("status", "attempts")) <= {(ERROR, 1)}
+    assert all(
+        [entry["exception"] for entry in history] == [WORKER_LOST]
+        for history in charged.values_list("history", flat=True)
+    )

@@ -62,6 +62,9 @@ def test_with_and_without_parentheses():
         ({"queue": 3}, "queue must be a non-empty string"),
         ({"timeout": 0}, "timeout must be > 0"),
         ({"backoff": 0.5}, "backoff must be >= 1.0"),
+        ({"failed_ttl": -1}, "failed_ttl must be >= 0"),
+        ({"failed_ttl": "7d"}, "failed_ttl must be a number"),
+        ({"failed_ttl": float("inf")}, "failed_ttl must be a finite number"),
     ],
 )
 def test_bad_option_values_fail_at_decoration(options, message):
@@ -75,7 +78,7 @@ def test_unknown_keyword_fails_and_names_the_allowed_ones():
 
 
 def test_too_many_positional_arguments():
-    with pytest.raises(TypeError, match="at most 3 positional"):
+    with pytest.raises(TypeError, match="from 0 to 3 positional arguments"):
         delayed_task(1, 2, 3, 4)
     with pytest.raises(TypeError, match="multiple values for argument 'delay'"):
         delayed_task(1, delay=2)
@@ -121,3 +124,62 @@ def test_options_are_stored_compactly():
     options = TaskOptions(retries=2, retry_delay=1.5, timeout=None)
     assert options.stored() == {"retry_delay": 1.5}
     assert TaskOptions(delay=datetime.timedelta(seconds=1).total_seconds()).delay == 1.0
+
+
+def test_decorator_signatures_list_their_parameters_and_defaults():
+    import dataclasses
+    import inspect
+
+    from autotask.tasks import cron_task, periodic_task
+
+    def defaults(func):
+        return {name: p.default for name, p in inspect.signature(func).parameters.items()}
+
+    def positional(func):
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD,)
+        return [name for name, p in inspect.signature(func).parameters.items() if p.kind in kinds]
+
+    # One source of truth: every TaskOptions field with its default.
+    options = {f.name: f.default for f in dataclasses.fields(TaskOptions)}
+    assert tuple(options) == TaskOptions.NAMES
+    run_options = {k: v for k, v in options.items() if k != "delay"}
+    assert defaults(delayed_task) == options
+    assert positional(delayed_task) == ["delay", "retries", "ttl"]
+    assert defaults(periodic_task) == {"seconds": 3600, "start_now": False, **run_options}
+    assert positional(periodic_task) == ["seconds", "start_now"]
+    legacy = dict.fromkeys(("minutes", "hours", "dow", "months", "dom", "crontab"))
+    assert defaults(cron_task) == {**legacy, "cron": None, "timezone": None, **run_options}
+    assert positional(cron_task) == list(legacy)
+    assert "retries=0" in str(inspect.signature(delayed_task))
+
+
+@override_settings(AUTOTASK_IS_ACTIVE=False)
+def test_positional_use_as_the_original_allowed():
+    from autotask.tasks import cron_task, periodic_task
+
+    assert delayed_task(60, 2)(plain) is plain
+    assert periodic_task(30, True)(plain) is plain
+    assert cron_task([0], [3])(plain) is plain
+
+
+def test_enqueue_many_names_the_bad_call(monkeypatch):
+    task = delayed_task(plain)
+
+    class Thing:
+        pass
+
+    # No database access is allowed here: the error comes before any INSERT.
+    calls = [(i,) for i in range(17)] + [(Thing(),)]
+    with pytest.raises(SerializationError, match=r"^calls\[17\] of enqueue_many: .*args\[0\]"):
+        task.enqueue_many(calls)
+    with pytest.raises(TypeError, match=r"^calls\[1\] of enqueue_many must be a Call or a tuple"):
+        task.enqueue_many([(1,), 5])
+
+
+def test_failed_ttl_is_stored_only_when_given():
+    assert "failed_ttl" not in delayed_task(plain).options.stored()  # AUTOTASK_FAILED_TTL applies
+    assert delayed_task(failed_ttl=3600)(plain).options.stored() == {"failed_ttl": 3600.0}
+    forever = delayed_task(plain).using(failed_ttl=None)
+    assert forever.options.stored() == {"failed_ttl": None}  # kept until deleted
+    with pytest.raises(InvalidTaskOptions, match="failed_ttl"):
+        delayed_task(plain).using(failed_ttl=-5)

@@ -1,5 +1,7 @@
 """``manage.py autotask_clean``: delete finished tasks whose result ttl has lapsed, now."""
 
+from datetime import timedelta
+
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 from django.utils import timezone
@@ -7,7 +9,7 @@ from django.utils import timezone
 from ... import monitor
 from ...conf import conf
 from ...db import hint_for
-from .. import positive_int
+from .. import duration, positive_int
 
 
 class Command(BaseCommand):
@@ -24,22 +26,44 @@ class Command(BaseCommand):
             default=None,
             help="Rows deleted per statement (default: AUTOTASK_CLEAN_BATCH_SIZE).",
         )
+        parser.add_argument(
+            "--failed-older-than",
+            type=duration,
+            default=None,
+            metavar="DURATION",
+            help="Also delete failed (error) tasks that finished longer ago than this, whatever "
+            "their AUTOTASK_FAILED_TTL or failed_ttl: seconds, or a number with s, m, h or d "
+            "(3600, 12h, 7d).",
+        )
         parser.add_argument("--database", default=None, help="Database alias (default: AUTOTASK_DATABASE).")
 
     def handle(self, *args, **options):
         using = options["database"] or conf.DATABASE
         now = timezone.now()
+        older_than = options["failed_older_than"]
+        before = None if older_than is None else now - timedelta(seconds=older_than)
         try:
             counts = monitor.expired_counts(using=using, now=now)
+            failed = 0
+            if before is not None:
+                # Failures already counted as expired are not counted twice.
+                failed = monitor.failed_before(using, before).exclude(expires_at__lte=now).count()
             if options["dry_run"]:
-                self._say("Would delete", sum(counts.values()), counts)
+                self._say("Would delete", sum(counts.values()), counts, failed, older_than)
                 return
             deleted = monitor.prune_all(using=using, now=now, batch=options["batch_size"])
+            if before is not None:
+                failed = monitor.delete_failed_before(using, before, batch=options["batch_size"])
         except DatabaseError as exc:
             raise CommandError(f"cannot clean the task table: {exc}{hint_for(exc)}") from exc
-        self._say("Deleted", deleted, counts)
+        self._say("Deleted", deleted, counts, failed, older_than)
 
-    def _say(self, verb, total, counts):
+    def _say(self, verb, total, counts, failed, older_than):
         rows = "row" if total == 1 else "rows"
         detail = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()) if count)
         self.stdout.write(f"{verb} {total} expired task {rows}" + (f" ({detail})." if detail else "."))
+        if older_than is not None:
+            rows = "task" if failed == 1 else "tasks"
+            self.stdout.write(
+                f"{verb} {failed} failed {rows} that finished more than {monitor.format_age(older_than)} ago."
+            )

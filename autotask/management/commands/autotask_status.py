@@ -1,6 +1,7 @@
 """``manage.py autotask_status``: the queue at a glance, and a health check by exit code."""
 
 import json
+import re
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
@@ -10,6 +11,20 @@ from ...conf import conf
 from ...db import hint_for
 
 UNHEALTHY = 1  # exit code when a health condition fails (argument errors exit with 2)
+
+# Characters that steer a terminal rather than show: C0 and C1 controls, DEL,
+# line/paragraph separators and the bidirectional overrides.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text):
+    """``text`` with every terminal control character escaped visibly (ESC as ``\\x1b``)."""
+    return _UNPRINTABLE.sub(_escape, str(text))
+
+
+def _escape(match):
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def _seconds(value):
@@ -70,13 +85,21 @@ class Command(BaseCommand):
             raise SystemExit(UNHEALTHY)
 
     def _print(self, snap, problems):
-        write = self.stdout.write
-        write(self.style.MIGRATE_HEADING("Queues"))
+        # Every line carries stored data (queue, function, worker and schedule
+        # names, errors): escape what would steer the terminal before styling.
+        def write(line):
+            self.stdout.write(printable(line))
+
+        def heading(line):
+            self.stdout.write(self.style.MIGRATE_HEADING(printable(line)))
+
+        heading("Queues")
         names = list(snap.totals)
         if snap.depth:
-            width = max(len("queue"), *(len(q) for q in snap.depth))
+            depth = {printable(queue): counts for queue, counts in snap.depth.items()}
+            width = max(len("queue"), *(len(q) for q in depth))
             write("  " + "queue".ljust(width) + "".join(f"{n:>11}" for n in names))
-            for queue, counts in snap.depth.items():
+            for queue, counts in depth.items():
                 write("  " + queue.ljust(width) + "".join(f"{counts.get(n, 0):>11}" for n in names))
         else:
             write("  no tasks")
@@ -90,16 +113,12 @@ class Command(BaseCommand):
             write("Oldest waiting task: none due")
         write(f"Failures in the last hour: {snap.failures_last_hour}")
         alive = snap.workers_alive
-        write(
-            self.style.MIGRATE_HEADING(
-                f"Workers alive: {len(alive)} (heartbeat within {monitor.format_age(snap.worker_timeout)})"
-            )
-        )
+        heading(f"Workers alive: {len(alive)} (heartbeat within {monitor.format_age(snap.worker_timeout)})")
         for w in alive:
             queues = w["queues"] or "all queues"
             seen = f"{w['last_seen']:%H:%M:%S}"
             write(f"  {w['worker_id']}  {queues}, concurrency {w['concurrency']}, last seen {seen}")
-        write(self.style.MIGRATE_HEADING("Next periodic/cron runs"))
+        heading("Next periodic/cron runs")
         if not snap.schedules:
             write("  none registered")
         for s in snap.schedules:
@@ -108,9 +127,11 @@ class Command(BaseCommand):
                 if s["missing"]
                 else f"{s['next_run_at']:%Y-%m-%d %H:%M:%S %Z}"
             )
+            if s["overdue"]:
+                when += f"  OVERDUE by {monitor.format_age(s['overdue_seconds'])}"
             write(f"  {when}  {s['name']} ({s['kind']} {s['spec']})")
         if problems:
             for problem in problems:
-                self.stderr.write(f"UNHEALTHY: {problem}")
+                self.stderr.write(printable(f"UNHEALTHY: {problem}"))
         else:
-            write(self.style.SUCCESS("OK"))
+            self.stdout.write(self.style.SUCCESS("OK"))

@@ -55,5 +55,6 @@ class Command(BaseCommand):
             idle_time=options["idle_time"],
             listen=False if options["no_listen"] else conf.LISTEN,
             using=options["database"],
+            identify=True,
         )
         sys.exit(worker.run())

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Prepare this machine for `make test`, or say exactly what is missing and exit 1.
+#
+#   * Debian packages the suite needs: libmariadb-dev + pkg-config (tox builds
+#     mysqlclient for the MariaDB env), chromium + chromium-driver (the admin's
+#     browser test), python3-venv (when .venv does not exist yet). Installed with
+#     apt-get when running as root or with passwordless sudo.
+#   * The local PostgreSQL and MariaDB servers: started when installed but down
+#     (pg_ctlcluster, start-stop-daemon mariadbd), and the `autotask` PostgreSQL
+#     database created. Servers are never installed (they need their own
+#     authentication set-up): run `docker compose up -d` or install them yourself.
+#
+# Only servers on this machine (127.0.0.1 / localhost) are started; remote ones
+# named by AUTOTASK_TEST_PG / AUTOTASK_TEST_MYSQL are only checked for reachability.
+#
+# --dry-run prints what would be installed or started, and changes nothing.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+DRY_RUN=0
+[[ "${1:-}" == "--dry-run" ]] && DRY_RUN=1
+
+PG_URL="${AUTOTASK_TEST_PG:-postgres://postgres@127.0.0.1:5432/autotask}"
+MYSQL_URL="${AUTOTASK_TEST_MYSQL:-mysql://root@127.0.0.1:3306/test}"
+MARIADBD="${MARIADBD:-$(command -v mariadbd || echo /usr/sbin/mariadbd)}"
+WAIT_SECONDS="${PREPARE_WAIT_SECONDS:-30}"
+
+problems=()
+
+say() { echo "prepare_test_machine: $*"; }
+
+run() {
+    if ((DRY_RUN)); then
+        say "would run: $*"
+        return 0
+    fi
+    "$@"
+}
+
+# URL -> "host port" (scheme://[user[:password]@]host[:port][/db]).
+host_port() {
+    local rest="${1#*://}" default_port="$2"
+    rest="${rest%%/*}"
+    rest="${rest##*@}"
+    if [[ "$rest" == *:* ]]; then echo "${rest%%:*} ${rest##*:}"; else echo "$rest $default_port"; fi
+}
+
+url_user() {
+    local rest="${1#*://}"
+    rest="${rest%%/*}"
+    [[ "$rest" == *@* ]] || return 0
+    rest="${rest%%@*}"
+    echo "${rest%%:*}"
+}
+
+reachable() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+is_local() { [[ "$1" == 127.0.0.1 || "$1" == localhost || "$1" == ::1 ]]; }
+
+wait_reachable() {
+    local i
+    for ((i = 0; i < WAIT_SECONDS; i++)); do
+        reachable "$1" "$2" && return 0
+        sleep 1
+    done
+    return 1
+}
+
+# --- Debian packages ---------------------------------------------------------
+
+packages=()
+if ! { pkg-config --exists mysqlclient || pkg-config --exists libmariadb || pkg-config --exists mariadb; } 2>/dev/null; then
+    packages+=(libmariadb-dev pkg-config)
+fi
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+    packages+=(chromium)
+fi
+if ! command -v chromedriver >/dev/null 2>&1; then
+    packages+=(chromium-driver)
+fi
+if [[ ! -x .venv/bin/python ]] && ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
+    packages+=(python3-venv)
+fi
+
+if ((${#packages[@]})); then
+    sudo_cmd=()
+    can_install=0
+    if command -v apt-get >/dev/null 2>&1; then
+        if [[ "$(id -u)" == 0 ]]; then
+            can_install=1
+        elif command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
+            can_install=1
+            sudo_cmd=(sudo -n)
+        fi
+    fi
+    if ((can_install)); then
+        say "installing ${packages[*]}"
+        if ! run "${sudo_cmd[@]}" apt-get update -qq \
+            || ! run "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}"; then
+            problems+=("apt-get could not install ${packages[*]}; install them, then run make test again")
+        fi
+    else
+        problems+=("missing packages: ${packages[*]} (Debian/Ubuntu: sudo apt-get install ${packages[*]}; elsewhere the MariaDB/MySQL client headers with pkg-config, Chromium and its chromedriver)")
+    fi
+fi
+
+# --- PostgreSQL --------------------------------------------------------------
+
+read -r pg_host pg_port <<<"$(host_port "$PG_URL" 5432)"
+pg_user="$(url_user "$PG_URL")"
+pg_db="${PG_URL#*://}"
+pg_db="${pg_db#*/}"
+[[ "$pg_db" == "${PG_URL#*://}" ]] && pg_db=""
+pg_db="${pg_db%%\?*}"
+
+if ! reachable "$pg_host" "$pg_port"; then
+    cluster=""
+    if is_local "$pg_host" && command -v pg_lsclusters >/dev/null 2>&1; then
+        cluster="$(pg_lsclusters -h 2>/dev/null | awk -v port="$pg_port" '$3 == port {print $1 " " $2; exit}')"
+    fi
+    if [[ -n "$cluster" ]] && command -v pg_ctlcluster >/dev/null 2>&1; then
+        say "starting PostgreSQL cluster $cluster"
+        # shellcheck disable=SC2086
+        if ! run pg_ctlcluster --skip-systemctl-redirect $cluster start \
+            || { ((DRY_RUN == 0)) && ! wait_reachable "$pg_host" "$pg_port"; }; then
+            problems+=("PostgreSQL cluster $cluster did not start; see its log under /var/log/postgresql")
+        fi
+    else
+        problems+=("PostgreSQL is not reachable at $pg_host:$pg_port: run 'docker compose up -d', or install PostgreSQL (user postgres, trust or password in AUTOTASK_TEST_PG) and start it")
+    fi
+fi
+
+if [[ -n "$pg_db" ]] && command -v psql >/dev/null 2>&1 && { ((DRY_RUN)) || reachable "$pg_host" "$pg_port"; }; then
+    psql_args=(-h "$pg_host" -p "$pg_port" -U "${pg_user:-postgres}" -d postgres -v ON_ERROR_STOP=1)
+    if ((DRY_RUN)); then
+        say "would create the PostgreSQL database $pg_db if it does not exist"
+    elif ! exists="$(psql "${psql_args[@]}" -Atc "SELECT 1 FROM pg_database WHERE datname = '$pg_db'" 2>&1)"; then
+        problems+=("cannot connect to PostgreSQL as ${pg_user:-postgres}: $exists")
+    elif [[ "$exists" != 1 ]]; then
+        say "creating the PostgreSQL database $pg_db"
+        psql "${psql_args[@]}" -qc "CREATE DATABASE \"$pg_db\"" || problems+=("could not create the PostgreSQL database $pg_db")
+    fi
+fi
+
+# --- MariaDB -----------------------------------------------------------------
+
+read -r my_host my_port <<<"$(host_port "$MYSQL_URL" 3306)"
+if ! reachable "$my_host" "$my_port"; then
+    if is_local "$my_host" && [[ -x "$MARIADBD" ]] && command -v start-stop-daemon >/dev/null 2>&1; then
+        say "starting MariaDB ($MARIADBD)"
+        if ! run start-stop-daemon --start --oknodo --background --exec "$MARIADBD" \
+            || { ((DRY_RUN == 0)) && ! wait_reachable "$my_host" "$my_port"; }; then
+            problems+=("MariaDB ($MARIADBD) did not start; see its error log")
+        fi
+    else
+        problems+=("MariaDB/MySQL is not reachable at $my_host:$my_port: run 'docker compose up -d', or install MariaDB (user root without a password, or AUTOTASK_TEST_MYSQL) and start it")
+    fi
+fi
+
+if ((${#problems[@]})); then
+    echo >&2
+    echo "make test cannot run on this machine yet:" >&2
+    for problem in "${problems[@]}"; do
+        echo "  - $problem" >&2
+    done
+    exit 1
+fi
+((DRY_RUN)) || say "ready"
+exit 0
