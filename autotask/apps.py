@@ -7,7 +7,10 @@ class AutotaskConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        # Here, not at the top: Django imports apps.py before the models, and
+        # both modules import them.
         from . import checks  # noqa: F401 - registers the system checks
         from .supervisor import autostart
+        from .supervisor import schedules as _schedules  # noqa: F401 - stores what this process declares
 
         autostart()  # a worker beside this process, if it serves

@@ -7,9 +7,14 @@ from django.apps import apps
 from django.conf import settings
 from django.core import checks as django_checks
 from django.core.checks import Error, Tags, register
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
 from .conf import DEFAULTS, SECONDS_OR_NONE, conf
+from .db.checks import database_errors, mysql_server_warnings, server_errors
+from .definitions import registry
+from .definitions.schedules import ScheduledFunction
+from .supervisor import worker_executable
 
 
 @register(Tags.compatibility)
@@ -90,12 +95,6 @@ def check_task_backend(app_configs=None, **kwargs):
 
 
 # -- setting values, database and deployment (ids E010-E019, W010-W019) ----
-
-SQLITE_MINIMUM = (3, 35)  # UPDATE ... RETURNING, which the claim needs
-POSTGRESQL_MINIMUM = 130000  # server_version_num of 13.0
-SUPPORTED_VENDORS = ("postgresql", "sqlite", "mysql")
-POOLER_PORT = "6432"  # PgBouncer's customary port
-POOLER_HOST_HINTS = ("pgbouncer", "pooler")  # e.g. Supabase's and Neon's pooled host names
 
 
 def _is_number(value):
@@ -216,8 +215,6 @@ def _misspelt_settings():
 @register(Tags.compatibility)
 def check_installed(app_configs=None, **kwargs):
     """The decorators are in use, so the app (and its table) must be installed."""
-    from . import registry
-
     if apps.is_installed("autotask") or not registry.all_definitions():
         return []
     return [
@@ -244,58 +241,7 @@ def check_database(app_configs=None, **kwargs):
     connection = _task_connection()
     if connection is None:
         return []
-    errors = []
-    if connection.vendor not in SUPPORTED_VENDORS:
-        errors.append(
-            Error(
-                f"autotask does not support the {connection.vendor!r} database "
-                f"(AUTOTASK_DATABASE = {connection.alias!r}).",
-                hint="Keep the task table on PostgreSQL, SQLite or MariaDB/MySQL: point AUTOTASK_DATABASE "
-                "at such a database in DATABASES.",
-                id="autotask.E013",
-            )
-        )
-    elif connection.vendor == "sqlite":
-        version = connection.Database.sqlite_version_info
-        if version < SQLITE_MINIMUM:
-            errors.append(
-                Error(
-                    f"autotask needs SQLite {'.'.join(map(str, SQLITE_MINIMUM))} or later (for UPDATE ... "
-                    f"RETURNING); Python here uses SQLite {connection.Database.sqlite_version}.",
-                    hint="Use a Python built with a newer SQLite, or install pysqlite3-binary and "
-                    "alias it as sqlite3.",
-                    id="autotask.E014",
-                )
-            )
-    elif connection.vendor == "postgresql":
-        errors.extend(_pooler_warning(connection))
-    return errors
-
-
-def _pooler_warning(connection):
-    if not conf.LISTEN:
-        return []
-    config = connection.settings_dict
-    host = str(config.get("HOST") or "").lower()
-    reasons = []
-    if str(config.get("PORT") or "") == POOLER_PORT:
-        reasons.append(f"PORT is {POOLER_PORT}, PgBouncer's port")
-    if config.get("DISABLE_SERVER_SIDE_CURSORS"):
-        reasons.append("DISABLE_SERVER_SIDE_CURSORS is set, as PgBouncer's transaction mode needs")
-    if any(word in host for word in POOLER_HOST_HINTS):
-        reasons.append(f"HOST {host!r} names a connection pooler")
-    if not reasons:
-        return []
-    return [
-        django_checks.Warning(
-            f"AUTOTASK_LISTEN is on, but the task database seems to be behind a connection pooler "
-            f"({'; '.join(reasons)}). LISTEN does not work through a pooler in transaction mode: "
-            "workers would only notice new tasks when they poll.",
-            hint="Set AUTOTASK_LISTEN = False (workers poll every AUTOTASK_HANDLE_TASK_IDLE_TIME seconds), "
-            "or give the workers a direct connection to the server.",
-            id="autotask.W012",
-        )
-    ]
+    return database_errors(connection)
 
 
 @register(Tags.database)
@@ -307,56 +253,12 @@ def check_database_server(app_configs=None, databases=None, **kwargs):
     connection = _task_connection()
     if connection is None or not databases or connection.alias not in databases:
         return []
-    if connection.vendor == "postgresql":
-        return _postgresql_version(connection)
-    if connection.vendor == "sqlite":
-        return _sqlite_wal(connection)
-    return []
-
-
-def _postgresql_version(connection):
-    version = connection.pg_version
-    if version >= POSTGRESQL_MINIMUM:
-        return []
-    return [
-        Error(
-            f"autotask needs PostgreSQL 13 or later; the server runs version {version // 10000}.",
-            hint="Upgrade the PostgreSQL server.",
-            id="autotask.E015",
-        )
-    ]
-
-
-def _sqlite_wal(connection):
-    # Several workers may run when a worker starts beside every Django process
-    # (IS_ACTIVE) or one worker runs several tasks at once.
-    if not (conf.IS_ACTIVE is True or (isinstance(conf.CONCURRENCY, int) and conf.CONCURRENCY > 1)):
-        return []
-    if connection.settings_dict["NAME"] in ("", ":memory:") or connection.is_in_memory_db():
-        return []  # tests' in-memory databases: no other process can reach them anyway
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA journal_mode")
-        (mode,) = cursor.fetchone()
-    if str(mode).lower() == "wal":
-        return []
-    return [
-        django_checks.Warning(
-            f"The SQLite task database uses journal mode {mode!r}: workers and web processes "
-            "block each other's reads while one writes, and see 'database is locked' more often.",
-            hint='Turn on WAL: add "init_command": "PRAGMA journal_mode=WAL;" to the database\'s OPTIONS '
-            "(it stays on for that file).",
-            id="autotask.W011",
-        )
-    ]
+    return server_errors(connection)
 
 
 @register(Tags.compatibility)
 def check_worker_executable(app_configs=None, **kwargs):
     """The worker started beside each Django process needs an interpreter that exists."""
-    from django.core.exceptions import ImproperlyConfigured
-
-    from .supervisor import worker_executable
-
     value = conf.WORKER_EXECUTABLE
     explicit = isinstance(value, str) and value.strip() != ""
     if not explicit and not (value is None and conf.IS_ACTIVE is True and conf.WORKER_AUTOSTART is True):
@@ -377,9 +279,6 @@ def check_worker_executable(app_configs=None, **kwargs):
 
 # -- MariaDB/MySQL (ids W030-W039) ----
 
-MARIADB_SKIP_LOCKED = (10, 6)  # first MariaDB with SELECT ... FOR UPDATE SKIP LOCKED
-MYSQL_SKIP_LOCKED = (8, 0, 1)  # first MySQL with it
-
 
 @register(Tags.database)
 def check_mysql_server(app_configs=None, databases=None, **kwargs):
@@ -388,26 +287,9 @@ def check_mysql_server(app_configs=None, databases=None, **kwargs):
     Runs with ``manage.py check --database default`` and before ``migrate``.
     """
     connection = _task_connection()
-    if connection is None or connection.vendor != "mysql" or connection.alias not in (databases or ()):
+    if connection is None or connection.alias not in (databases or ()):
         return []
-    return mysql_skip_locked_warnings(connection.mysql_is_mariadb, connection.mysql_version)
-
-
-def mysql_skip_locked_warnings(is_mariadb, version):
-    """Warn when the server predates SKIP LOCKED (claims then wait for each other)."""
-    name, minimum = ("MariaDB", MARIADB_SKIP_LOCKED) if is_mariadb else ("MySQL", MYSQL_SKIP_LOCKED)
-    if tuple(version) >= minimum:
-        return []
-    running = ".".join(map(str, version))
-    return [
-        django_checks.Warning(
-            f"The task database runs {name} {running}, which has no SELECT ... FOR UPDATE SKIP LOCKED: "
-            "workers claiming at the same time wait for each other instead of taking different tasks "
-            "(still each task once, but slower, and lock wait timeouts under load).",
-            hint=f"Upgrade the server to {name} {'.'.join(map(str, minimum))} or later.",
-            id="autotask.W030",
-        )
-    ]
+    return mysql_server_warnings(connection)
 
 
 # -- what needs a worker, and options nothing enforces (ids W040-W049) ----
@@ -418,8 +300,6 @@ def check_worker_needed(app_configs=None, **kwargs):
     """Warn when something waits for a worker that AUTOTASK_IS_ACTIVE=False never starts."""
     if conf.IS_ACTIVE is not False:
         return []  # on (or a wrong type, reported as autotask.E010)
-    from . import registry, scheduler
-
     warnings = []
     backends = _autotask_task_backends()
     if backends:
@@ -437,7 +317,7 @@ def check_worker_needed(app_configs=None, **kwargs):
     names = sorted(
         name
         for name, definition in registry.declared_inactive().items()
-        if isinstance(definition, scheduler.ScheduledFunction)
+        if isinstance(definition, ScheduledFunction)
     )
     if names:
         warnings.append(
@@ -454,8 +334,6 @@ def check_worker_needed(app_configs=None, **kwargs):
 @register(Tags.compatibility)
 def check_unenforced_timeouts(app_configs=None, **kwargs):
     """Warn about timeout= on sync tasks: only async tasks can be stopped today."""
-    from . import registry
-
     timeouts = registry.unenforced_timeouts()
     if not timeouts:
         return []

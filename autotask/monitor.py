@@ -13,9 +13,16 @@ from django.db.models import Count, F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from . import enqueue
 from .conf import conf
 from .db import get_ops
+from .definitions import registry
+from .exceptions import NotADeclaredTask, TaskFunctionNotFound
+from .maintenance import scheduling
+from .maintenance.pruning import prune
+from .models import Schedule, TaskQueue, Worker
 from .task import CANCELLED, ERROR, FINISHED, STATUS_NAMES, WAITING
+from .timeutil import iso_or_value
 
 logger = logging.getLogger("autotask")
 
@@ -82,10 +89,10 @@ class Snapshot:
         """Return the snapshot as JSON-ready data."""
         oldest = self.oldest_waiting and {
             **self.oldest_waiting,
-            "scheduled_at": _iso(self.oldest_waiting["scheduled_at"]),
+            "scheduled_at": iso_or_value(self.oldest_waiting["scheduled_at"]),
         }
         return {
-            "now": _iso(self.now),
+            "now": iso_or_value(self.now),
             "queues": self.depth,
             "totals": self.totals,
             "oldest_waiting": oldest,
@@ -100,7 +107,6 @@ class Snapshot:
 
 def snapshot(using=None, now=None, worker_timeout=None):
     """Read the queue's state in a handful of queries (none per task)."""
-    from .models import Schedule, TaskQueue, Worker
 
     using = using or conf.DATABASE
     now = now or timezone.now()
@@ -179,12 +185,8 @@ def _oldest_waiting(tasks, now):
     return row
 
 
-def _iso(value):
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
 def _iso_values(row):
-    return {key: _iso(value) for key, value in row.items()}
+    return {key: iso_or_value(value) for key, value in row.items()}
 
 
 def format_age(seconds):
@@ -261,9 +263,6 @@ def undeclared(functions):
     again would only fail again.  A name that cannot be imported here is not
     counted: the workers, which may have more code, decide.
     """
-    from . import registry
-    from .exceptions import NotADeclaredTask, TaskFunctionNotFound
-
     refused = set()
     for function in functions:
         try:
@@ -276,9 +275,6 @@ def undeclared(functions):
 
 
 def _attempt_budget(function):
-    from . import registry
-    from .exceptions import TaskFunctionNotFound
-
     try:
         definition = registry.get(function)
     except TaskFunctionNotFound:
@@ -289,8 +285,6 @@ def _attempt_budget(function):
 
 def _wake(alias, queues):
     """Wake workers for tasks made due outside ``enqueue`` (on commit, like an enqueue)."""
-    from . import enqueue
-
     ops = get_ops(alias)
     with ops.cursor() as cursor:
         ops.notify(cursor, queues)
@@ -317,18 +311,14 @@ def run_now(schedules, using=None):
 
     A schedule whose function is not a declared task is left alone (logged).
     """
-    from . import scheduler
-
     refused = undeclared({schedule.name for schedule in schedules})
     if refused:
         logger.warning("not run, not a declared task: %s", ", ".join(sorted(refused)))
-    return [scheduler.run_now(s, using=using) for s in schedules if s.name not in refused]
+    return [scheduling.run_now(s, using=using) for s in schedules if s.name not in refused]
 
 
 def expired_counts(using=None, now=None):
     """Return {status name: count} of the rows a prune would delete now."""
-    from .models import TaskQueue
-
     rows = TaskQueue.objects.using(using or conf.DATABASE).expired(now or timezone.now())
     counts = rows.order_by().values("status").annotate(count=Count("id"))
     return {STATUS_NAMES.get(r["status"], str(r["status"])): r["count"] for r in counts}
@@ -336,22 +326,18 @@ def expired_counts(using=None, now=None):
 
 def prune_all(using=None, now=None, batch=None):
     """Delete every finished row whose ttl lapsed before ``now``; return how many."""
-    from . import maintenance
-
     ops = get_ops(using or conf.DATABASE)
     now = now or timezone.now()
     total = 0
     # maintenance.prune stops after a time budget (it shares the worker's loop);
     # here nothing else waits, so go on until a pass finds nothing.
-    while deleted := maintenance.prune(ops, now, batch):
+    while deleted := prune(ops, now, batch):
         total += deleted
     return total
 
 
 def failed_before(using=None, before=None):
     """Return the ERROR rows that finished before ``before`` (whatever their expiry)."""
-    from .models import TaskQueue
-
     return TaskQueue.objects.using(using or conf.DATABASE).filter(status=ERROR, finished_at__lt=before)
 
 

@@ -2,16 +2,14 @@
 
 import functools
 import inspect
-import time
-
-from django.utils import timezone
 
 from . import enqueue as _enqueue
-from . import registry, serialization
 from .conf import conf
-from .db import get_ops
-from .registry import FROM_SETTING, TaskOptions
-from .task import CANCELLED, DONE, ERROR, FINISHED, RUNNING, STATUS_NAMES, WAITING
+from .definitions import registry
+from .definitions.options import FROM_SETTING, TaskOptions, function_path
+from .definitions.schedules import CronFactory, PeriodicFactory
+from .enqueue.handle import DelayedTask
+from .task import CANCELLED, DONE, ERROR, RUNNING, WAITING
 
 __all__ = [
     "CANCELLED",
@@ -26,94 +24,6 @@ __all__ = [
     "delayed_task",
     "periodic_task",
 ]
-
-_FIELDS = ("status", "result", "error_message", "traceback", "attempts")
-
-
-class DelayedTask:
-    """A handle on a stored task; every property reads the current row.
-
-    A task whose row is gone (deleted after its ttl) reads as ``status``
-    None, ``ready`` None and ``result`` None; nothing raises.
-    """
-
-    def __init__(self, pk, using=None):
-        self.pk = pk
-        self.using = using or conf.DATABASE
-
-    def __repr__(self):
-        return f"<DelayedTask {self.pk}>"
-
-    def __eq__(self, other):
-        return isinstance(other, DelayedTask) and (other.pk, other.using) == (self.pk, self.using)
-
-    def __hash__(self):
-        return hash((self.pk, self.using))
-
-    def _row(self, *fields):
-        from .models import TaskQueue
-
-        return TaskQueue.objects.using(self.using).filter(pk=self.pk).values(*fields).first()
-
-    def _field(self, name, default=None):
-        row = self._row(name)
-        return default if row is None else row[name]
-
-    @property
-    def status(self):
-        """WAITING, RUNNING, DONE, ERROR or CANCELLED; None when the row is gone."""
-        return self._field("status")
-
-    @property
-    def status_name(self):
-        """The status as a word (``"waiting"``, ``"done"``, …); None when the row is gone."""
-        return STATUS_NAMES.get(self.status)
-
-    @property
-    def ready(self):
-        """True once finished (DONE, ERROR, CANCELLED), False before, None when gone."""
-        status = self.status
-        return None if status is None else status in FINISHED
-
-    @property
-    def result(self):
-        """The return value once DONE, else None."""
-        row = self._row("status", "result")
-        if row is None or row["status"] != DONE or row["result"] is None:
-            return None
-        return serialization.decode_value(row["result"])
-
-    @property
-    def error_message(self):
-        """``str(exception)`` of the last failure, '' if none."""
-        return self._field("error_message", "")
-
-    @property
-    def traceback(self):
-        """The formatted traceback of the last failure, '' if none."""
-        return self._field("traceback", "")
-
-    @property
-    def attempts(self):
-        """How many times a worker has started this task."""
-        return self._field("attempts", 0)
-
-    def wait(self, timeout=None, interval=0.05):
-        """Block until the task has finished; return False if ``timeout`` ran out first.
-
-        A task whose row is gone counts as finished.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            if self.ready is not False:
-                return True
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            time.sleep(interval if deadline is None else max(0, min(interval, deadline - time.monotonic())))
-
-    def cancel(self):
-        """Cancel the task if it has not started; return True if it was cancelled."""
-        return get_ops(self.using).cancel(self.pk, timezone.now())
 
 
 class Call:
@@ -134,7 +44,7 @@ class Task:
     def __init__(self, func, options, name=None, using=None):
         self.func = func
         self.options = options
-        self.name = name or registry.function_path(func)
+        self.name = name or function_path(func)
         self.database = using
         functools.update_wrapper(self, func)
 
@@ -288,8 +198,6 @@ def periodic_task(
     from code does nothing and returns None.
     """
     options = dict(locals())  # first: the arguments by name, nothing else
-    from .scheduler import PeriodicFactory
-
     return _decorator("periodic_task", options, PeriodicFactory)
 
 
@@ -321,6 +229,4 @@ def cron_task(
     lists ``minutes=, hours=, dow=, months=, dom=`` (dow 0 = Monday).
     """
     options = dict(locals())  # first: the arguments by name, nothing else
-    from .scheduler import CronFactory
-
     return _decorator("cron_task", options, CronFactory)

@@ -37,12 +37,17 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import executor, registry, serialization
+from . import serialization
 from .conf import conf
 from .db import get_ops
 from .db.base import CLAIM_COLUMNS, ClaimedTask
+from .definitions.options import function_path
+from .enqueue.handle import DelayedTask
+from .maintenance import scheduling
+from .models import TaskQueue
 from .signals import task_enqueued
 from .task import CANCELLED, DONE, ERROR, RUNNING, STATUS_NAMES, WAITING
+from .worker import executor
 
 __all__ = [
     "CANCELLED",
@@ -80,8 +85,6 @@ class Ran:
     @property
     def task(self):
         """The :class:`~autotask.tasks.DelayedTask` handle of this task."""
-        from .tasks import DelayedTask
-
         return DelayedTask(self.pk, using=self.using)
 
     def __repr__(self):
@@ -140,9 +143,7 @@ def run_due(queues=None, *, now=None, using=None, max_tasks=MAX_TASKS):
 
 
 def _tick(using, now):
-    from . import scheduler
-
-    scheduler.tick(using, now)
+    scheduling.tick(using, now)
 
 
 def enqueued(func, *, status=None, using=None):
@@ -153,9 +154,7 @@ def enqueued(func, *, status=None, using=None):
     stored call counts, run or not.  Compare with ``call(...)``:
     ``assert enqueued(send_mail) == [call("ada@example.com", subject="Hi")]``.
     """
-    from .models import TaskQueue
-
-    name = func if isinstance(func, str) else getattr(func, "name", None) or registry.function_path(func)
+    name = func if isinstance(func, str) else getattr(func, "name", None) or function_path(func)
     rows = TaskQueue.objects.using(using or conf.DATABASE).filter(function=name)
     if status is not None:
         rows = rows.filter(status=status)
@@ -205,8 +204,6 @@ class eager(contextlib.ContextDecorator):  # lower case: used like a function, `
 
 def _claim_one(pk, using):
     """Claim the task ``pk`` for this process whatever its scheduled time; None if not waiting."""
-    from .models import TaskQueue
-
     now = timezone.now()
     rows = TaskQueue.objects.using(using).filter(pk=pk, status=WAITING)
     if not rows.update(

@@ -3,7 +3,7 @@
 Only this package knows which database it talks to.
 """
 
-from django.db import connections
+from django.db import ProgrammingError, connections
 
 from ..conf import conf
 
@@ -22,6 +22,8 @@ def get_ops(alias=None):
 def new_ops(connection):
     """Build a vendor operations object of its own for ``connection`` (a worker keeps one)."""
     vendor = connection.vendor
+    # The vendor in use only: a vendor module may import the models (postgresql
+    # does), which the decorators, importing this package, must not load early.
     if vendor == "postgresql":
         from .postgresql import PostgresOps as cls
     elif vendor == "sqlite":
@@ -31,3 +33,10 @@ def new_ops(connection):
     else:
         from .base import DatabaseOps as cls
     return cls(connection)
+
+
+def hint_for(exc):
+    """A fix hint for database errors that are misconfiguration rather than an outage."""
+    if isinstance(exc, ProgrammingError) or "no such table" in str(exc):
+        return " (is the autotask table missing? run 'manage.py migrate')"
+    return ""

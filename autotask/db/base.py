@@ -183,6 +183,7 @@ class DatabaseOps:
     supports_returning = False  # INSERT ... RETURNING
     supports_update_returning = False  # UPDATE ... RETURNING
     supports_partial_indexes = False
+    supports_application_name = False  # a connection setting that names the client to the server
     json_placeholder = "%s"  # how a JSON text parameter is written in SQL
     # Rows per INSERT statement of a bulk enqueue: SQLite allows 32,766 parameters.
     insert_batch_size = 1000
@@ -503,7 +504,7 @@ class DatabaseOps:
         return self.from_db_datetime(value)
 
     def from_db_datetime(self, value):
-        from ..models import TaskQueue
+        from ..models import TaskQueue  # not at the top: see __init__
 
         field = TaskQueue._meta.get_field("scheduled_at")
         for converter in self.connection.ops.get_db_converters(field.get_col(TaskQueue._meta.db_table)):

@@ -1,6 +1,5 @@
 """PostgreSQL: SKIP LOCKED claims in one statement, LISTEN/NOTIFY wake-ups."""
 
-import datetime
 import functools
 import json
 import logging
@@ -11,6 +10,7 @@ from django.db import DatabaseError, transaction
 from ..conf import conf
 from ..models import TaskQueue
 from ..task import RUNNING, WAITING
+from ..timeutil import json_iso
 from .base import CLAIM_COLUMNS, INSERT_COLUMNS, ClaimedTask, DatabaseOps, Listener
 
 logger = logging.getLogger("autotask")
@@ -18,15 +18,7 @@ logger = logging.getLogger("autotask")
 
 def json_rows(rows):
     """Encode ``rows`` (dicts) as a JSON document for json_to_recordset; datetimes as ISO 8601."""
-    return json.dumps(rows, default=_iso, separators=(",", ":"), ensure_ascii=False)
-
-
-def _iso(value):
-    if isinstance(value, datetime.date):
-        # A naive datetime (USE_TZ = False) is read in the session's time zone,
-        # as the driver's own adaptation of it would be.
-        return value.isoformat()
-    raise TypeError(f"cannot send {type(value).__name__} in a JSON row")
+    return json.dumps(rows, default=json_iso, separators=(",", ":"), ensure_ascii=False)
 
 
 def sends_inlined(cursor):
@@ -76,6 +68,7 @@ class PostgresOps(DatabaseOps):
     supports_returning = True
     supports_update_returning = True
     supports_partial_indexes = True
+    supports_application_name = True
     claim_due_guard = True
     prepared_on = None  # the DB-API connection the statements in ``prepared`` were prepared on
     prepared = None  # SQL text -> name of its prepared statement

@@ -15,6 +15,8 @@ import logging
 
 from django.db import migrations
 
+from autotask.db import get_ops
+
 logger = logging.getLogger("autotask")
 
 LEGACY_TABLE = "autotask_taskqueue_v05"
@@ -88,14 +90,10 @@ def upgrade_from_05(apps, schema_editor):
 
 
 def create(apps, schema_editor):
-    from autotask.db import get_ops
-
     get_ops(schema_editor.connection.alias).create_indexes(schema_editor)
 
 
 def drop(apps, schema_editor):
-    from autotask.db import get_ops
-
     get_ops(schema_editor.connection.alias).drop_indexes(schema_editor)
 
 

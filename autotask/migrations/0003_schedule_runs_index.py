@@ -10,61 +10,20 @@ constraint came with.
 import django.db.models.deletion
 from django.db import migrations, models
 
+from autotask.db import schema
+
 INDEX = "autotask_schedule_runs_idx"
 
 
-def _schedule_constraints(schema_editor, table):
-    connection = schema_editor.connection
-    with connection.cursor() as cursor:
-        constraints = connection.introspection.get_constraints(cursor, table)
-    return {
-        name: info
-        for name, info in constraints.items()
-        if info["columns"] == ["schedule_id"] and not info["primary_key"] and not info["unique"]
-    }
-
-
 def forwards(apps, schema_editor):
-    connection = schema_editor.connection
     table = apps.get_model("autotask", "TaskQueue")._meta.db_table
-    quote = schema_editor.quote_name
-    if connection.vendor != "mysql":  # MySQL has no partial index: it keeps the constraint's own
-        # A write first.  On SQLite it takes the write lock, so no worker can
-        # commit between the reads below and the writes after them: SQLite
-        # refuses a write on a snapshot that another commit has made stale
-        # ("database is locked", at once).
-        schema_editor.execute(
-            f"CREATE INDEX {quote(INDEX)} ON {quote(table)} (schedule_id) WHERE schedule_id IS NOT NULL"
-        )
-    found = _schedule_constraints(schema_editor, table)
-    for name, info in found.items():
-        if info["foreign_key"] and connection.vendor != "sqlite":  # SQLite cannot drop one (NULL is free)
-            schema_editor.execute(schema_editor.sql_delete_fk % {"table": quote(table), "name": quote(name)})
-        elif info["index"] and not info["foreign_key"] and name != INDEX and connection.vendor != "mysql":
-            schema_editor.execute(schema_editor.sql_delete_index % {"table": quote(table), "name": quote(name)})
+    schema.schedule_runs_forwards(schema_editor, table, INDEX)
 
 
 def backwards(apps, schema_editor):
-    connection = schema_editor.connection
-    model = apps.get_model("autotask", "TaskQueue")
-    table, quote = model._meta.db_table, schema_editor.quote_name
-    if connection.vendor != "mysql":
-        schema_editor.execute(schema_editor.sql_delete_index % {"table": quote(table), "name": quote(INDEX)})
-        schema_editor.execute(f"CREATE INDEX {quote(table + '_schedule_id')} ON {quote(table)} (schedule_id)")
-    if connection.vendor != "sqlite":
-        target = apps.get_model("autotask", "Schedule")._meta.db_table
-        schema_editor.execute(
-            schema_editor.sql_create_fk
-            % {
-                "table": quote(table),
-                "name": quote(table + "_schedule_id_fk"),
-                "column": "schedule_id",
-                "to_table": quote(target),
-                "to_column": "id",
-                "on_delete_db": "",
-                "deferrable": connection.ops.deferrable_sql(),
-            }
-        )
+    table = apps.get_model("autotask", "TaskQueue")._meta.db_table
+    target = apps.get_model("autotask", "Schedule")._meta.db_table
+    schema.schedule_runs_backwards(schema_editor, table, target, INDEX)
 
 
 class Migration(migrations.Migration):

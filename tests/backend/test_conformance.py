@@ -18,7 +18,6 @@ from django.utils import timezone
 framework = pytest.importorskip("autotask.backend", reason="no tasks framework installed")
 
 from autotask import checks as autotask_checks  # noqa: E402
-from autotask import scheduler  # noqa: E402
 from autotask.backend import (  # noqa: E402  # noqa: E402
     AutotaskBackend,
     AutotaskTask,
@@ -27,6 +26,8 @@ from autotask.backend import (  # noqa: E402  # noqa: E402
     TaskResultDoesNotExist,
     task_backends,
 )
+from autotask.definitions import schedules as scheduler  # noqa: E402
+from autotask.maintenance import scheduling  # noqa: E402
 from autotask.models import KIND_FRAMEWORK, Schedule, TaskQueue  # noqa: E402
 from autotask.task import CANCELLED, DONE  # noqa: E402
 from autotask.task import RUNNING as RUNNING_ROW  # noqa: E402
@@ -513,7 +514,8 @@ def declared_schedules():
 
     saved = dict(scheduler._schedules), set(scheduler._synced)
     for name in ("every_second", "weekday_mornings", "hourly"):
-        framework._register_schedule(getattr(framework_scheduled, name))  # no-op if imported just now
+        # A no-op if imported just now.
+        framework.schedules._register_schedule(getattr(framework_scheduled, name))
     yield scheduler.registered()
     scheduler._schedules.clear()
     scheduler._schedules.update(saved[0])
@@ -570,7 +572,7 @@ class TestScheduledRuns:
     def test_a_worker_that_never_imported_the_task_still_runs_its_schedule(
         self, worker_process, declared_schedules
     ):
-        scheduler.sync()  # this process writes the schedules, as a web process's worker would
+        scheduling.sync()  # this process writes the schedules, as a web process's worker would
         worker_process()  # imports nothing up front: the stored schedule names the module
         name = f"{SCHEDULED}.every_second"
         wait_for(lambda: TaskQueue.objects.filter(function=name, status=DONE).exists(), timeout=30)

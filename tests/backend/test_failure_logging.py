@@ -90,7 +90,7 @@ def test_a_failing_plain_task_logs_one_error_with_its_exception(root_records):
 
 
 def test_other_framework_errors_are_left_alone(root_records):
-    from autotask.backend import framework_logger
+    from autotask.backend.run import framework_logger
 
     framework_logger.error("something else broke")
     assert [r.getMessage() for r in root_records.at(logging.ERROR)] == ["something else broke"]

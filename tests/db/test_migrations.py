@@ -1,6 +1,5 @@
 """The schema the migrations leave, forwards and backwards, on the database this run uses."""
 
-import importlib
 import json
 
 import pytest
@@ -62,9 +61,10 @@ def test_deleting_a_schedule_keeps_its_runs_without_it():
 @pytest.mark.skipif(VENDOR == "mysql", reason="MySQL runs each DDL statement on its own")
 def test_the_migration_writes_before_it_reads(monkeypatch):
     """SQLite refuses a write on a snapshot another commit made stale: workers commit all the time."""
-    migration = importlib.import_module("autotask.migrations.0003_schedule_runs_index")
+    from autotask.db import schema
+
     seen = []
-    introspect = migration._schedule_constraints
+    introspect = schema._schedule_constraints
 
     def spy(*args):
         seen.append("(introspection)")
@@ -74,7 +74,7 @@ def test_the_migration_writes_before_it_reads(monkeypatch):
         seen.append(sql)
         return execute(sql, params, many, context)
 
-    monkeypatch.setattr(migration, "_schedule_constraints", spy)
+    monkeypatch.setattr(schema, "_schedule_constraints", spy)
     call_command("migrate", "autotask", "0002", verbosity=0)
     try:
         with connection.execute_wrapper(record):

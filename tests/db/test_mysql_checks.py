@@ -4,7 +4,7 @@ import pytest
 from django.core import checks
 from django.db import connection, connections
 
-from autotask.checks import mysql_skip_locked_warnings
+from autotask.db.checks import mysql_skip_locked_warnings
 
 
 @pytest.mark.parametrize(

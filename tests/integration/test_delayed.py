@@ -112,8 +112,8 @@ def test_signature_mismatch_is_error_without_retry(worker_process):
 
 
 def test_unknown_function_is_error_and_others_run(worker_process):
+    from autotask.definitions.options import TaskOptions
     from autotask.enqueue import enqueue
-    from autotask.registry import TaskOptions
 
     missing = DelayedTask(enqueue("tests.app.tasks.no_such_function", (), {}, TaskOptions()))
     missing_module = DelayedTask(enqueue("tests.app.gone.func", (), {}, TaskOptions()))

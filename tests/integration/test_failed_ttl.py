@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from autotask import maintenance
 from autotask.db import get_ops
+from autotask.maintenance import pruning as maintenance
 from autotask.models import TaskQueue
 from autotask.task import DONE, ERROR, RUNNING
 from tests.app import tasks

@@ -137,9 +137,9 @@ def test_four_workers_run_each_cron_occurrence_once(worker_process):
 
 
 def _tick_at(when):
-    from autotask import scheduler
+    from autotask.maintenance import scheduling
 
-    return scheduler.tick(now=when)
+    return scheduling.tick(now=when)
 
 
 @pytest.mark.parametrize("use_tz", [True, False])

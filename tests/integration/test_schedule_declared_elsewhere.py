@@ -139,8 +139,8 @@ def test_declared_in_manage_py_shell_is_stored():
 @pytest.fixture
 def declared():
     """Declare a schedule in this process as a decorator would, without storing it; undo it after."""
-    from autotask import scheduler
-    from autotask.scheduler import ScheduleSpec
+    from autotask.definitions import schedules as scheduler
+    from autotask.definitions.schedules import ScheduleSpec
 
     spec = ScheduleSpec("tests.app.script_scheduled.every_second", "periodic", seconds=60)
     saved = dict(scheduler._schedules), set(scheduler._unstored)
@@ -156,7 +156,7 @@ def declared():
 def test_not_stored_inside_a_transaction_but_after_it(declared):
     from django.db import transaction
 
-    from autotask import scheduler
+    from autotask.supervisor import schedules as scheduler
 
     with transaction.atomic():
         assert scheduler.store_declared(serving=True) is False
@@ -168,7 +168,7 @@ def test_not_stored_inside_a_transaction_but_after_it(declared):
 def test_not_stored_from_a_thread_running_an_event_loop(declared):
     import asyncio
 
-    from autotask import scheduler
+    from autotask.supervisor import schedules as scheduler
 
     async def declare():
         return scheduler.store_declared(serving=True)

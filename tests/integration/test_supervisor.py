@@ -16,9 +16,10 @@ from django.test import override_settings
 
 from autotask import supervisor
 from autotask.checks import check_worker_executable
+from autotask.definitions.options import TaskOptions
 from autotask.enqueue import enqueue
-from autotask.registry import TaskOptions
 from autotask.tasks import DelayedTask
+from autotask.worker.parent import ParentLink
 from tests.app import tasks
 from tests.conftest import ROOT, records, wait_for
 from tests.recovery.conftest import (
@@ -286,7 +287,7 @@ def test_enqueue_wakes_the_local_worker_after_commit_only(linked_supervisor):
 @pytest.mark.django_db(transaction=True)
 def test_stop_closes_the_link_so_the_worker_sees_end_of_file(linked_supervisor):
     fake, child_end = linked_supervisor
-    link = supervisor.ParentLink(child_end, os.getpid())
+    link = ParentLink(child_end, os.getpid())
     assert link.receive() is True  # open, nothing pending
     fake.stop()
     assert link.receive() is False
@@ -319,7 +320,7 @@ def test_parent_death_signal_is_armed_on_linux():
     code = textwrap.dedent(
         """
         import ctypes, signal
-        from autotask.supervisor import PARENT_DEATH_SIGNAL, _set_parent_death_signal
+        from autotask.worker.parent import PARENT_DEATH_SIGNAL, _set_parent_death_signal
         assert _set_parent_death_signal(PARENT_DEATH_SIGNAL)
         value = ctypes.c_int()
         ctypes.CDLL(None).prctl(2, ctypes.byref(value), 0, 0, 0)  # PR_GET_PDEATHSIG

@@ -288,7 +288,7 @@ def test_tasks_backend_while_inactive_warns():
 
 
 def test_timeout_on_a_sync_task_set_per_call_warns(monkeypatch):
-    from autotask import registry
+    from autotask.definitions import registry
 
     monkeypatch.setattr(registry, "_unenforced_timeouts", {})
     assert checks.check_unenforced_timeouts() == []

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from autotask import identity
+from autotask.worker import identity
 from tests.app import tasks
 from tests.conftest import wait_for
 

@@ -49,7 +49,8 @@ def every_minute():
 @pytest.fixture(autouse=True)
 def _no_foreign_schedules():
     """Keep periodic tasks other test modules declared out of run_due's tick."""
-    from autotask import registry, scheduler
+    from autotask.definitions import registry
+    from autotask.definitions import schedules as scheduler
 
     saved = dict(scheduler._schedules), dict(registry._registry), set(scheduler._synced)
     scheduler._schedules.clear()

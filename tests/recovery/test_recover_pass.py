@@ -9,12 +9,13 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
-from autotask import maintenance
 from autotask.db import get_ops
 from autotask.db.base import NewTask
+from autotask.maintenance import recovery as maintenance
 from autotask.models import TaskQueue
 from autotask.task import ERROR, RUNNING, WAITING
 from autotask.worker import Worker
+from autotask.worker import loop as worker_loop
 
 pytestmark = pytest.mark.django_db(transaction=True)
 LEASE = timedelta(seconds=30)
@@ -76,7 +77,7 @@ def test_recovery_after_an_outage_records_when_it_happened(monkeypatch):
         outage["ended"] = timezone.now()
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(maintenance, "heartbeat", heartbeat_in_an_outage)
+    monkeypatch.setattr(worker_loop, "heartbeat", heartbeat_in_an_outage)
     try:
         worker.timers.next = {"heartbeat": 0.0, "recover": 0.0}  # both due, heartbeat first
         worker._maintain()

@@ -7,8 +7,8 @@ from django.test import override_settings
 
 from autotask import models, tasks
 from autotask import task as task_module
+from autotask.definitions.options import TaskOptions
 from autotask.exceptions import InvalidTaskOptions, SerializationError
-from autotask.registry import TaskOptions
 from autotask.tasks import Task, delayed_task
 
 

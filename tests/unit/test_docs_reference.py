@@ -15,7 +15,7 @@ from django.core.management import BaseCommand, load_command_class
 
 import autotask
 from autotask import conf, exceptions, signals, tasks, testing
-from autotask.registry import TaskOptions
+from autotask.definitions.options import TaskOptions
 
 ROOT = Path(autotask.__file__).resolve().parent.parent
 REFERENCE = ROOT / "docs" / "reference"

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from autotask import registry
+from autotask.definitions import registry
 from autotask.exceptions import NotADeclaredTask
 
 

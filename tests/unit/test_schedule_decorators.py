@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import pytest
 from django.test import override_settings
 
+from autotask.definitions.schedules import ScheduledFunction, ScheduleSpec
 from autotask.exceptions import InvalidTaskOptions
-from autotask.scheduler import ScheduledFunction, ScheduleSpec
 from autotask.tasks import cron_task, periodic_task
 
 
@@ -17,7 +17,8 @@ def job():
 @pytest.fixture(autouse=True)
 def _isolated_registry():
     """Keep the schedules these tests declare out of other tests' registries."""
-    from autotask import registry, scheduler
+    from autotask.definitions import registry
+    from autotask.definitions import schedules as scheduler
 
     saved = dict(scheduler._schedules), dict(registry._registry)
     yield

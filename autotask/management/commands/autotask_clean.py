@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from ... import monitor
 from ...conf import conf
-from ...maintenance import hint_for
+from ...db import hint_for
 from .. import duration, positive_int
 
 

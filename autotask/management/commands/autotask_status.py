@@ -8,7 +8,7 @@ from django.db import DatabaseError
 
 from ... import monitor
 from ...conf import conf
-from ...maintenance import hint_for
+from ...db import hint_for
 
 UNHEALTHY = 1  # exit code when a health condition fails (argument errors exit with 2)
 

@@ -11,11 +11,11 @@ on SQLite too), and when the parent ends in any way, SIGKILL included, the
 kernel closes the parent's end: the child reads end-of-file and stops.  On
 Linux the child also asks the kernel for a signal when its parent dies
 (``PR_SET_PDEATHSIG``).  A worker whose Django process is gone lets its
-running tasks finish for ``AUTOTASK_ORPHAN_GRACE_SECONDS`` and then exits.
+running tasks finish for ``AUTOTASK_ORPHAN_GRACE_SECONDS`` and then exits
+(the child's side is :mod:`autotask.worker.parent`).
 """
 
 import atexit
-import ctypes
 import logging
 import os
 import shutil
@@ -28,7 +28,9 @@ import time
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .conf import conf
+from .. import enqueue
+from ..conf import conf
+from ..worker.parent import ENV_FD, ENV_PID
 
 logger = logging.getLogger("autotask")
 
@@ -54,12 +56,6 @@ RELOADING_COMMANDS = {"runserver": "RUN_MAIN", "runserver_plus": "WERKZEUG_RUN_M
 STABLE_SECONDS = 60.0  # a worker that ran this long before it exited was not crash-looping
 MAX_RESTART_DELAY = 60.0  # seconds: the longest back-off between restarts of a worker that keeps dying
 MIN_MONITOR_INTERVAL = 0.05  # seconds: a zero AUTOTASK_WORKER_MONITOR_INTERVALL must not spin
-
-# How a supervised worker finds its Django process (set only in the child's environment).
-ENV_FD = "AUTOTASK_SUPERVISOR_FD"  # the child's end of the socket pair
-ENV_PID = "AUTOTASK_SUPERVISOR_PID"  # the Django process's pid
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-PARENT_DEATH_SIGNAL = signal.SIGUSR2  # not SIGTERM: a second SIGTERM means "stop at once"
 
 _lock = threading.Lock()
 _current = None  # the Supervisor of this process
@@ -376,8 +372,6 @@ def _install_hooks():
         return
     from django.core.signals import request_started
 
-    from . import enqueue
-
     _hooks_installed = True
     enqueue.local_wakeups.append(wake)
     os.register_at_fork(after_in_child=_after_fork)
@@ -402,63 +396,3 @@ def _after_fork():
 def _on_request(**kwargs):
     if _master_pid is not None and current() is None and os.getpid() != _master_pid:
         start()
-
-
-# -- the child's side -----------------------------------------------------------
-
-
-class ParentLink:
-    """A supervised worker's end of the socket its Django process holds."""
-
-    def __init__(self, sock, parent_pid):
-        self.sock = sock
-        self.parent_pid = parent_pid
-
-    @classmethod
-    def from_environ(cls):
-        """Return the link set up by a supervisor, or None for a standalone worker."""
-        fd, pid = os.environ.pop(ENV_FD, None), os.environ.pop(ENV_PID, None)
-        if not fd:
-            return None
-        try:
-            sock = socket.socket(fileno=int(fd))
-        except (ValueError, OSError) as exc:
-            logger.warning("ignoring %s=%r: %s", ENV_FD, fd, exc)
-            return None
-        sock.set_inheritable(False)  # task code's subprocesses must not keep the parent alive
-        sock.setblocking(False)
-        return cls(sock, int(pid or 0))
-
-    def fileno(self):
-        return self.sock.fileno()
-
-    def watch(self, on_gone):
-        """Call ``on_gone`` when the parent dies (signal on Linux), or now if it already has."""
-        if _set_parent_death_signal(PARENT_DEATH_SIGNAL):
-            signal.signal(PARENT_DEATH_SIGNAL, lambda signum, frame: on_gone())
-        if self.parent_pid and os.getppid() != self.parent_pid:
-            on_gone()  # the parent died before the signal was armed
-
-    def receive(self):
-        """Consume wake-ups; return False once the parent has gone (end of file)."""
-        try:
-            while self.sock.recv(4096):
-                logger.debug("woken by the Django process that enqueued tasks")
-        except BlockingIOError:
-            return True
-        except OSError:
-            pass
-        return False
-
-    def close(self):
-        self.sock.close()
-
-
-def _set_parent_death_signal(signum):
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False

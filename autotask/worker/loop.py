@@ -21,11 +21,17 @@ from datetime import timedelta
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
-from . import identity, maintenance
-from .conf import conf
-from .db import new_ops
+from ..conf import conf
+from ..db import hint_for, new_ops
+from ..maintenance import scheduling
+from ..maintenance.heartbeat import forget_worker, heartbeat
+from ..maintenance.pruning import prune
+from ..maintenance.recovery import recover
+from ..maintenance.timers import Timers
+from ..task import DONE, WAITING
+from . import identity
 from .executor import execute
-from .supervisor import ParentLink
+from .parent import ParentLink
 
 logger = logging.getLogger("autotask")
 
@@ -130,7 +136,7 @@ class Worker:
         self.listener = None
         self.listener_retry_at = 0.0
         self.failures = 0
-        self.timers = maintenance.Timers()
+        self.timers = Timers()
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -446,9 +452,7 @@ class Worker:
         self.pending = []  # ``written`` is all of it: nothing is collected while it is written
         scheduled = [outcome for outcome in written if outcome.schedule_id]
         if scheduled:
-            from . import scheduler
-
-            self.ops_safe(scheduler.record_outcomes, self.using, scheduled)
+            self.ops_safe(scheduling.record_outcomes, self.using, scheduled)
 
     def _collect(self):
         """Take what the pool threads reported: outcomes to write, and stopped runners."""
@@ -469,8 +473,6 @@ class Worker:
                 self._count(outcome)
 
     def _count(self, outcome):
-        from .task import DONE, WAITING
-
         key = "done" if outcome.status == DONE else "retried" if outcome.status == WAITING else "failed"
         self.stats[key] += 1
 
@@ -588,7 +590,7 @@ class Worker:
                 logger.warning("database error (%s); reconnecting", exc)
                 return self.ops_safe(func, *args)
             delay = min(MAX_BACKOFF, 0.1 * 2 ** (self.failures - 2))
-            hint = maintenance.hint_for(exc)
+            hint = hint_for(exc)
             logger.error("database error (%s)%s; retrying in %.1fs", exc, hint, delay)
             self._wait(delay)
             return False
@@ -610,24 +612,22 @@ class Worker:
         getattr(self, f"_duty_{duty}")(timezone.now())
 
     def _duty_heartbeat(self, now):
-        maintenance.heartbeat(self, now)
+        heartbeat(self, now)
         if self.running:
             self.ops.renew_leases(self.worker_id, now + self.lease, list(self.active))
 
     def _duty_recover(self, now):
-        _, finished = maintenance.recover(self.ops)  # each batch reads the clock anew
+        _, finished = recover(self.ops)  # each batch reads the clock anew
         if not finished:
             # The time budget ran out with leases still lapsed: the next pass
             # comes at the next loop turn, not half a lease later.
             self.timers.set_next("recover", time.monotonic())
 
     def _duty_prune(self, now):
-        maintenance.prune(self.ops, now)
+        prune(self.ops, now)
 
     def _duty_schedule(self, now):
-        from . import scheduler
-
-        wait = scheduler.tick(self.using, now)
+        wait = scheduling.tick(self.using, now)
         if wait is not None:
             self.timers.set_next("schedule", time.monotonic() + wait)
 
@@ -654,7 +654,7 @@ class Worker:
         if self.parent:
             self.parent.close()
         try:
-            maintenance.forget_worker(self)
+            forget_worker(self)
         except DatabaseError:
             logger.debug("could not remove the worker row", exc_info=True)
         for fd in (self.wake_r, self.wake_w):

@@ -12,20 +12,22 @@ from datetime import timedelta
 from django.db import connections
 from django.utils import timezone
 
-from . import registry, serialization
-from .conf import conf
-from .db.base import Outcome
-from .exceptions import (
+from .. import serialization
+from ..conf import conf
+from ..db.base import Outcome
+from ..definitions import registry
+from ..definitions.options import failed_expiry
+from ..exceptions import (
     CorruptPayload,
     NotADeclaredTask,
     SerializationError,
     TaskFunctionNotFound,
     TaskTimeout,
 )
-from .models import KIND_FRAMEWORK
-from .retry import backoff_delay
-from .signals import task_finished, task_started
-from .task import DONE, ERROR, STATUS_NAMES, WAITING
+from ..models import KIND_FRAMEWORK
+from ..retry import backoff_delay
+from ..signals import task_finished, task_started
+from ..task import DONE, ERROR, STATUS_NAMES, WAITING
 
 logger = logging.getLogger("autotask")
 
@@ -89,8 +91,9 @@ def _framework_run(task, target, worker_id, started_at):
     """Return a FrameworkRun when ``target`` is a django.tasks Task (enqueued or scheduled), else None."""
     if task.kind != KIND_FRAMEWORK and not ({"django.tasks", "django_tasks"} & sys.modules.keys()):
         return None  # no tasks framework loaded, so no framework task to run
-    try:
-        from .backend import FrameworkRun, is_framework_task
+    try:  # here: the tasks framework is optional (Django 6.0+, or the backport)
+        from ..backend.results import is_framework_task
+        from ..backend.run import FrameworkRun
     except ImportError as exc:
         raise PermanentFailure(
             f"{task.function} was enqueued through Django's tasks framework, which cannot be "
@@ -217,7 +220,7 @@ def _failure(task, exc, started_at, worker_id):
         finished_at=now,
         error_message=message,
         traceback=trace,
-        expires_at=registry.failed_expiry(task.options, now),  # failures are kept longer than results
+        expires_at=failed_expiry(task.options, now),  # failures are kept longer than results
         history=history,
         schedule_id=task.schedule_id,
     )

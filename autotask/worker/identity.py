@@ -5,6 +5,8 @@ import os
 
 from django.db import connections
 
+from ..db import get_ops
+
 logger = logging.getLogger("autotask")
 
 # PostgreSQL keeps the first NAMEDATALEN - 1 bytes of application_name.
@@ -48,7 +50,7 @@ def label_connections(worker_id):
     """
     for alias in connections:
         connection = connections[alias]
-        if connection.vendor != "postgresql":
+        if not get_ops(alias).supports_application_name:
             continue
         # The settings dict every thread's connection to this alias is made from.
         options = connection.settings_dict.setdefault("OPTIONS", {})

@@ -5,12 +5,13 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from . import serialization
-from .conf import conf
-from .db import get_ops
-from .db.base import NewTask
-from .exceptions import SerializationError
-from .signals import task_enqueued
+from .. import serialization
+from ..conf import conf
+from ..db import get_ops
+from ..db.base import NewTask
+from ..exceptions import SerializationError
+from ..signals import task_enqueued
+from .handle import DelayedTask
 
 # Callables run after a commit that enqueued runnable tasks (alias -> None);
 # the supervisor registers one to wake the worker beside this process.
@@ -51,8 +52,6 @@ def announce(alias, ids, rows, sender):
     if any(row.due for row in rows):
         wake_local_on_commit(alias)
     if task_enqueued.receivers:
-        from .tasks import DelayedTask
-
         names = [row.function for row in rows]
         for pk, name in zip(ids, names, strict=True):
             task_enqueued.send(sender=sender, task=DelayedTask(pk, using=alias), name=name)

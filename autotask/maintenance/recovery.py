@@ -1,80 +1,18 @@
-"""Lease recovery, result pruning and worker heartbeats; each returns what it did."""
+"""Lease recovery: tasks of workers that died are given back, or marked ERROR."""
 
 import logging
 import time
-from datetime import timedelta
 
-from django.db import ProgrammingError
 from django.utils import timezone
 
-from .conf import conf
-from .db.base import Outcome
-from .registry import failed_expiry
-from .task import ERROR, WAITING
+from ..db.base import Outcome
+from ..definitions.options import failed_expiry
+from ..task import ERROR, WAITING
 
 logger = logging.getLogger("autotask")
 
 RECOVER_BATCH = 100  # lapsed leases read and released per statement
 RECOVER_TIME_BUDGET = 2.0  # seconds one recovery pass may take before the loop runs tasks again
-PRUNE_TIME_BUDGET = 2.0  # seconds one prune pass may take before the loop runs tasks again
-
-
-class Timers:
-    """When each periodic duty of a worker is next due (monotonic seconds)."""
-
-    def __init__(self):
-        now = time.monotonic()
-        # Everything runs once at start-up: a restarted worker recovers at once.
-        self.next = {"heartbeat": now, "recover": now, "prune": now, "schedule": now}
-
-    @staticmethod
-    def interval(name):
-        lease = conf.LEASE_SECONDS
-        return {
-            "heartbeat": lease / 3,  # renew leases well before they lapse
-            "recover": lease / 2,
-            "prune": conf.CLEAN_INTERVALL,
-            "schedule": 1.0,
-        }[name]
-
-    def due(self, now):
-        names = [name for name, at in self.next.items() if at <= now]
-        for name in names:
-            self.next[name] = now + self.interval(name)
-        return names
-
-    def set_next(self, name, at):
-        self.next[name] = at
-
-    def seconds_to_next(self):
-        return max(0.0, min(self.next.values()) - time.monotonic())
-
-
-def heartbeat(worker, now):
-    """Record that ``worker`` is alive (for the admin and the status command)."""
-    from .models import Worker
-
-    updated = Worker.objects.using(worker.using).filter(worker_id=worker.worker_id).update(last_seen=now)
-    if not updated:
-        hostname, pid = worker.worker_id.split(":")[:2]
-        Worker.objects.using(worker.using).create(
-            worker_id=worker.worker_id,
-            hostname=hostname,
-            pid=int(pid),
-            queues=",".join(worker.queues or []),
-            concurrency=worker.concurrency,
-            started_at=now,
-            last_seen=now,
-        )
-    # Rows of workers silent for ten leases are gone for good.
-    stale = now - timedelta(seconds=conf.LEASE_SECONDS * 10)
-    Worker.objects.using(worker.using).filter(last_seen__lt=stale).delete()
-
-
-def forget_worker(worker):
-    from .models import Worker
-
-    Worker.objects.using(worker.using).filter(worker_id=worker.worker_id).delete()
 
 
 def recover(ops, now=None, batch=RECOVER_BATCH, budget=RECOVER_TIME_BUDGET):
@@ -153,26 +91,3 @@ def _lost_outcome(row, now):
         expires_at=None if retry else failed_expiry(row.options, now),
         history=[*row.history, entry],
     )
-
-
-def prune(ops, now=None, batch=None):
-    """Delete finished rows past their ttl, in batches; return how many were deleted."""
-    now = now or timezone.now()
-    batch = batch or conf.CLEAN_BATCH_SIZE
-    deadline = time.monotonic() + PRUNE_TIME_BUDGET
-    total = 0
-    while True:
-        deleted = ops.prune(now, batch)
-        total += deleted
-        if deleted < batch or time.monotonic() > deadline:
-            break
-    if total:
-        logger.info("pruned %s expired task rows", total, extra={"outcome": "pruned", "count": total})
-    return total
-
-
-def hint_for(exc):
-    """A fix hint for errors that are misconfiguration rather than an outage."""
-    if isinstance(exc, ProgrammingError) or "no such table" in str(exc):
-        return " (is the autotask table missing? run 'manage.py migrate')"
-    return ""

@@ -1,0 +1,1 @@
+"""What the code declares: task options, the registry of task definitions, schedules."""

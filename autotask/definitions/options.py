@@ -1,0 +1,126 @@
+"""Task options: validated when a task is declared, stored with each row, read by the worker."""
+
+import numbers
+from dataclasses import dataclass, fields, replace
+from datetime import timedelta
+
+from ..conf import conf
+from ..exceptions import InvalidTaskOptions
+
+PRIORITY_RANGE = (-100, 100)  # the range django.tasks uses; higher runs first
+
+
+def _number(name, value, *, minimum=0.0, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidTaskOptions(f"{name} must be a number of seconds, not {value!r}")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise InvalidTaskOptions(f"{name} must be a finite number, not {value!r}")
+    if value < minimum:
+        raise InvalidTaskOptions(f"{name} must be >= {minimum}, not {value!r}")
+    return float(value)
+
+
+def _integer(name, value, *, minimum=0, maximum=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InvalidTaskOptions(f"{name} must be an integer, not {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise InvalidTaskOptions(f"{name} must be {bound}, not {value!r}")
+    return int(value)
+
+
+def _queue(value):
+    if not isinstance(value, str) or not value or len(value) > 100:
+        raise InvalidTaskOptions(f"queue must be a non-empty string of at most 100 characters, not {value!r}")
+    return value
+
+
+class _FromSetting:
+    """The default of ``failed_ttl``: AUTOTASK_FAILED_TTL, read when the task fails."""
+
+    def __repr__(self):
+        return "AUTOTASK_FAILED_TTL"
+
+
+FROM_SETTING = _FromSetting()
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """How a task is stored and retried; validated when built."""
+
+    delay: float = 0.0  # seconds before the first run
+    retries: int = 0  # extra attempts after a failure
+    ttl: float = 300.0  # seconds the outcome is kept after the task finishes
+    queue: str | None = None  # None: AUTOTASK_DEFAULT_QUEUE
+    priority: int = 0  # higher first, -100..100
+    timeout: float | None = None  # seconds; honoured for async functions (see README)
+    retry_delay: float | None = None  # None: AUTOTASK_RETRY_DELAY
+    backoff: float | None = None  # None: AUTOTASK_RETRY_BACKOFF
+    max_retry_delay: float | None = None  # None: AUTOTASK_RETRY_MAX_DELAY
+    # Seconds a failed (ERROR) task is kept; None: until deleted by hand.
+    failed_ttl: float | _FromSetting | None = FROM_SETTING
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        set_(self, "delay", _number("delay", self.delay))
+        set_(self, "retries", _integer("retries", self.retries))
+        set_(self, "ttl", _number("ttl", self.ttl))
+        if self.queue is not None:
+            _queue(self.queue)
+        set_(
+            self,
+            "priority",
+            _integer("priority", self.priority, minimum=PRIORITY_RANGE[0], maximum=PRIORITY_RANGE[1]),
+        )
+        timeout = _number("timeout", self.timeout, allow_none=True)
+        if timeout == 0:
+            raise InvalidTaskOptions("timeout must be > 0 (or None for no timeout)")
+        set_(self, "timeout", timeout)
+        set_(self, "retry_delay", _number("retry_delay", self.retry_delay, allow_none=True))
+        set_(self, "backoff", _number("backoff", self.backoff, minimum=1.0, allow_none=True))
+        set_(self, "max_retry_delay", _number("max_retry_delay", self.max_retry_delay, allow_none=True))
+        if self.failed_ttl is not FROM_SETTING:
+            set_(self, "failed_ttl", _number("failed_ttl", self.failed_ttl, allow_none=True))
+
+    @classmethod
+    def build(cls, caller, options, base=None):
+        """Validate keyword ``options`` (rejecting unknown names) over ``base``."""
+        unknown = sorted(set(options) - set(cls.NAMES))
+        if unknown:
+            raise TypeError(
+                f"{caller}() got unexpected keyword argument(s) {', '.join(unknown)}; "
+                f"it accepts {', '.join(cls.NAMES)}"
+            )
+        return replace(base, **options) if base else cls(**options)
+
+    def stored(self):
+        """The options the worker needs, as stored on the row (defaults left out)."""
+        keys = ("timeout", "retry_delay", "backoff", "max_retry_delay")
+        stored = {key: getattr(self, key) for key in keys if getattr(self, key) is not None}
+        if self.failed_ttl is not FROM_SETTING:
+            stored["failed_ttl"] = self.failed_ttl  # None (keep until deleted) is stored too
+        return stored
+
+
+def failed_expiry(stored_options, now):
+    """When a task that failed for good is deleted: ``now`` + its failed_ttl; None keeps it."""
+    # Not .get(key, conf.FAILED_TTL): the setting is read (and validated) only when it applies.
+    ttl = stored_options["failed_ttl"] if "failed_ttl" in stored_options else conf.FAILED_TTL  # noqa: SIM401
+    return None if ttl is None else now + timedelta(seconds=ttl)
+
+
+TaskOptions.NAMES = tuple(f.name for f in fields(TaskOptions))  # the one list of option names
+
+
+def function_path(func):
+    """Return the dotted path a worker imports ``func`` by, or raise if it has none."""
+    module, qualname = getattr(func, "__module__", None), getattr(func, "__qualname__", "")
+    if not module or module == "__main__" or "<locals>" in qualname or "<lambda>" in qualname:
+        raise InvalidTaskOptions(
+            f"{qualname or func!r} cannot be a task: a worker imports tasks by name, so define it "
+            "at module level in an importable module (not __main__, not inside a function)"
+        )
+    return f"{module}.{qualname}"
