@@ -204,6 +204,10 @@ class eager(contextlib.ContextDecorator):  # lower case: used like a function, `
 
 def _claim_one(pk, using):
     """Claim the task ``pk`` for this process whatever its scheduled time; None if not waiting."""
+    # Not the driver's claim: that takes the due tasks of some queues in run
+    # order, while eager() must take exactly the task just enqueued, before its
+    # scheduled time (``delay`` is ignored) and leaving every other due task
+    # alone.  It sets what the driver's claim sets, and reads the same columns.
     now = timezone.now()
     rows = TaskQueue.objects.using(using).filter(pk=pk, status=WAITING)
     if not rows.update(

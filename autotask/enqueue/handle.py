@@ -6,7 +6,6 @@ from django.utils import timezone
 
 from .. import serialization
 from ..conf import conf
-from ..db import get_ops
 from ..task import DONE, FINISHED, STATUS_NAMES
 
 _FIELDS = ("status", "result", "error_message", "traceback", "attempts")
@@ -97,4 +96,6 @@ class DelayedTask:
 
     def cancel(self):
         """Cancel the task if it has not started; return True if it was cancelled."""
-        return get_ops(self.using).cancel(self.pk, timezone.now())
+        from ..models import TaskQueue  # not at the top: see _row
+
+        return TaskQueue.objects.using(self.using).filter(pk=self.pk).cancel_waiting(timezone.now()) == 1
