@@ -85,7 +85,7 @@ class AutotaskTask(Task):
     max_retry_delay: float | None = None  # cap on one retry delay, seconds
     # Seconds a failed task is kept; None: until deleted by hand; unset: the backend's OPTIONS,
     # then AUTOTASK_FAILED_TTL.
-    failed_ttl: float | None = FROM_SETTING
+    failed_ttl: float | None = FROM_SETTING  # type: ignore[assignment]  # the sentinel: not given
     periodic: float | None = None  # run every this many seconds (fixed rate)
     start_now: bool = False  # periodic: first run at once rather than after ``periodic``
     cron: str | None = None  # run on this cron expression (standard field order)
