@@ -1,7 +1,8 @@
-"""What the queue looks like now, and the operator's verbs on tasks.
+"""What the queue looks like now, and the operator's actions that need more than a row verb.
 
 Shared by the admin, ``manage.py autotask_status`` and ``autotask_clean``
-so that every view of the queue counts the same way.
+so that every view of the queue counts the same way.  The row changes
+themselves are verbs of ``TaskQueue.objects`` (:mod:`autotask.models`).
 """
 
 import logging
