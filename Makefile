@@ -37,6 +37,7 @@ test:
 lint: $(BIN)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python -m docutils --halt=warning README.rst /dev/null
 	$(BIN)/python -m docutils --halt=warning CHANGELOG.rst /dev/null
 	$(BIN)/python scripts/check_package.py

@@ -281,7 +281,7 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.action(description="Cancel waiting tasks", permissions=["change"])
     def cancel_waiting(self, request, queryset):
         selected = queryset.count()
-        cancelled = monitor.cancel_waiting(queryset)
+        cancelled = queryset.cancel_waiting(timezone.now())
         self._report(request, cancelled, selected, "Cancelled", "only waiting tasks can be cancelled")
 
     @admin.action(description="Run the periodic/cron task now", permissions=["change"])
@@ -298,7 +298,7 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.action(description="Delete finished tasks", permissions=["delete"])
     def delete_finished(self, request, queryset):
         selected = queryset.count()
-        deleted = monitor.delete_finished(queryset)
+        deleted = queryset.delete_finished()
         self._report(
             request, deleted, selected, "Deleted", "only finished (Done, Error, Cancelled) tasks are deleted"
         )

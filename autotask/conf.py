@@ -4,6 +4,8 @@ Reading through :data:`conf` at use time (never at import time) keeps
 ``override_settings`` working in tests.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.functional import empty
@@ -42,7 +44,7 @@ DEFAULTS = {
 }
 
 
-def _seconds_or_none(name, value):
+def _seconds_or_none(name: str, value: Any) -> float | None:
     if value is None:
         return None
     number = isinstance(value, int | float) and not isinstance(value, bool)
@@ -57,20 +59,49 @@ VALIDATE = {"FAILED_TTL": _seconds_or_none}
 
 
 class Settings:
-    """Attribute access to AUTOTASK_<NAME> with the defaults above."""
+    """Attribute access to AUTOTASK_<NAME> with the defaults above.
 
-    def __getattr__(self, name):
-        if name not in DEFAULTS:
-            raise AttributeError(f"unknown autotask setting {name!r}")
-        # Ask the settings object behind the LazySettings proxy (the one
-        # override_settings swaps in): through the proxy a read costs about ten
-        # times more, most for unset settings, and reads happen on every enqueue.
-        holder = django_settings._wrapped
-        if holder is empty:
-            holder = django_settings  # not configured yet: let Django configure it (or say why not)
-        value = getattr(holder, f"AUTOTASK_{name}", DEFAULTS[name])
-        validate = VALIDATE.get(name)
-        return value if validate is None else validate(name, value)
+    The annotations (one per setting in DEFAULTS) are what a type checker
+    reads; there are no class attributes, so every read goes to __getattr__.
+    """
+
+    IS_ACTIVE: bool
+    WORKER_EXECUTABLE: str | None
+    WORKER_MONITOR_INTERVALL: float
+    HANDLE_TASK_IDLE_TIME: float
+    RETRY_DELAY: float
+    CLEAN_INTERVALL: float
+    DATABASE: str
+    SERIALIZER: str
+    LISTEN: bool
+    CONCURRENCY: int
+    PREFETCH: int
+    QUEUES: list[str] | tuple[str, ...] | None
+    LEASE_SECONDS: float
+    RETRY_BACKOFF: float
+    RETRY_MAX_DELAY: float
+    DEFAULT_QUEUE: str
+    CLEAN_BATCH_SIZE: int
+    NON_SERVING_COMMANDS: list[str] | tuple[str, ...]
+    WORKER_AUTOSTART: bool
+    ORPHAN_GRACE_SECONDS: float
+    FAILED_TTL: float | None
+
+    # Not seen by a type checker: a name not annotated above is an error there.
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name):
+            if name not in DEFAULTS:
+                raise AttributeError(f"unknown autotask setting {name!r}")
+            # Ask the settings object behind the LazySettings proxy (the one
+            # override_settings swaps in): through the proxy a read costs about ten
+            # times more, most for unset settings, and reads happen on every enqueue.
+            holder = django_settings._wrapped
+            if holder is empty:
+                holder = django_settings  # not configured yet: let Django configure it (or say why not)
+            value = getattr(holder, f"AUTOTASK_{name}", DEFAULTS[name])
+            validate = VALIDATE.get(name)
+            return value if validate is None else validate(name, value)
 
 
 conf = Settings()

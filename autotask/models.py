@@ -1,9 +1,11 @@
 """The task table and its companions."""
 
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from .task import CANCELLED, DONE, ERROR, FINISHED, RUNNING, STATUS_NAMES, WAITING
+from .task import CANCELLED, CANCELLED_KEPT, DONE, ERROR, FINISHED, RUNNING, STATUS_NAMES, WAITING
 
 STATUS_CHOICES = [(value, name.capitalize()) for value, name in STATUS_NAMES.items()]
 
@@ -21,6 +23,12 @@ KIND_CHOICES = [
 
 
 class TaskQueueQuerySet(models.QuerySet):
+    """The task rows, and the operator's actions on them, each named after its intent.
+
+    The admin, the monitor and the management commands change rows through
+    these verbs; the worker's hot path goes through the database driver.
+    """
+
     def waiting(self):
         return self.filter(status=WAITING)
 
@@ -30,9 +38,70 @@ class TaskQueueQuerySet(models.QuerySet):
     def finished(self):
         return self.filter(status__in=FINISHED)
 
+    def failed(self):
+        return self.filter(status=ERROR)
+
     def expired(self, now=None):
         """Finished rows whose result ttl has lapsed (safe to delete)."""
         return self.finished().filter(expires_at__lte=now or timezone.now())
+
+    def failed_before(self, before):
+        """ERROR rows that finished before ``before``, whatever their expiry."""
+        return self.failed().filter(finished_at__lt=before)
+
+    def cancel_waiting(self, now=None):
+        """Cancel the WAITING rows (running ones are left alone); return how many.
+
+        The one cancel policy: CANCELLED, finished ``now``, kept
+        :data:`~autotask.task.CANCELLED_KEPT` before pruning deletes it.
+        """
+        now = now or timezone.now()
+        return self.waiting().update(status=CANCELLED, finished_at=now, expires_at=now + CANCELLED_KEPT)
+
+    def retry_failed(self, now=None, attempts_for=None):
+        """Put the ERROR rows back to WAITING, due ``now``; return how many.
+
+        Each gets a fresh attempt budget of ``attempts_for(function)``
+        attempts (default 1), counted on from the attempts it already made.
+        """
+        now = now or timezone.now()
+        failed = self.failed().order_by()
+        retried = 0
+        for function in sorted(set(failed.values_list("function", flat=True).distinct())):
+            budget = attempts_for(function) if attempts_for else 1
+            retried += failed.filter(function=function).update(
+                status=WAITING,
+                scheduled_at=now,
+                started_at=None,
+                finished_at=None,
+                expires_at=None,
+                worker_id="",
+                lease_expires_at=None,
+                max_attempts=Greatest(F("max_attempts"), F("attempts") + budget),
+            )
+        return retried
+
+    def delete_finished(self):
+        """Delete the finished (DONE, ERROR, CANCELLED) rows; return how many."""
+        # Nothing references a task row, so Django deletes them in one statement.
+        deleted, _ = self.finished().order_by().delete()
+        return deleted
+
+    def delete_in_batches(self, batch):
+        """Delete these rows ``batch`` at a time; return how many.
+
+        Stops early when a batch finds fewer of its rows than it selected
+        (changed meanwhile, e.g. retried: no longer ours to delete).
+        """
+        total = 0
+        # Ids first, then a delete by id that checks again: portable (MySQL refuses LIMIT in
+        # a subquery of the table it deletes from) and one bounded statement per batch.
+        while ids := list(self.order_by().values_list("id", flat=True)[:batch]):
+            deleted, _ = self.filter(id__in=ids).order_by().delete()
+            total += deleted
+            if deleted < len(ids):
+                break
+        return total
 
 
 class TaskQueue(models.Model):

@@ -1,7 +1,8 @@
-"""What the queue looks like now, and the operator's verbs on tasks.
+"""What the queue looks like now, and the operator's actions that need more than a row verb.
 
 Shared by the admin, ``manage.py autotask_status`` and ``autotask_clean``
-so that every view of the queue counts the same way.
+so that every view of the queue counts the same way.  The row changes
+themselves are verbs of ``TaskQueue.objects`` (:mod:`autotask.models`).
 """
 
 import logging
@@ -9,8 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Count, F
-from django.db.models.functions import Greatest
+from django.db.models import Count
 from django.utils import timezone
 
 from . import enqueue
@@ -21,7 +21,7 @@ from .exceptions import NotADeclaredTask, TaskFunctionNotFound
 from .maintenance import scheduling
 from .maintenance.pruning import prune
 from .models import Schedule, TaskQueue, Worker
-from .task import CANCELLED, ERROR, FINISHED, STATUS_NAMES, WAITING
+from .task import ERROR, STATUS_NAMES, WAITING
 from .timeutil import iso_or_value
 
 logger = logging.getLogger("autotask")
@@ -36,8 +36,6 @@ SCHEDULES_SHOWN = 50  # periodic/cron tasks listed by the summary
 # Seconds past its next run after which a schedule is overdue: the scheduler
 # ticks every second, and a worker retrying the database waits up to 5 s.
 OVERDUE_AFTER = 10.0
-# How long a cancelled task stays visible before pruning (as DatabaseOps.cancel).
-CANCELLED_KEPT = timedelta(days=1)
 
 
 def alive_after(now, worker_timeout=None):
@@ -228,29 +226,15 @@ def retry_failed_tasks(queryset, now=None):
     made, which its history keeps.  Tasks whose function is not a declared
     task (see :func:`undeclared`) stay ERROR: no worker would run them.
     """
-    now = now or timezone.now()
     alias = queryset.db
-    failed = queryset.filter(status=ERROR).order_by()
-    retried = 0
+    failed = queryset.failed().order_by()
     with transaction.atomic(using=alias):
-        functions = set(failed.values_list("function", flat=True).distinct())
-        refused = undeclared(functions)
+        refused = undeclared(set(failed.values_list("function", flat=True).distinct()))
         if refused:
             logger.warning("not retried, not a declared task: %s", ", ".join(sorted(refused)))
             failed = failed.exclude(function__in=refused)
         queues = set(failed.values_list("queue", flat=True).distinct())
-        for function in sorted(functions - refused):
-            budget = _attempt_budget(function)
-            retried += failed.filter(function=function).update(
-                status=WAITING,
-                scheduled_at=now,
-                started_at=None,
-                finished_at=None,
-                expires_at=None,
-                worker_id="",
-                lease_expires_at=None,
-                max_attempts=Greatest(F("max_attempts"), F("attempts") + budget),
-            )
+        retried = failed.retry_failed(now, attempts_for=_attempt_budget)
         if retried:
             _wake(alias, queues)
     return retried, refused
@@ -291,21 +275,6 @@ def _wake(alias, queues):
     enqueue.wake_local_on_commit(alias)
 
 
-def cancel_waiting(queryset, now=None):
-    """Cancel the WAITING tasks of ``queryset`` (running ones are left alone); return how many."""
-    now = now or timezone.now()
-    return queryset.filter(status=WAITING).update(
-        status=CANCELLED, finished_at=now, expires_at=now + CANCELLED_KEPT
-    )
-
-
-def delete_finished(queryset):
-    """Delete the finished (DONE, ERROR, CANCELLED) tasks of ``queryset``; return how many."""
-    # Nothing references a task row, so Django deletes them in one statement.
-    deleted, _ = queryset.filter(status__in=FINISHED).order_by().delete()
-    return deleted
-
-
 def run_now(schedules, using=None):
     """Enqueue one run of each schedule at once; return the new task ids.
 
@@ -336,34 +305,10 @@ def prune_all(using=None, now=None, batch=None):
     return total
 
 
-def failed_before(using=None, before=None):
-    """Return the ERROR rows that finished before ``before`` (whatever their expiry)."""
-    return TaskQueue.objects.using(using or conf.DATABASE).filter(status=ERROR, finished_at__lt=before)
-
-
-def delete_failed_before(using=None, before=None, batch=None):
-    """Delete the ERROR rows that finished before ``before``, in batches; return how many."""
-    batch = batch or conf.CLEAN_BATCH_SIZE
-    rows = failed_before(using, before)
-    total = 0
-    # Ids first, then a delete by id that checks again: portable (MySQL refuses LIMIT in
-    # a subquery of the table it deletes from) and one bounded statement per batch.
-    while ids := list(rows.order_by().values_list("id", flat=True)[:batch]):
-        deleted, _ = rows.filter(id__in=ids).order_by().delete()
-        total += deleted
-        if deleted < len(ids):
-            break  # retried meanwhile: the rest is no longer ours to delete
-    return total
-
-
 __all__ = [
     "ALIVE_LEASES",
     "Snapshot",
-    "cancel_waiting",
-    "delete_failed_before",
-    "delete_finished",
     "expired_counts",
-    "failed_before",
     "format_age",
     "prune_all",
     "retry_failed",

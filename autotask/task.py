@@ -1,5 +1,7 @@
 """Task status constants (the import path the original documentation names)."""
 
+from datetime import timedelta
+
 # Status values are stored as small integers; the first four are the original's.
 WAITING = 1  # stored, waiting for its scheduled time and a free worker
 RUNNING = 2  # claimed by a worker that holds a lease on it
@@ -16,4 +18,8 @@ STATUS_NAMES = {
 }
 FINISHED = (DONE, ERROR, CANCELLED)
 
-__all__ = ["CANCELLED", "DONE", "ERROR", "FINISHED", "RUNNING", "STATUS_NAMES", "WAITING"]
+# The cancel policy: a cancelled task is CANCELLED, finished now, and stays
+# visible this long before pruning deletes it.
+CANCELLED_KEPT = timedelta(days=1)
+
+__all__ = ["CANCELLED", "CANCELLED_KEPT", "DONE", "ERROR", "FINISHED", "RUNNING", "STATUS_NAMES", "WAITING"]

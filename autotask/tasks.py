@@ -2,14 +2,20 @@
 
 import functools
 import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, ParamSpec, TypedDict, TypeVar, Unpack, cast, overload
 
 from . import enqueue as _enqueue
 from .conf import conf
 from .definitions import registry
 from .definitions.options import FROM_SETTING, TaskOptions, function_path
-from .definitions.schedules import CronFactory, PeriodicFactory
+from .definitions.schedules import CronFactory, PeriodicFactory, ScheduledFunction
 from .enqueue.handle import DelayedTask
 from .task import CANCELLED, DONE, ERROR, RUNNING, WAITING
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 __all__ = [
     "CANCELLED",
@@ -31,47 +37,69 @@ class Call:
 
     __slots__ = ("args", "kwargs")
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.args, self.kwargs = args, kwargs
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Call(*{self.args!r}, **{self.kwargs!r})"
 
 
-class Task:
-    """A function decorated with :func:`delayed_task`: calling it stores a task."""
+class TaskOverrides(TypedDict, total=False):
+    """The options :meth:`Task.using` changes (those of :func:`delayed_task`)."""
 
-    def __init__(self, func, options, name=None, using=None):
+    delay: float
+    retries: int
+    ttl: float
+    queue: str | None
+    priority: int
+    timeout: float | None
+    retry_delay: float | None
+    backoff: float | None
+    max_retry_delay: float | None
+    failed_ttl: float | None
+
+
+class Task(Generic[P, R]):
+    """A function decorated with :func:`delayed_task`: calling it stores a task.
+
+    Generic over the function's parameters and return type: calling
+    ``Task[P, R]`` takes the function's arguments and returns a
+    :class:`DelayedTask` whose ``result`` is ``R | None``.
+    """
+
+    def __init__(
+        self, func: Callable[P, R], options: TaskOptions, name: str | None = None, using: str | None = None
+    ) -> None:
         self.func = func
         self.options = options
         self.name = name or function_path(func)
         self.database = using
         functools.update_wrapper(self, func)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Task {self.name}>"
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> DelayedTask[R]:
         """Store this call and return a :class:`DelayedTask` at once."""
         pk = _enqueue.enqueue(self.name, args, kwargs, self.options, using=self.database, sender=self)
         return DelayedTask(pk, using=self.database)
 
-    def __get__(self, instance, owner):
+    def __get__(self, instance: object, owner: type | None = None) -> "Task[P, R]":
         # Tasks are plain functions; as class attributes they stay unbound
         # (a worker could not rebuild the instance).
         return self
 
-    def using(self, *, database=None, **overrides):
+    def using(self, *, database: str | None = None, **overrides: Unpack[TaskOverrides]) -> "Task[P, R]":
         """Return this task with options changed for the calls made through it.
 
         ``send_mail.using(delay=60, queue="mail")(to, body)``
         """
         options = TaskOptions.build("using", overrides, base=self.options)
         registry.note_timeout(self.name, self.func, options)
-        bound = Task(self.func, options, name=self.name, using=database or self.database)
+        bound: Task[P, R] = Task(self.func, options, name=self.name, using=database or self.database)
         return bound
 
-    def enqueue_many(self, calls):
+    def enqueue_many(self, calls: Iterable[Call | tuple[Any, ...]]) -> list[DelayedTask[R]]:
         """Store many calls in one statement; return their :class:`DelayedTask` handles.
 
         Each item is a :class:`Call` or a tuple of positional arguments.
@@ -81,12 +109,12 @@ class Task:
         ids = _enqueue.enqueue_many(self.name, pairs, self.options, using=alias, sender=self)
         return [DelayedTask(pk, using=alias) for pk in ids]
 
-    def run(self, *args, **kwargs):
+    def run(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Call the function here and now, synchronously."""
         return self.func(*args, **kwargs)
 
 
-def _call_pair(index, call):
+def _call_pair(index: int, call: Call | tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """(args, kwargs) of one item given to :meth:`Task.enqueue_many`."""
     if isinstance(call, Call):
         return call.args, call.kwargs
@@ -99,7 +127,7 @@ def _call_pair(index, call):
         ) from None
 
 
-def _keywords_named(decorator):
+def _keywords_named(decorator: _F) -> _F:
     """Wrap ``decorator`` so that an unknown keyword's TypeError names the accepted ones.
 
     The wrapper keeps the decorator's real signature (``inspect.signature``,
@@ -109,7 +137,7 @@ def _keywords_named(decorator):
     name = decorator.__name__
 
     @functools.wraps(decorator)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         unknown = sorted(set(kwargs) - set(signature.parameters))
         if unknown:
             raise TypeError(
@@ -118,10 +146,10 @@ def _keywords_named(decorator):
             )
         return decorator(*args, **kwargs)
 
-    return wrapper
+    return cast(_F, wrapper)
 
 
-def _decorator(caller, options, make):
+def _decorator(caller: str, options: dict[str, Any], make: Any) -> Any:
     """Shared shape of the decorators: usable with and without parentheses.
 
     ``options`` are the decorator's arguments by name; the first positional
@@ -137,8 +165,28 @@ def _decorator(caller, options, make):
     return build(func)
 
 
-@_keywords_named
+# What a type checker reads: bare (``@delayed_task``) or called with options.
+# The implementation below takes anything and validates it when it runs
+# (InvalidTaskOptions); with AUTOTASK_IS_ACTIVE false it returns the function
+# itself, which a checker does not see.
+@overload
+def delayed_task(func: Callable[P, R], /) -> Task[P, R]: ...
+@overload
 def delayed_task(
+    delay: float = 0,
+    retries: int = 0,
+    ttl: float = 300,
+    *,
+    queue: str | None = None,
+    priority: int = 0,
+    timeout: float | None = None,
+    retry_delay: float | None = None,
+    backoff: float | None = None,
+    max_retry_delay: float | None = None,
+    failed_ttl: float | None = ...,
+) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+@_keywords_named
+def delayed_task(  # type: ignore[no-untyped-def]  # the overloads above give the types
     delay=0,
     retries=0,
     ttl=300,
@@ -165,10 +213,10 @@ def delayed_task(
 class _DelayedFactory:
     POSITIONAL = ("delay", "retries", "ttl")
 
-    def __init__(self, caller, options):
+    def __init__(self, caller: str, options: dict[str, Any]) -> None:
         self.options = TaskOptions.build(caller, options)
 
-    def __call__(self, func):
+    def __call__(self, func: Callable[P, R]) -> Task[P, R] | Callable[P, R]:
         if not conf.IS_ACTIVE:
             registry.declare_inactive(func, lambda name: Task(func, self.options, name=name))
             return func
@@ -177,8 +225,25 @@ class _DelayedFactory:
         return task
 
 
-@_keywords_named
+@overload
+def periodic_task(func: Callable[P, R], /) -> ScheduledFunction[P, R]: ...
+@overload
 def periodic_task(
+    seconds: float = 3600,
+    start_now: bool = False,
+    *,
+    queue: str | None = None,
+    priority: int = 0,
+    retries: int = 0,
+    ttl: float = 300,
+    timeout: float | None = None,
+    retry_delay: float | None = None,
+    backoff: float | None = None,
+    max_retry_delay: float | None = None,
+    failed_ttl: float | None = ...,
+) -> Callable[[Callable[P, R]], ScheduledFunction[P, R]]: ...
+@_keywords_named
+def periodic_task(  # type: ignore[no-untyped-def]  # the overloads above give the types
     seconds=3600,
     start_now=False,
     *,
@@ -201,8 +266,34 @@ def periodic_task(
     return _decorator("periodic_task", options, PeriodicFactory)
 
 
-@_keywords_named
+_CronField = int | str | Iterable[int] | None
+
+
+@overload
+def cron_task(func: Callable[P, R], /) -> ScheduledFunction[P, R]: ...
+@overload
 def cron_task(
+    minutes: _CronField = None,
+    hours: _CronField = None,
+    dow: _CronField = None,
+    months: _CronField = None,
+    dom: _CronField = None,
+    crontab: str | None = None,
+    *,
+    cron: str | None = None,
+    timezone: str | None = None,
+    queue: str | None = None,
+    priority: int = 0,
+    retries: int = 0,
+    ttl: float = 300,
+    timeout: float | None = None,
+    retry_delay: float | None = None,
+    backoff: float | None = None,
+    max_retry_delay: float | None = None,
+    failed_ttl: float | None = ...,
+) -> Callable[[Callable[P, R]], ScheduledFunction[P, R]]: ...
+@_keywords_named
+def cron_task(  # type: ignore[no-untyped-def]  # the overloads above give the types
     minutes=None,
     hours=None,
     dow=None,

@@ -29,8 +29,10 @@ failing task cannot break the test's transaction.
 import contextlib
 import os
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, Literal, Self
 from unittest import mock
 
 from django.db import transaction
@@ -83,20 +85,20 @@ class Ran:
     using: str | None = None
 
     @property
-    def task(self):
+    def task(self) -> DelayedTask[Any]:
         """The :class:`~autotask.tasks.DelayedTask` handle of this task."""
         return DelayedTask(self.pk, using=self.using)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         outcome = repr(self.result) if self.status == DONE else self.error
         return f"<Ran {self.name} #{self.pk} {STATUS_NAMES.get(self.status, self.status)}: {outcome}>"
 
 
-def _worker_id():
+def _worker_id() -> str:
     return f"testing:{os.getpid()}:{threading.get_ident()}"
 
 
-def _run(task, using, worker_id):
+def _run(task: ClaimedTask, using: str, worker_id: str) -> Ran:
     """Execute a claimed task in a savepoint and write its outcome; return a :class:`Ran`."""
     ops = get_ops(using)
     with transaction.atomic(using=using):
@@ -113,7 +115,13 @@ def _run(task, using, worker_id):
     )
 
 
-def run_due(queues=None, *, now=None, using=None, max_tasks=MAX_TASKS):
+def run_due(
+    queues: Iterable[str] | None = None,
+    *,
+    now: datetime | None = None,
+    using: str | None = None,
+    max_tasks: int = MAX_TASKS,
+) -> list[Ran]:
     """Run every due task here and now, in the order a worker would; return what ran.
 
     Tasks the running ones enqueue run too when due.  Periodic and cron
@@ -127,7 +135,7 @@ def run_due(queues=None, *, now=None, using=None, max_tasks=MAX_TASKS):
     fixed_now = now
     ops = get_ops(using)
     worker_id = _worker_id()
-    ran = []
+    ran: list[Ran] = []
     _tick(using, fixed_now or timezone.now())
     while True:
         at = fixed_now or timezone.now()
@@ -142,11 +150,13 @@ def run_due(queues=None, *, now=None, using=None, max_tasks=MAX_TASKS):
         ran.append(_run(claimed[0], using, worker_id))
 
 
-def _tick(using, now):
+def _tick(using: str, now: datetime) -> None:
     scheduling.tick(using, now)
 
 
-def enqueued(func, *, status=None, using=None):
+def enqueued(
+    func: Callable[..., Any] | str, *, status: int | None = None, using: str | None = None
+) -> list[Any]:
     """Return the calls stored for ``func`` as :data:`unittest.mock.call` objects, oldest first.
 
     ``func`` is a task, its function or its dotted path.  ``status`` narrows
@@ -175,21 +185,21 @@ class eager(contextlib.ContextDecorator):  # lower case: used like a function, `
     every attempt run inside the block.  Usable as a decorator too.
     """
 
-    def __init__(self, raise_errors=False):
+    def __init__(self, raise_errors: bool = False) -> None:
         self.raise_errors = raise_errors
-        self.ran = []
+        self.ran: list[Ran] = []
         self._uid = ("autotask.testing.eager", id(self))
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         # Nested blocks each add a receiver; the claim lets only one run a task.
         task_enqueued.connect(self._on_enqueued, weak=False, dispatch_uid=self._uid)
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> Literal[False]:
         task_enqueued.disconnect(dispatch_uid=self._uid)
         return False
 
-    def _on_enqueued(self, sender, task, **kwargs):
+    def _on_enqueued(self, sender: object, task: DelayedTask[Any], **kwargs: Any) -> None:
         while True:
             claimed = _claim_one(task.pk, task.using)
             if claimed is None:
@@ -202,8 +212,12 @@ class eager(contextlib.ContextDecorator):  # lower case: used like a function, `
             raise TaskFailed(f"{ran.name} #{ran.pk} failed: {ran.error}\n\n{ran.traceback}")
 
 
-def _claim_one(pk, using):
+def _claim_one(pk: int, using: str) -> ClaimedTask | None:
     """Claim the task ``pk`` for this process whatever its scheduled time; None if not waiting."""
+    # Not the driver's claim: that takes the due tasks of some queues in run
+    # order, while eager() must take exactly the task just enqueued, before its
+    # scheduled time (``delay`` is ignored) and leaving every other due task
+    # alone.  It sets what the driver's claim sets, and reads the same columns.
     now = timezone.now()
     rows = TaskQueue.objects.using(using).filter(pk=pk, status=WAITING)
     if not rows.update(

@@ -13,7 +13,9 @@ reads READY again, with the failure in ``errors``.
 """
 
 import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from django.apps import apps
 from django.core import checks
@@ -85,7 +87,7 @@ class AutotaskTask(Task):
     max_retry_delay: float | None = None  # cap on one retry delay, seconds
     # Seconds a failed task is kept; None: until deleted by hand; unset: the backend's OPTIONS,
     # then AUTOTASK_FAILED_TTL.
-    failed_ttl: float | None = FROM_SETTING
+    failed_ttl: float | None = FROM_SETTING  # type: ignore[assignment]  # the sentinel: not given
     periodic: float | None = None  # run every this many seconds (fixed rate)
     start_now: bool = False  # periodic: first run at once rather than after ``periodic``
     cron: str | None = None  # run on this cron expression (standard field order)
@@ -93,11 +95,11 @@ class AutotaskTask(Task):
 
     # Slotted dataclasses are rebuilt as new classes, which breaks zero-argument
     # super(); the base class is named explicitly instead.
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         Task.__post_init__(self)  # the backend's validate_task
         _register_schedule(self)
 
-    def using(self, **changes):
+    def using(self, **changes: Any) -> Task:
         """Return a copy with framework attributes and autotask options changed.
 
         ``send_mail.using(priority=10, retries=3).enqueue(...)``
@@ -117,18 +119,18 @@ class AutotaskBackend(BaseTaskBackend):
     supports_get_result = True
     supports_priority = True
 
-    def __init__(self, alias, params):
+    def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
         self.defaults = _backend_defaults(alias, self.options)
 
     @property
-    def database(self):
+    def database(self) -> str:
         """The database alias holding the task table (read at use: override_settings works)."""
         return self.options.get("database") or conf.DATABASE
 
     # -- validation ------------------------------------------------------
 
-    def validate_task(self, task):
+    def validate_task(self, task: Task) -> None:
         """Raise InvalidTask unless this backend can run ``task``."""
         super().validate_task(task)
         if len(task.queue_name) > QUEUE_NAME_MAX_LENGTH:
@@ -136,7 +138,7 @@ class AutotaskBackend(BaseTaskBackend):
         registry.note_timeout(task.module_path, task.func, self.options_for(task))
         _schedule_spec(task, self)
 
-    def options_for(self, task):
+    def options_for(self, task: Task) -> TaskOptions:
         """Return the :class:`TaskOptions` a row of ``task`` is stored with."""
         options = dict(self.defaults)
         options.update(
@@ -149,7 +151,7 @@ class AutotaskBackend(BaseTaskBackend):
 
     # -- enqueue ---------------------------------------------------------
 
-    def enqueue(self, task, args, kwargs):
+    def enqueue(self, task: Task, args: Sequence[Any], kwargs: dict[str, Any]) -> TaskResult:
         """Store a call of ``task`` in the caller's transaction; return its READY result."""
         self.validate_task(task)
         _check_importable(task)
@@ -192,7 +194,7 @@ class AutotaskBackend(BaseTaskBackend):
 
     # -- results ---------------------------------------------------------
 
-    def get_result(self, result_id):
+    def get_result(self, result_id: str) -> TaskResult:
         """Return the current :class:`TaskResult` of ``result_id``, read from the database."""
         pk = _parse_id(result_id)
         row = None
@@ -217,7 +219,7 @@ class AutotaskBackend(BaseTaskBackend):
 
     # -- checks ----------------------------------------------------------
 
-    def check(self, **kwargs):
+    def check(self, **kwargs: Any) -> Iterator[checks.CheckMessage]:
         """Report misconfiguration (``manage.py check`` runs this through the framework)."""
         yield from super().check(**kwargs)
         backend = f"TASKS[{self.alias!r}]"

@@ -3,6 +3,7 @@
 import numbers
 from dataclasses import dataclass, fields, replace
 from datetime import timedelta
+from typing import ClassVar
 
 from ..conf import conf
 from ..exceptions import InvalidTaskOptions
@@ -62,6 +63,7 @@ class TaskOptions:
     max_retry_delay: float | None = None  # None: AUTOTASK_RETRY_MAX_DELAY
     # Seconds a failed (ERROR) task is kept; None: until deleted by hand.
     failed_ttl: float | _FromSetting | None = FROM_SETTING
+    NAMES: ClassVar[tuple[str, ...]]  # set below the class, from its fields
 
     def __post_init__(self):
         set_ = object.__setattr__

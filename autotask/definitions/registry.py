@@ -4,6 +4,7 @@ import importlib
 import inspect
 import logging
 import sys
+from typing import Any
 
 import django
 
@@ -16,9 +17,9 @@ logger = logging.getLogger("autotask")
 FRAMEWORK_BASE = "django.tasks.base" if django.VERSION >= (6, 0) else "django_tasks.base"
 
 
-_registry = {}
-_declared_inactive = {}  # name -> definition declared while AUTOTASK_IS_ACTIVE was false
-_unenforced_timeouts = {}  # name -> timeout set on a sync function (nothing enforces it)
+_registry: dict[str, Any] = {}
+_declared_inactive: dict[str, Any] = {}  # name -> definition declared while AUTOTASK_IS_ACTIVE was false
+_unenforced_timeouts: dict[str, Any] = {}  # name -> timeout set on a sync function (nothing enforces it)
 
 DECLARE_HINT = (
     "a worker runs only functions declared as tasks in code: decorate it with "

@@ -5,8 +5,10 @@ them to the database and fires them (:mod:`autotask.maintenance.scheduling`).
 """
 
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from django.conf import settings
 
@@ -16,14 +18,17 @@ from ..exceptions import InvalidTaskOptions
 from . import registry
 from .options import TaskOptions, function_path
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 RUN_OPTIONS = tuple(name for name in TaskOptions.NAMES if name != "delay")  # a run's options
 
-_schedules = {}  # name -> ScheduleSpec, filled by the decorators at import time
-_synced = set()  # database aliases this process has written its schedules to
-_unstored = set()  # names of schedules declared here that this process has not stored yet
+_schedules: dict[str, "ScheduleSpec"] = {}  # name -> ScheduleSpec, filled by the decorators at import time
+_synced: set[str] = set()  # database aliases this process has written its schedules to
+_unstored: set[str] = set()  # names of schedules declared here that this process has not stored yet
 # Called after a schedule is declared: autotask.supervisor.schedules stores it
 # from the declaring process (it adds itself here; it writes rows, a layer up).
-declared_hooks = []
+declared_hooks: list[Callable[..., Any]] = []
 
 
 @dataclass(frozen=True)
@@ -60,10 +65,10 @@ class ScheduleSpec:
         return resolve_timezone(self.timezone or settings.TIME_ZONE)
 
 
-class ScheduledFunction:
+class ScheduledFunction(Generic[P, R]):
     """A function registered to run on a schedule; calling it from code does nothing."""
 
-    def __init__(self, func, spec):
+    def __init__(self, func: Callable[P, R], spec: "ScheduleSpec") -> None:
         self.func = func
         self.spec = spec
         self.name = spec.name
@@ -71,14 +76,14 @@ class ScheduledFunction:
         self.__name__ = getattr(func, "__name__", spec.name)
         self.__doc__ = getattr(func, "__doc__", None)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<{self.spec.kind} task {self.name} ({self.spec.spec})>"
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> None:
         """Do nothing and return None: a scheduled function runs by its schedule only."""
         return None
 
-    def run(self, *args, **kwargs):
+    def run(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Call the function here and now, synchronously."""
         return self.func(*args, **kwargs)
 
@@ -91,7 +96,10 @@ def _run_options(caller, options):
 class _Factory:
     kind = ""
 
-    def __call__(self, func):
+    def make_spec(self, name: str) -> "ScheduleSpec":
+        raise NotImplementedError
+
+    def __call__(self, func: Callable[P, R]) -> ScheduledFunction[P, R] | Callable[P, R]:
         if not conf.IS_ACTIVE:
             # Nothing is scheduled, but the checks say so (autotask.W041).
             registry.declare_inactive(func, lambda name: ScheduledFunction(func, self.make_spec(name)))

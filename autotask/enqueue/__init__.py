@@ -1,6 +1,8 @@
 """Store calls as task rows, in the caller's transaction, and wake workers on commit."""
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -15,7 +17,7 @@ from .handle import DelayedTask
 
 # Callables run after a commit that enqueued runnable tasks (alias -> None);
 # the supervisor registers one to wake the worker beside this process.
-local_wakeups = []
+local_wakeups: list[Callable[..., Any]] = []
 
 
 def build_row(name, args, kwargs, options, now, kind="delayed", schedule_id=None):

@@ -1,66 +1,70 @@
 """The handle on a stored task: every property reads the current row."""
 
 import time
+from typing import Any, Generic, TypeVar
 
 from django.utils import timezone
 
 from .. import serialization
 from ..conf import conf
-from ..db import get_ops
 from ..task import DONE, FINISHED, STATUS_NAMES
+
+R = TypeVar("R")
 
 _FIELDS = ("status", "result", "error_message", "traceback", "attempts")
 
 
-class DelayedTask:
+class DelayedTask(Generic[R]):
     """A handle on a stored task; every property reads the current row.
 
     A task whose row is gone (deleted after its ttl) reads as ``status``
-    None, ``ready`` None and ``result`` None; nothing raises.
+    None, ``ready`` None and ``result`` None; nothing raises.  Generic over
+    the task function's return type ``R``: ``result`` is ``R | None``.
     """
 
-    def __init__(self, pk, using=None):
+    def __init__(self, pk: int, using: str | None = None) -> None:
         self.pk = pk
         self.using = using or conf.DATABASE
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<DelayedTask {self.pk}>"
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, DelayedTask) and (other.pk, other.using) == (self.pk, self.using)
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash((self.pk, self.using))
 
-    def _row(self, *fields):
+    def _row(self, *fields: str) -> dict[str, Any] | None:
         # Not at the top: the decorators import this module and must stay importable
         # without 'autotask' in INSTALLED_APPS, so that check autotask.E012 can say so.
         from ..models import TaskQueue
 
         return TaskQueue.objects.using(self.using).filter(pk=self.pk).values(*fields).first()
 
-    def _field(self, name, default=None):
+    def _field(self, name: str, default: Any = None) -> Any:
         row = self._row(name)
         return default if row is None else row[name]
 
     @property
-    def status(self):
+    def status(self) -> int | None:
         """WAITING, RUNNING, DONE, ERROR or CANCELLED; None when the row is gone."""
         return self._field("status")
 
     @property
-    def status_name(self):
+    def status_name(self) -> str | None:
         """The status as a word (``"waiting"``, ``"done"``, …); None when the row is gone."""
-        return STATUS_NAMES.get(self.status)
+        status = self.status
+        return None if status is None else STATUS_NAMES.get(status)
 
     @property
-    def ready(self):
+    def ready(self) -> bool | None:
         """True once finished (DONE, ERROR, CANCELLED), False before, None when gone."""
         status = self.status
         return None if status is None else status in FINISHED
 
     @property
-    def result(self):
+    def result(self) -> R | None:
         """The return value once DONE, else None."""
         row = self._row("status", "result")
         if row is None or row["status"] != DONE or row["result"] is None:
@@ -68,21 +72,21 @@ class DelayedTask:
         return serialization.decode_value(row["result"])
 
     @property
-    def error_message(self):
+    def error_message(self) -> str:
         """``str(exception)`` of the last failure, '' if none."""
         return self._field("error_message", "")
 
     @property
-    def traceback(self):
+    def traceback(self) -> str:
         """The formatted traceback of the last failure, '' if none."""
         return self._field("traceback", "")
 
     @property
-    def attempts(self):
+    def attempts(self) -> int:
         """How many times a worker has started this task."""
         return self._field("attempts", 0)
 
-    def wait(self, timeout=None, interval=0.05):
+    def wait(self, timeout: float | None = None, interval: float = 0.05) -> bool:
         """Block until the task has finished; return False if ``timeout`` ran out first.
 
         A task whose row is gone counts as finished.
@@ -95,6 +99,8 @@ class DelayedTask:
                 return False
             time.sleep(interval if deadline is None else max(0, min(interval, deadline - time.monotonic())))
 
-    def cancel(self):
+    def cancel(self) -> bool:
         """Cancel the task if it has not started; return True if it was cancelled."""
-        return get_ops(self.using).cancel(self.pk, timezone.now())
+        from ..models import TaskQueue  # not at the top: see _row
+
+        return TaskQueue.objects.using(self.using).filter(pk=self.pk).cancel_waiting(timezone.now()) == 1

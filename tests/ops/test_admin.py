@@ -16,8 +16,9 @@ from django.utils import timezone
 from autotask import serialization
 from autotask.db import get_ops
 from autotask.db.base import INSERT_COLUMNS, NewTask
+from autotask.enqueue.handle import DelayedTask
 from autotask.models import Schedule, TaskQueue, Worker
-from autotask.task import CANCELLED, DONE, ERROR, RUNNING, WAITING
+from autotask.task import CANCELLED, CANCELLED_KEPT, DONE, ERROR, RUNNING, WAITING
 from tests.app import tasks
 
 pytestmark = pytest.mark.django_db
@@ -231,6 +232,16 @@ def test_cancel_waiting_tasks(admin_client):
     ]
     assert TaskQueue.objects.get(pk=waiting.pk).status == CANCELLED
     assert TaskQueue.objects.get(pk=running.pk).status == RUNNING
+
+
+def test_the_admin_and_the_handle_cancel_by_one_policy(admin_client):
+    by_admin, by_handle = make_task(WAITING), make_task(WAITING)
+    act(admin_client, "cancel_waiting", [by_admin])
+    assert DelayedTask(by_handle.pk).cancel() is True
+    for row in TaskQueue.objects.filter(pk__in=[by_admin.pk, by_handle.pk]):
+        assert row.status == CANCELLED
+        assert row.finished_at is not None
+        assert row.expires_at == row.finished_at + CANCELLED_KEPT == row.finished_at + timedelta(days=1)
 
 
 def test_delete_finished_tasks(admin_client):

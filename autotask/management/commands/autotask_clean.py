@@ -9,6 +9,7 @@ from django.utils import timezone
 from ... import monitor
 from ...conf import conf
 from ...db import hint_for
+from ...models import TaskQueue
 from .. import duration, positive_int
 
 
@@ -42,18 +43,22 @@ class Command(BaseCommand):
         now = timezone.now()
         older_than = options["failed_older_than"]
         before = None if older_than is None else now - timedelta(seconds=older_than)
+        tasks = TaskQueue.objects.using(using)
         try:
             counts = monitor.expired_counts(using=using, now=now)
             failed = 0
             if before is not None:
                 # Failures already counted as expired are not counted twice.
-                failed = monitor.failed_before(using, before).exclude(expires_at__lte=now).count()
+                failed = (
+                    TaskQueue.objects.using(using).failed_before(before).exclude(expires_at__lte=now).count()
+                )
             if options["dry_run"]:
                 self._say("Would delete", sum(counts.values()), counts, failed, older_than)
                 return
             deleted = monitor.prune_all(using=using, now=now, batch=options["batch_size"])
             if before is not None:
-                failed = monitor.delete_failed_before(using, before, batch=options["batch_size"])
+                batch = options["batch_size"] or conf.CLEAN_BATCH_SIZE
+                failed = tasks.failed_before(before).delete_in_batches(batch)
         except DatabaseError as exc:
             raise CommandError(f"cannot clean the task table: {exc}{hint_for(exc)}") from exc
         self._say("Deleted", deleted, counts, failed, older_than)

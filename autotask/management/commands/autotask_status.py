@@ -40,7 +40,7 @@ class Command(BaseCommand):
         "workers alive and the next periodic/cron runs. Exits with 1 when no worker was seen "
         "recently or the oldest waiting task waited longer than --max-wait (a container health check)."
     )
-    requires_system_checks = []  # a health check must answer fast, and even when a check fails
+    requires_system_checks: list[str] = []  # a health check must answer fast, and even when a check fails
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="Print one JSON object for machines.")
