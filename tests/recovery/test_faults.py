@@ -17,7 +17,8 @@ from django.db import connection
 
 from autotask.models import TaskQueue
 from autotask.task import DONE, ERROR, RUNNING, WAITING
-from autotask.worker.loop import FLUSH_BATCH, START_BATCH
+from autotask.worker.claims import START_BATCH
+from autotask.worker.outcomes import FLUSH_BATCH
 from tests.app import tasks
 from tests.conftest import ROOT, records, wait_for
 

@@ -1,7 +1,6 @@
 """A recovery pass, run here on forged lapsed leases: every one of them, at the time it really happens."""
 
 import json
-import os
 import time
 from datetime import datetime, timedelta
 
@@ -83,8 +82,7 @@ def test_recovery_after_an_outage_records_when_it_happened(monkeypatch):
         worker._maintain()
     finally:
         worker.ops.reset_connection()
-        os.close(worker.wake_r)
-        os.close(worker.wake_w)
+        worker.wakeups.close()
     row = TaskQueue.objects.get(pk=pk)
     assert row.status == ERROR
     (entry,) = [h for h in row.history if h.get("exception") == WORKER_LOST]

@@ -1,7 +1,5 @@
 """A worker prepares statements and changes session settings only in a session nothing else shares."""
 
-import os
-
 import pytest
 from django.db import connections
 
@@ -23,5 +21,4 @@ def test_the_worker_owns_its_session_only_where_nothing_shares_it(monkeypatch, l
     try:
         assert worker.ops.prepare_statements is owned
     finally:
-        os.close(worker.wake_r)
-        os.close(worker.wake_w)
+        worker.wakeups.close()

@@ -1,0 +1,176 @@
+"""The tasks held by a worker, on their way to its pool threads."""
+
+import logging
+import threading
+import time
+from collections import deque
+
+from .claims import START_BATCH
+from .executor import execute
+
+logger = logging.getLogger("autotask")
+
+# Seconds claimed-ahead tasks may wait for a slot before they are given back to
+# the queue (a task turned out long after all): then another worker runs them.
+HOLD_SECONDS = 0.1
+
+
+class TaskPool:
+    """The tasks claimed here, from the claim to the end of their run.
+
+    Guarded by ``lock``: ``ready`` (tasks marked started that no pool thread
+    has taken yet, oldest first) and ``executing`` (pool threads inside a
+    task): a pool thread takes a task and counts it in one step.
+
+    Main thread only: ``ahead`` (claimed ahead, not marked started yet),
+    ``unreleased`` (tasks to give back), ``runners`` (pool threads started on
+    ``ready``; each reports its end through the outcome channel), ``running``
+    and ``active`` (tasks held here whose outcome is not collected yet, and
+    their ids: only their leases are renewed).
+
+    ``last_start`` (monotonic time a task last started or was claimed) is
+    written by whichever thread starts one: a float, the last write wins,
+    which is all the hold limit needs.
+
+    The pool threads run :meth:`run_ready`; they report outcomes to
+    ``outcomes`` and wake the main thread through ``wakeups``.  The database
+    calls (marking started, giving back) stay with the worker, which passes
+    what they return to :meth:`started` and :meth:`released`.
+    """
+
+    def __init__(self, concurrency, worker_id, sizing, outcomes, wakeups):
+        self.concurrency = concurrency
+        self.worker_id = worker_id
+        self.sizing = sizing
+        self.outcomes = outcomes
+        self.wakeups = wakeups
+        self.lock = threading.Lock()
+        self.ready = deque()
+        self.executing = 0
+        self.ahead = deque()
+        self.unreleased = []
+        self.runners = 0
+        self.running = 0
+        self.active = set()
+        self.last_start = 0.0
+
+    # -- the main thread ---------------------------------------------------
+
+    def buffered(self):
+        """How many tasks held here no pool thread has taken yet."""
+        return len(self.ready) + len(self.ahead)
+
+    def busy(self):
+        """True while tasks are buffered or pool threads run them."""
+        return bool(self.ready or self.ahead or self.runners)
+
+    def take_on(self, claimed, started):
+        """Hold ``claimed`` tasks: ready to run if the claim marked them ``started``, else ahead."""
+        self.running += len(claimed)
+        self.active.update(task.id for task in claimed)
+        self.last_start = time.monotonic()
+        if started:
+            self.ready.extend(claimed)
+        else:
+            self.ahead.extend(claimed)
+
+    def to_start(self):
+        """Take the claimed-ahead tasks to mark started now (none while enough are marked)."""
+        with self.lock:
+            idle, queued = self.concurrency - self.executing, len(self.ready)
+        if queued > idle + self.sizing.update_start_floor():
+            return []  # enough marked to go on with until the next loop turn
+        return [self.ahead.popleft() for _ in range(min(len(self.ahead), idle + START_BATCH - queued))]
+
+    def started(self, tasks, marked):
+        """Hand the ``tasks`` the database ``marked`` started (ids; False: not marked) to the pool threads."""
+        if marked is False:
+            self.ahead.extendleft(reversed(tasks))  # not marked: again at the next loop turn
+            return
+        marked = set(marked)
+        for task in tasks:
+            if task.id in marked:
+                task.attempts += 1  # the attempt start() counted
+                self.ready.append(task)
+            else:
+                # No longer held here (its lease lapsed and it was recovered): it must not run here.
+                logger.warning("task #%s was recovered from this worker before it started; skipped", task.id)
+                self.active.discard(task.id)
+                self.running -= 1
+
+    def held_too_long(self):
+        """Seconds no slot has started a task, when claimed-ahead tasks waited past HOLD_SECONDS."""
+        waited = time.monotonic() - self.last_start
+        if (self.ready or self.ahead) and waited > HOLD_SECONDS:
+            return waited
+        return None
+
+    def take_ready(self, keep=0):
+        """Remove and return the claimed tasks no pool thread has started.
+
+        With ``keep``, leave the oldest of them for the slots free of ``keep``
+        (counting the tasks running now): those start, the newest come back.
+        Those not marked started come back first.
+        """
+        taken = [self.ahead.pop() for _ in range(len(self.ahead))]
+        with self.lock:
+            left = max(0, keep - self.executing)
+            return taken + [self.ready.pop() for _ in range(max(0, len(self.ready) - left))]
+
+    def released(self):
+        """The ``unreleased`` tasks are back in the queue: no longer held here."""
+        for task in self.unreleased:
+            self.active.discard(task.id)
+        self.running -= len(self.unreleased)
+        self.unreleased = []
+
+    def ended(self, task_ids, runners_done):
+        """Forget tasks whose outcome was collected, and pool threads that stopped."""
+        self.running -= len(task_ids)
+        self.active.difference_update(task_ids)
+        self.runners -= runners_done
+
+    def dispatch(self, executor):
+        """Start pool threads for the tasks marked started, up to the free threads."""
+        # A runner drains the buffer, so one more per waiting task, up to the free threads.
+        for _ in range(min(self.concurrency - self.runners, len(self.ready))):
+            self.runners += 1
+            executor.submit(self.run_ready)
+
+    # -- pool threads ------------------------------------------------------
+
+    def run_ready(self):
+        """Run claimed tasks, oldest first, until none is left (in a pool thread)."""
+        sizing, wakeups = self.sizing, self.wakeups
+        try:
+            while True:
+                with self.lock:
+                    if not self.ready:
+                        return
+                    task = self.ready.popleft()
+                    self.executing += 1
+                self.last_start = time.monotonic()
+                try:
+                    self._execute(task)
+                finally:
+                    with self.lock:
+                        self.executing -= 1
+                if not wakeups.nudged and (
+                    len(self.ready) + len(self.ahead) <= sizing.low_water
+                    or (self.ahead and len(self.ready) <= sizing.start_floor)
+                    or self.outcomes.full()
+                ):
+                    # Time to claim more, or to write a full batch of outcomes.
+                    wakeups.nudge()
+        finally:
+            self.outcomes.runner_done()
+            wakeups.wake()
+
+    def _execute(self, task):
+        started = time.monotonic()
+        try:
+            outcome = execute(task, self.worker_id)
+        except BaseException:
+            logger.exception("executing task %s crashed the executor", task.id)
+            outcome = None
+        self.outcomes.report(task.id, outcome, time.monotonic() - started)
