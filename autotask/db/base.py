@@ -14,43 +14,7 @@ from typing import NamedTuple
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 
 from ..task import CANCELLED, DONE, FINISHED, RUNNING, WAITING
-
-# Columns written by insert_tasks, in order.
-INSERT_COLUMNS = (
-    "function",
-    "kind",
-    "queue",
-    "priority",
-    "status",
-    "args",
-    "created_at",
-    "scheduled_at",
-    "ttl",
-    "attempts",
-    "max_attempts",
-    "options",
-    "worker_id",
-    "error_message",
-    "traceback",
-    "history",
-    "schedule_id",
-)
-# Columns a claim returns, in order (see ClaimedTask).
-CLAIM_COLUMNS = (
-    "id",
-    "function",
-    "kind",
-    "queue",
-    "priority",
-    "args",
-    "attempts",
-    "max_attempts",
-    "ttl",
-    "options",
-    "history",
-    "schedule_id",
-    "created_at",
-)
+from .columns import CLAIM_COLUMNS, COLUMN, INSERT_COLUMNS, NEW_ROW_LITERALS, outcome_set, outcome_values
 
 
 @dataclass
@@ -75,25 +39,26 @@ class NewTask:
         return self.scheduled_at <= self.created_at
 
     def values(self, ops):
-        return (
-            self.function,
-            self.kind,
-            self.queue,
-            self.priority,
-            WAITING,
-            self.args,
-            ops.dt(self.created_at),
-            ops.dt(self.scheduled_at),
-            float(self.ttl),
-            0,
-            self.max_attempts,
-            json.dumps(self.options, separators=(",", ":")) if self.options else "{}",
-            "",
-            "",
-            "",
-            "[]",
-            self.schedule_id,
-        )
+        """The row's values, keyed by column (every one of INSERT_COLUMNS)."""
+        return {
+            "function": self.function,
+            "kind": self.kind,
+            "queue": self.queue,
+            "priority": self.priority,
+            "status": WAITING,
+            "args": self.args,
+            "created_at": ops.dt(self.created_at),
+            "scheduled_at": ops.dt(self.scheduled_at),
+            "ttl": float(self.ttl),
+            "attempts": 0,
+            "max_attempts": self.max_attempts,
+            "options": json.dumps(self.options, separators=(",", ":")) if self.options else "{}",
+            "worker_id": "",
+            "error_message": "",
+            "traceback": "",
+            "history": "[]",
+            "schedule_id": self.schedule_id,
+        }
 
     def with_args(self, args):
         """Return a copy of this row with other encoded arguments (cheaper than copy.copy)."""
@@ -132,6 +97,10 @@ class ClaimedTask:
     def run_order(task):
         """Sort key: the order the claim selected in (RETURNING does not keep it)."""
         return (-task.priority, task.id)
+
+
+def _json_text(value):
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _json(value, default):
@@ -184,7 +153,7 @@ class DatabaseOps:
     supports_update_returning = False  # UPDATE ... RETURNING
     supports_partial_indexes = False
     supports_application_name = False  # a connection setting that names the client to the server
-    json_placeholder = "%s"  # how a JSON text parameter is written in SQL
+    json_cast = ""  # what follows a JSON text parameter in SQL (a cast to the column's type)
     # Rows per INSERT statement of a bulk enqueue: SQLite allows 32,766 parameters.
     insert_batch_size = 1000
     claim_due_guard = False  # the claim first checks that anything is due (see claim_select)
@@ -194,14 +163,7 @@ class DatabaseOps:
 
     # The one-row INSERT: what every new task starts with is written as a
     # literal, the rest are parameters (each costs the driver and the server).
-    ONE_ROW_LITERALS = {
-        "status": str(WAITING),
-        "attempts": "0",
-        "worker_id": "''",
-        "error_message": "''",
-        "traceback": "''",
-        "history": "'[]'",
-    }
+    ONE_ROW_LITERALS = NEW_ROW_LITERALS
     held_cursor = None  # (DB-API connection, driver cursor) for execute_direct
 
     def __init__(self, connection):
@@ -240,13 +202,26 @@ class DatabaseOps:
         self.connection.closed_in_transaction = False
         self.connection.needs_rollback = False
 
+    def param(self, name, column=None):
+        """The named parameter ``name``, a value of ``column`` (JSON columns: cast as stored)."""
+        if column is not None and column.json:
+            return f"%({name})s{self.json_cast}"
+        return f"%({name})s"
+
+    @staticmethod
+    def in_list(prefix, values):
+        """An ``IN (...)`` list of named parameters ``prefix_0``, ``prefix_1``...: (SQL, parameters)."""
+        params = {f"{prefix}_{i}": value for i, value in enumerate(values)}
+        return f"({', '.join(f'%({name})s' for name in params)})", params
+
     def queue_filter(self, queues):
-        """SQL fragment and parameters restricting a query to ``queues`` (None: all)."""
+        """SQL fragment and named parameters restricting a query to ``queues`` (None: all)."""
         if not queues:
-            return "", []
+            return "", {}
         if len(queues) == 1:
-            return " AND queue = %s", [queues[0]]
-        return f" AND queue IN ({', '.join(['%s'] * len(queues))})", list(queues)
+            return " AND queue = %(queue)s", {"queue": queues[0]}
+        marks, params = self.in_list("queue", queues)
+        return f" AND queue IN {marks}", params
 
     # -- enqueue ---------------------------------------------------------
 
@@ -257,11 +232,12 @@ class DatabaseOps:
         if len(tasks) == 1 and self.supports_returning:
             task = tasks[0]
             return [self.insert_one(task, task.queue if notify and task.due else None)]
-        placeholders = self.row_placeholders()
+        # Row i's values are the parameters "<column>_i".
+        row = "(" + ", ".join(self.param(f"{c}_{{i}}", COLUMN[c]) for c in INSERT_COLUMNS) + ")"
         sql = f"INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) VALUES " + ", ".join(
-            [placeholders] * len(tasks)
+            row.format(i=i) for i in range(len(tasks))
         )
-        params = [value for task in tasks for value in task.values(self)]
+        params = {f"{c}_{i}": v for i, task in enumerate(tasks) for c, v in task.values(self).items()}
         with self.cursor() as cursor:
             ids = self.execute_insert(cursor, sql, params, len(tasks))
             if notify:
@@ -277,23 +253,20 @@ class DatabaseOps:
         vendors with RETURNING.
         """
         literals = self.ONE_ROW_LITERALS
-        notify_sql, notify_params = self.returning_notify(queue) if queue is not None else ("", [])
+        notify_sql, notify_params = self.returning_notify(queue) if queue is not None else ("", {})
         sql = self.one_row_sql.get(queue is not None)
         if sql is None:
-            marks = [
-                literals.get(c) or (self.json_placeholder if c == "options" else "%s") for c in INSERT_COLUMNS
-            ]
+            marks = [literals.get(c) or self.param(c, COLUMN[c]) for c in INSERT_COLUMNS]
             sql = self.one_row_sql[queue is not None] = (
                 f"INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) VALUES ({', '.join(marks)}) "
                 f"RETURNING id{notify_sql}"
             )
-        values = zip(INSERT_COLUMNS, task.values(self), strict=True)
-        params = [value for column, value in values if column not in literals]
-        return self.execute_direct(sql, params + notify_params)[0][0]
+        params = {column: value for column, value in task.values(self).items() if column not in literals}
+        return self.execute_direct(sql, params | notify_params)[0][0]
 
     def returning_notify(self, queue):
-        """What wakes ``queue``'s workers from a RETURNING list: (SQL after "id", its parameters)."""
-        return "", []
+        """What wakes ``queue``'s workers from a RETURNING list: (SQL after "id", its named parameters)."""
+        return "", {}
 
     def execute_direct(self, sql, params):
         """Run an enqueue statement on a cursor of the driver itself; all its rows.
@@ -325,15 +298,15 @@ class DatabaseOps:
             if held is None or held[0] is not raw or getattr(held[1], "closed", False):
                 held = self.held_cursor = (raw, self.direct_cursor(raw))
             cursor = held[1]
-            cursor.execute(self.driver_sql(sql), params)
+            cursor.execute(self.driver_sql(sql, params), params)
             return cursor.fetchall()
 
     def direct_cursor(self, raw):
         """The driver cursor :meth:`execute_direct` uses on ``raw``, a DB-API connection."""
         return raw.cursor()
 
-    def driver_sql(self, sql):
-        """``sql`` (with Django's ``%s`` placeholders) in the driver's own parameter style."""
+    def driver_sql(self, sql, params):
+        """``sql`` (with Django's ``%s`` or ``%(name)s`` placeholders) in the driver's own parameter style."""
         return sql
 
     def insert_calls(self, template, args_list, notify=True):
@@ -352,27 +325,22 @@ class DatabaseOps:
         """The SELECT list of a bulk insert of ``template`` rows, and its parameters.
 
         ``args_expr`` stands for each row's arguments; every other column is
-        one parameter, written as ``placeholder(column)``.
+        one parameter named after it, written as ``placeholder(column)`` (a
+        :class:`~autotask.db.columns.Column`).
         """
-        exprs, params = [], []
-        for column, value in zip(INSERT_COLUMNS, template.values(self), strict=True):
+        exprs, params = [], {}
+        for column, value in template.values(self).items():
             if column == "args":
                 exprs.append(args_expr)
             else:
-                exprs.append(placeholder(column))
-                params.append(value)
+                exprs.append(placeholder(COLUMN[column]))
+                params[column] = value
         return ", ".join(exprs), params
 
     @staticmethod
     def json_array(texts):
         """One JSON array of ``texts`` (a bulk insert's encoded arguments)."""
         return json.dumps(texts, ensure_ascii=False, separators=(",", ":"))
-
-    def row_placeholders(self):
-        marks = ["%s"] * len(INSERT_COLUMNS)
-        marks[INSERT_COLUMNS.index("options")] = self.json_placeholder
-        marks[INSERT_COLUMNS.index("history")] = self.json_placeholder
-        return "(" + ", ".join(marks) + ")"
 
     def execute_insert(self, cursor, sql, params, count):
         if self.supports_returning:
@@ -426,13 +394,22 @@ class DatabaseOps:
 
     def claim_set_clause(self, started=True):
         if not started:
-            return "status = %s, worker_id = %s, started_at = NULL, lease_expires_at = %s"
-        return "status = %s, worker_id = %s, started_at = %s, lease_expires_at = %s, attempts = attempts + 1"
+            return (
+                "status = %(running)s, worker_id = %(worker_id)s, started_at = NULL, "
+                "lease_expires_at = %(lease_until)s"
+            )
+        return (
+            "status = %(running)s, worker_id = %(worker_id)s, started_at = %(now)s, "
+            "lease_expires_at = %(lease_until)s, attempts = attempts + 1"
+        )
 
     def claim_set_params(self, worker_id, lease_until, now, started=True):
-        if not started:
-            return [RUNNING, worker_id, self.dt(lease_until)]
-        return [RUNNING, worker_id, self.dt(now), self.dt(lease_until)]
+        return {
+            "running": RUNNING,
+            "worker_id": worker_id,
+            "now": self.dt(now),
+            "lease_until": self.dt(lease_until),
+        }
 
     def start(self, worker_id, ids, now):
         """Mark claimed-ahead tasks started (``started_at``, one more attempt); return the ids marked.
@@ -448,12 +425,12 @@ class DatabaseOps:
                 self.execute_hot(cursor, sql + " RETURNING id", params)
                 return [row[0] for row in cursor.fetchall()]
             # Without RETURNING: lock the rows still held and unstarted, then mark exactly those.
-            marks = ", ".join(["%s"] * len(ids))
+            marks, id_params = self.in_list("id", ids)
             with transaction.atomic(using=self.connection.alias, savepoint=False):
                 cursor.execute(
-                    f"SELECT id FROM {self.table} WHERE id IN ({marks}) AND status = %s AND worker_id = %s "
-                    "AND started_at IS NULL FOR UPDATE",
-                    [*ids, RUNNING, worker_id],
+                    f"SELECT id FROM {self.table} WHERE id IN {marks} AND status = %(running)s "
+                    "AND worker_id = %(worker_id)s AND started_at IS NULL FOR UPDATE",
+                    {**id_params, "running": RUNNING, "worker_id": worker_id},
                 )
                 held = [row[0] for row in cursor.fetchall()]
                 if held:
@@ -462,11 +439,12 @@ class DatabaseOps:
 
     def start_statement(self, worker_id, ids, now):
         """:meth:`start` as (sql, params), without RETURNING."""
+        marks, id_params = self.in_list("id", ids)
         return (
-            f"UPDATE {self.table} SET started_at = %s, attempts = attempts + 1 "
-            f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND status = %s AND worker_id = %s "
+            f"UPDATE {self.table} SET started_at = %(now)s, attempts = attempts + 1 "
+            f"WHERE id IN {marks} AND status = %(running)s AND worker_id = %(worker_id)s "
             "AND started_at IS NULL",
-            [self.dt(now), *ids, RUNNING, worker_id],
+            {"now": self.dt(now), **id_params, "running": RUNNING, "worker_id": worker_id},
         )
 
     def claim_select(self, queues, limit, now, lock="", columns="id"):
@@ -479,24 +457,23 @@ class DatabaseOps:
             # skips the whole scan when nothing at all is due.  MIN(), not
             # EXISTS: the planner reads MIN() off the index, while for EXISTS it
             # may pick a sequential scan, misjudging how many rows are due.
-            where += f" AND (SELECT MIN(scheduled_at) FROM {self.table} WHERE status = {WAITING}) <= %s"
-            params.append(self.dt(now))
+            where += f" AND (SELECT MIN(scheduled_at) FROM {self.table} WHERE status = {WAITING}) <= %(now)s"
         # The status is written out, not a parameter: a prepared claim's generic
         # plan (one planned for any parameters) can then read the partial
         # indexes, whose condition it must prove.
         sql = (
-            f"SELECT {columns} FROM {self.table} WHERE status = {WAITING} AND scheduled_at <= %s{where} "
-            f"ORDER BY priority DESC, scheduled_at, id LIMIT %s{lock}"
+            f"SELECT {columns} FROM {self.table} WHERE status = {WAITING} AND scheduled_at <= %(now)s{where} "
+            f"ORDER BY priority DESC, scheduled_at, id LIMIT %(limit)s{lock}"
         )
-        return sql, [self.dt(now), *params, limit]
+        return sql, {"now": self.dt(now), **params, "limit": limit}
 
     def next_due(self, queues):
         """Return the earliest ``scheduled_at`` among waiting tasks (or None)."""
         where, params = self.queue_filter(queues)
         with self.cursor() as cursor:
             cursor.execute(
-                f"SELECT MIN(scheduled_at) FROM {self.table} WHERE status = %s{where}",
-                [WAITING, *params],
+                f"SELECT MIN(scheduled_at) FROM {self.table} WHERE status = %(waiting)s{where}",
+                {"waiting": WAITING, **params},
             )
             (value,) = cursor.fetchone()
         if value is None:
@@ -513,19 +490,16 @@ class DatabaseOps:
 
     # -- outcomes --------------------------------------------------------
 
-    # The columns an outcome writes; outcome_params fills them in this order.
-    OUTCOME_SET = (
-        "status = %s, result = %s, finished_at = %s, expires_at = %s, error_message = %s, "
-        "traceback = %s, history = {json}, scheduled_at = COALESCE(%s, scheduled_at), "
-        "lease_expires_at = NULL"
-    )
-
     def finish(self, worker_id, outcomes):
         """Write the outcome of each attempt; a row this worker lost is left alone."""
         if not outcomes:
             return
-        sql = f"UPDATE {self.table} SET {self.outcome_set()} WHERE id = %s AND status = %s AND worker_id = %s"
-        params = [[*self.outcome_params(o), o.id, RUNNING, worker_id] for o in outcomes]
+        sql = (
+            f"UPDATE {self.table} SET {self.outcome_set()} "
+            "WHERE id = %(id)s AND status = %(running)s AND worker_id = %(worker_id)s"
+        )
+        guard = {"running": RUNNING, "worker_id": worker_id}
+        params = [{**self.outcome_params(o), "id": o.id, **guard} for o in outcomes]
         # One transaction for the batch: one commit (one disk flush), not one per row.
         with transaction.atomic(using=self.connection.alias, savepoint=False), self.cursor() as cursor:
             cursor.executemany(sql, params)
@@ -539,20 +513,12 @@ class DatabaseOps:
         return self.claim(worker_id, queues, limit, lease_until, now, started) if limit else []
 
     def outcome_set(self):
-        return self.OUTCOME_SET.format(json=self.json_placeholder)
+        """The SET list writing an outcome (the columns of :data:`~autotask.db.columns.OUTCOME_COLUMNS`)."""
+        return outcome_set(self.param)
 
     def outcome_params(self, o):
-        """Parameters for :attr:`OUTCOME_SET`, in its order."""
-        return [
-            o.status,
-            o.result,
-            self.dt(o.finished_at) if o.status != WAITING else None,
-            self.dt(o.expires_at) if o.expires_at else None,
-            o.error_message,
-            o.traceback,
-            json.dumps(o.history, separators=(",", ":")),
-            self.dt(o.retry_at) if o.retry_at else None,
-        ]
+        """The named parameters of :meth:`outcome_set` for the outcome ``o``."""
+        return outcome_values(o, self.dt, _json_text)
 
     def release(self, worker_id, tasks):
         """Give claimed tasks that never ran back to the queue, as if never claimed.
@@ -629,12 +595,12 @@ class DatabaseOps:
         """
         sql = (
             f"UPDATE {self.table} SET {self.outcome_set()}, worker_id = '' "
-            "WHERE id = %s AND status = %s AND lease_expires_at < %s"
+            "WHERE id = %(id)s AND status = %(running)s AND lease_expires_at < %(lapsed_before)s"
         )
-        released, before = [], self.dt(lapsed_before)
+        released, guard = [], {"running": RUNNING, "lapsed_before": self.dt(lapsed_before)}
         with transaction.atomic(using=self.connection.alias, savepoint=False), self.cursor() as cursor:
             for outcome in outcomes:
-                cursor.execute(sql, [*self.outcome_params(outcome), outcome.id, RUNNING, before])
+                cursor.execute(sql, {**self.outcome_params(outcome), "id": outcome.id, **guard})
                 if cursor.rowcount == 1:
                     released.append(outcome.id)
         return released

@@ -121,10 +121,10 @@ class MysqlOps(DatabaseOps):
             if not rows:
                 return []
             ids = [row[0] for row in rows]
-            marks = ", ".join(["%s"] * len(ids))
+            marks, id_params = self.in_list("id", ids)
             cursor.execute(
-                f"UPDATE {self.table} SET {self.claim_set_clause(started)} WHERE id IN ({marks})",
-                self.claim_set_params(worker_id, lease_until, now, started) + ids,
+                f"UPDATE {self.table} SET {self.claim_set_clause(started)} WHERE id IN {marks}",
+                self.claim_set_params(worker_id, lease_until, now, started) | id_params,
             )
         # The rows were read before the UPDATE counted this attempt (if it did).
         # They are already in claim order (priority, then due time, then id).
@@ -155,24 +155,24 @@ class MysqlOps(DatabaseOps):
         are locked.
         """
         where, params = self.queue_filter(queues)
-        due = f"status = %s AND scheduled_at <= %s{where}"
-        due_params = [WAITING, self.dt(now), *params]
+        due = f"status = %(waiting)s AND scheduled_at <= %(now)s{where}"
+        due_params = {"waiting": WAITING, "now": self.dt(now), **params}
         columns = ", ".join(CLAIM_COLUMNS)
         rows, below = [], None
         while len(rows) < limit:
-            lower = "" if below is None else " AND priority < %s"
+            lower = "" if below is None else " AND priority < %(below)s"
             cursor.execute(
                 f"SELECT priority FROM {self.table} WHERE {due}{lower} ORDER BY priority DESC LIMIT 1",
-                due_params + ([] if below is None else [below]),
+                {**due_params, "below": below},
             )
             found = cursor.fetchone()
             if found is None:
                 break
             below = found[0]
             cursor.execute(
-                f"SELECT {columns} FROM {self.table} WHERE {due} AND priority = %s "
-                f"ORDER BY scheduled_at, id LIMIT %s{self.claim_lock}",
-                [*due_params, below, limit - len(rows)],
+                f"SELECT {columns} FROM {self.table} WHERE {due} AND priority = %(below)s "
+                f"ORDER BY scheduled_at, id LIMIT %(limit)s{self.claim_lock}",
+                {**due_params, "below": below, "limit": limit - len(rows)},
             )
             rows.extend(cursor.fetchall())
         return rows

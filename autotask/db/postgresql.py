@@ -3,15 +3,15 @@
 import functools
 import json
 import logging
-import re
 
 from django.db import DatabaseError, transaction
 
 from ..conf import conf
 from ..models import TaskQueue
-from ..task import RUNNING, WAITING
+from ..task import RUNNING
 from ..timeutil import json_iso
 from .base import CLAIM_COLUMNS, INSERT_COLUMNS, ClaimedTask, DatabaseOps, Listener
+from .columns import COLUMN, NEW_ROW_LITERALS, OUTCOME_COLUMNS, outcome_set, outcome_values, pg_record
 
 logger = logging.getLogger("autotask")
 
@@ -39,26 +39,22 @@ def _inlines(cursor_class):
     return issubclass(cursor_class, psycopg.ClientCursor)
 
 
-# SQL types of the inserted columns: values travel as typed parameters or JSON.
-INSERT_TYPES = {
-    "function": "text",
-    "kind": "text",
-    "queue": "text",
-    "priority": "smallint",
-    "status": "smallint",
-    "args": "text",
-    "created_at": "timestamptz",
-    "scheduled_at": "timestamptz",
-    "ttl": "double precision",
-    "attempts": "integer",
-    "max_attempts": "integer",
-    "options": "jsonb",
-    "worker_id": "text",
-    "error_message": "text",
-    "traceback": "text",
-    "history": "jsonb",
-    "schedule_id": "bigint",
-}
+def numbered(sql, params):
+    """``sql`` with $1, $2... for its named parameters (a PREPARE's body), and EXECUTE's arguments.
+
+    The parameters are numbered in the order of ``params``, those ``sql`` uses.
+    """
+    names = [name for name in params if f"%({name})s" in sql]
+    body = sql % {name: f"${i}" for i, name in enumerate(names, 1)}
+    return body, ", ".join(f"%({name})s" for name in names)
+
+
+def _isoformat(moment):
+    return moment.isoformat()
+
+
+def _unencoded(value):
+    return value
 
 
 class PostgresOps(DatabaseOps):
@@ -73,7 +69,7 @@ class PostgresOps(DatabaseOps):
     prepared_on = None  # the DB-API connection the statements in ``prepared`` were prepared on
     prepared = None  # SQL text -> name of its prepared statement
     INDEXES = {**DatabaseOps.INDEXES, **DatabaseOps.DUE_INDEX}
-    json_placeholder = "%s::jsonb"
+    json_cast = "::jsonb"
 
     @property
     def channel(self):
@@ -156,12 +152,12 @@ class PostgresOps(DatabaseOps):
         if len(args_list) < 2:
             return super().insert_calls(template, args_list, notify)
         select, params = self.template_select(
-            template, "a.args", lambda column: f"%s::{INSERT_TYPES[column]}"
+            template, "a.args", lambda column: f"%({column.name})s::{column.pg_type}"
         )
-        params.append(self.json_array(args_list))
+        params["arguments"] = self.json_array(args_list)
         sql = (
             f"WITH ins AS (INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) "
-            f"SELECT {select} FROM json_array_elements_text(%s::json) AS a(args) "
+            f"SELECT {select} FROM json_array_elements_text(%(arguments)s::json) AS a(args) "
             "RETURNING id) SELECT ins.id FROM ins"
         )
         return self.execute_insert_many(sql, params, [template.queue] if notify and template.due else [])
@@ -174,7 +170,10 @@ class PostgresOps(DatabaseOps):
         return ids
 
     # The one-row INSERT's constants, as PostgreSQL types them.
-    ONE_ROW_LITERALS = {**DatabaseOps.ONE_ROW_LITERALS, "history": "'[]'::jsonb"}
+    ONE_ROW_LITERALS = {
+        name: f"{literal}::{COLUMN[name].pg_type}" if COLUMN[name].json else literal
+        for name, literal in NEW_ROW_LITERALS.items()
+    }
 
     def direct_cursor(self, raw):
         """The enqueue statements' driver cursor on ``raw``, a DB-API connection.
@@ -195,40 +194,33 @@ class PostgresOps(DatabaseOps):
         return psycopg.Cursor(raw)
 
     def insert_statement(self, rows):
-        """``WITH ins AS (INSERT ... RETURNING id) SELECT ins.id FROM ins`` for several ``rows``."""
-        exprs, params, varying = [], [], []
-        for column, values in zip(INSERT_COLUMNS, zip(*rows, strict=True), strict=True):
-            kind = INSERT_TYPES[column]
-            first = values[0]
-            if values.count(first) == len(values):  # the same in every row: send it once
-                exprs.append(f"%s::{kind}")
-                params.append(first)
+        """``WITH ins AS (INSERT ... RETURNING id) SELECT ins.id FROM ins`` for several ``rows`` (dicts)."""
+        exprs, params, varying = [], {}, []
+        for name in INSERT_COLUMNS:
+            column = COLUMN[name]
+            first = rows[0][name]
+            if all(row[name] == first for row in rows):  # the same in every row: send it once
+                exprs.append(f"%({name})s::{column.pg_type}")
+                params[name] = first
             else:
                 # JSON columns travel as their text and are cast here.
-                exprs.append(f"u.{column}::jsonb" if kind == "jsonb" else f"u.{column}")
-                varying.append((column, "text" if kind == "jsonb" else kind, values))
+                exprs.append(f"u.{name}::{column.pg_type}" if column.json else f"u.{name}")
+                varying.append((name, "text" if column.json else column.pg_type))
         if varying:
-            record = ", ".join(f"{column} {kind}" for column, kind, _ in varying)
-            source = f"json_to_recordset(%s::json) AS u({record})"
-            names = [column for column, _, _ in varying]
-            columns = [values for _, _, values in varying]
-            params.append(
-                json_rows([dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)])
-            )
+            record = ", ".join(f"{name} {kind}" for name, kind in varying)
+            source = f"json_to_recordset(%(rows)s::json) AS u({record})"
+            params["rows"] = json_rows([{name: row[name] for name, _ in varying} for row in rows])
         else:
-            source = "generate_series(1, %s) AS u"
-            params.append(len(rows))
+            source = "generate_series(1, %(count)s) AS u"
+            params["count"] = len(rows)
         sql = (
             f"WITH ins AS (INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) "
             f"SELECT {', '.join(exprs)} FROM {source} RETURNING id) SELECT ins.id FROM ins"
         )
         return sql, params
 
-    # The batched finish: what OUTCOME_SET writes, one JSON object per outcome.
-    FINISH_RECORD = (
-        "id bigint, status smallint, result text, finished_at timestamptz, expires_at timestamptz, "
-        "error_message text, traceback text, history jsonb, retry_at timestamptz"
-    )
+    # The batched finish: what an outcome writes (OUTCOME_COLUMNS), one JSON object per outcome.
+    FINISH_RECORD = pg_record((("id", "id"), *OUTCOME_COLUMNS))
 
     def finish(self, worker_id, outcomes):
         """Write a batch of outcomes in one statement (one round trip, one commit)."""
@@ -247,7 +239,7 @@ class PostgresOps(DatabaseOps):
         # It touches only this worker's running rows; the claim only waiting ones.
         with self.cursor() as cursor:
             sql = f"WITH done AS ({finish_sql}) {claim_sql}"
-            rows = self.run_claim(cursor, sql, finish_params + claim_params, queues)
+            rows = self.run_claim(cursor, sql, finish_params | claim_params, queues)
         return sorted(map(ClaimedTask.from_row, rows), key=ClaimedTask.run_order)
 
     # Planner settings for a claim of all queues or of one: a claim index then
@@ -292,14 +284,17 @@ class PostgresOps(DatabaseOps):
 
     def finish_statement(self, worker_id, outcomes):
         """The batched finish as (sql, params): the outcomes join the rows as one JSON document."""
-        return self.outcomes_statement(outcomes, "t.worker_id = %s", [worker_id])
+        return self.outcomes_statement(outcomes, "t.worker_id = %(worker_id)s", {"worker_id": worker_id})
 
     def release_lapsed(self, lapsed_before, outcomes):
         """Write the outcomes of a batch of lapsed leases in one statement; return the ids written."""
         if not outcomes:
             return []
         sql, params = self.outcomes_statement(
-            outcomes, "t.lease_expires_at < %s", [self.dt(lapsed_before)], ", worker_id = ''"
+            outcomes,
+            "t.lease_expires_at < %(lapsed_before)s",
+            {"lapsed_before": self.dt(lapsed_before)},
+            ", worker_id = ''",
         )
         with self.cursor() as cursor:
             cursor.execute(sql + " RETURNING t.id", params)
@@ -313,31 +308,19 @@ class PostgresOps(DatabaseOps):
         # an entry for every task claimed since the last vacuum; a finish that
         # read it all would slow down as work accumulates.
         sql = (
-            f"UPDATE {self.table} AS t SET status = v.status, result = v.result, "
-            "finished_at = v.finished_at, expires_at = v.expires_at, error_message = v.error_message, "
-            "traceback = v.traceback, history = v.history, "
-            f"scheduled_at = COALESCE(v.retry_at, t.scheduled_at), lease_expires_at = NULL{extra_set} "
-            f"FROM json_to_recordset(%s::json) AS v({self.FINISH_RECORD}) "
-            "WHERE t.id = ANY(ARRAY(SELECT (o->>'id')::bigint FROM json_array_elements(%s::json) AS o)) "
-            f"AND t.id = v.id AND t.status + 0 = %s AND {guard}"
+            f"UPDATE {self.table} AS t SET {outcome_set(lambda name, column: f'v.{name}')}{extra_set} "
+            f"FROM json_to_recordset(%(outcomes)s::json) AS v({self.FINISH_RECORD}) "
+            "WHERE t.id = ANY(ARRAY(SELECT (o->>'id')::bigint "
+            "FROM json_array_elements(%(outcomes)s::json) AS o)) "
+            f"AND t.id = v.id AND t.status + 0 = %(running)s AND {guard}"
         )
         document = json_rows([self.finish_document(outcome) for outcome in outcomes])
-        return sql, [document, document, RUNNING, *guard_params]
+        return sql, {"outcomes": document, "running": RUNNING, **guard_params}
 
     @staticmethod
     def finish_document(o):
         """One outcome as FINISH_RECORD: the values outcome_params gives, history unencoded."""
-        return {
-            "id": o.id,
-            "status": o.status,
-            "result": o.result,
-            "finished_at": o.finished_at.isoformat() if o.status != WAITING else None,
-            "expires_at": o.expires_at.isoformat() if o.expires_at else None,
-            "error_message": o.error_message,
-            "traceback": o.traceback,
-            "history": o.history,
-            "retry_at": o.retry_at.isoformat() if o.retry_at else None,
-        }
+        return {"id": o.id, **outcome_values(o, _isoformat, _unencoded)}
 
     def claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
         """The claim as (sql, params): one UPDATE over a SKIP LOCKED selection."""
@@ -349,15 +332,16 @@ class PostgresOps(DatabaseOps):
             f"UPDATE {self.table} SET {self.claim_set_clause(started)} "
             f"WHERE id = ANY(ARRAY({inner})) RETURNING {', '.join(CLAIM_COLUMNS)}"
         )
-        return sql, self.claim_set_params(worker_id, lease_until, now, started) + inner_params
+        return sql, self.claim_set_params(worker_id, lease_until, now, started) | inner_params
 
     def start_statement(self, worker_id, ids, now):
         # One array parameter: the same statement text (prepared once) for any number of ids.
         # ``status + 0`` keeps the lease index out of it, as in finish_statement.
         return (
-            f"UPDATE {self.table} SET started_at = %s, attempts = attempts + 1 "
-            "WHERE id = ANY(%s) AND status + 0 = %s AND worker_id = %s AND started_at IS NULL",
-            [self.dt(now), list(ids), RUNNING, worker_id],
+            f"UPDATE {self.table} SET started_at = %(now)s, attempts = attempts + 1 "
+            "WHERE id = ANY(%(ids)s) AND status + 0 = %(running)s AND worker_id = %(worker_id)s "
+            "AND started_at IS NULL",
+            {"now": self.dt(now), "ids": list(ids), "running": RUNNING, "worker_id": worker_id},
         )
 
     def execute_hot(self, cursor, sql, params, before=""):
@@ -375,13 +359,12 @@ class PostgresOps(DatabaseOps):
         connection = self.connection.connection
         if self.prepared_on is not connection:  # a new connection: nothing prepared on it yet
             self.prepared_on, self.prepared = connection, {}
-        name = self.prepared.get(sql)
-        if name is None:
-            name = f"autotask_{len(self.prepared) + 1}"
-            numbered = iter(range(1, len(params) + 1))
-            cursor.execute(f"PREPARE {name} AS " + re.sub("%s", lambda match: f"${next(numbered)}", sql))
-            self.prepared[sql] = name
-        cursor.execute(f"{before}EXECUTE {name}({', '.join(['%s'] * len(params))})", params)
+        prepared = self.prepared.get(sql)
+        if prepared is None:
+            body, arguments = numbered(sql, params)
+            prepared = self.prepared[sql] = (f"autotask_{len(self.prepared) + 1}", arguments)
+            cursor.execute(f"PREPARE {prepared[0]} AS {body}")
+        cursor.execute(f"{before}EXECUTE {prepared[0]}({prepared[1]})", params)
 
     def listener(self):
         if not conf.LISTEN:

@@ -27,8 +27,10 @@ class SqliteOps(DatabaseOps):
     def is_transient(self, exc):
         return isinstance(exc, OperationalError) or super().is_transient(exc)
 
-    def driver_sql(self, sql):
-        # sqlite3 takes qmark placeholders; our statements hold no literal "%".
+    def driver_sql(self, sql, params):
+        # sqlite3 takes qmark or named placeholders; our statements hold no literal "%".
+        if isinstance(params, dict):
+            return sql % {name: f":{name}" for name in params}
         return sql.replace("%s", "?")
 
     def claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
@@ -40,7 +42,7 @@ class SqliteOps(DatabaseOps):
             f"UPDATE {self.table} SET {self.claim_set_clause(started)} WHERE id IN ({inner}) "
             f"RETURNING {', '.join(CLAIM_COLUMNS)}"
         )
-        return sql, self.claim_set_params(worker_id, lease_until, now, started) + inner_params
+        return sql, self.claim_set_params(worker_id, lease_until, now, started) | inner_params
 
     def insert_calls(self, template, args_list, notify=True):
         """Insert a row of ``template`` per encoded arguments, in one statement; their ids.
@@ -51,14 +53,13 @@ class SqliteOps(DatabaseOps):
         """
         if len(args_list) < 2:
             return super().insert_calls(template, args_list, notify)
-        json_columns = ("options", "history")
         select, params = self.template_select(
-            template, "j.value", lambda column: self.json_placeholder if column in json_columns else "%s"
+            template, "j.value", lambda column: self.param(column.name, column)
         )
-        params.append(self.json_array(args_list))
+        params["arguments"] = self.json_array(args_list)
         sql = (
             f"INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) "
-            f"SELECT {select} FROM json_each(%s) AS j ORDER BY j.key RETURNING id"
+            f"SELECT {select} FROM json_each(%(arguments)s) AS j ORDER BY j.key RETURNING id"
         )
         # Ids grow in the order the rows were inserted (AUTOINCREMENT), which is the order given.
         return sorted(row[0] for row in self.execute_direct(sql, params))

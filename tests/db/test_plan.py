@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from autotask.db import new_ops
 from autotask.db.base import DatabaseOps, NewTask, Outcome
+from autotask.db.postgresql import numbered
 from autotask.models import Schedule, TaskQueue
 from autotask.task import DONE, ERROR, RUNNING, WAITING
 
@@ -305,14 +306,14 @@ def test_a_claim_inside_a_transaction_changes_no_setting(ops, now, own_session):
 def test_the_generic_plan_of_a_prepared_claim_reads_the_indexes(ops, now, big_table, queues, index):
     """A worker's prepared claim soon runs one plan for any parameters: it must read the indexes too."""
     sql, params = ops.claim_statement("w", queues, 201, now + LEASE, now)
-    numbered = iter(range(1, len(params) + 1))
-    prepare = "PREPARE generic_claim AS " + re.sub("%s", lambda match: f"${next(numbered)}", sql)
+    body, arguments = numbered(sql, params)
+    prepare = "PREPARE generic_claim AS " + body
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(ops.CLAIM_SETTINGS)
             cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
             cursor.execute(prepare)
-            cursor.execute(f"EXPLAIN EXECUTE generic_claim({', '.join(['%s'] * len(params))})", params)
+            cursor.execute(f"EXPLAIN EXECUTE generic_claim({arguments})", params)
             plan = "\n".join(row[0] for row in cursor.fetchall())
     finally:
         with connection.cursor() as cursor:  # after the savepoint: an error above stays the one raised
@@ -343,7 +344,8 @@ def test_batched_finish_and_finish_and_claim_find_their_rows_by_index(ops, now, 
         (ops.renew_leases, ("w", now + LEASE, [task.id for task in claimed])),
     ):
         for sql, params in executed(func, *args):
-            if not isinstance(params, list | tuple) or (params and isinstance(params[0], list | tuple)):
+            many = isinstance(params, list | tuple) and params and isinstance(params[0], list | tuple | dict)
+            if params is None or many:
                 continue  # executemany: each row is the one-row statement checked elsewhere
             if sql.lstrip().upper().startswith(("UPDATE", "WITH")):
                 plan = explain(sql, params)
