@@ -47,8 +47,8 @@ class NewTask:
             "priority": self.priority,
             "status": WAITING,
             "args": self.args,
-            "created_at": ops.dt(self.created_at),
-            "scheduled_at": ops.dt(self.scheduled_at),
+            "created_at": ops._dt(self.created_at),
+            "scheduled_at": ops._dt(self.scheduled_at),
             "ttl": float(self.ttl),
             "attempts": 0,
             "max_attempts": self.max_attempts,
@@ -78,7 +78,7 @@ class ClaimedTask:
     queue: str
     priority: int
     args: str
-    attempts: int  # including the attempt just started (once started: see DatabaseOps.claim)
+    attempts: int  # including the attempt just started (once started: see Driver.claim)
     max_attempts: int
     ttl: float
     options: dict
@@ -116,7 +116,7 @@ def _json(value, default):
 
 @dataclass
 class Outcome:
-    """What became of one attempt; written back by :meth:`DatabaseOps.finish`."""
+    """What became of one attempt; written back by :meth:`Driver.finish`."""
 
     id: int
     status: int  # DONE, ERROR, or WAITING for a retry
@@ -131,7 +131,7 @@ class Outcome:
 
 
 class Lapsed(NamedTuple):
-    """A running task whose lease lapsed (see :meth:`DatabaseOps.lapsed_leases`)."""
+    """A running task whose lease lapsed (see :meth:`Driver.lapsed_leases`)."""
 
     id: int
     attempts: int
@@ -142,8 +142,60 @@ class Lapsed(NamedTuple):
     options: dict  # the stored options (failed_ttl)
 
 
-class DatabaseOps:
-    """Portable implementation: plain SQL that every supported database accepts."""
+class Driver:
+    """The task table's driver: the portable implementation, plain SQL every supported database accepts.
+
+    One per connection (:func:`autotask.db.get_ops`).  Callers use only the
+    names in :attr:`CONTRACT` (and the attributes ``vendor``, ``table``,
+    ``connection``, ``insert_batch_size``, ``INDEXES`` and the ``supports_*``
+    flags); every other method is private.  A vendor module may override any
+    name of :attr:`CONTRACT` and of :attr:`HOOKS`, and must provide a claim:
+    ``claim`` itself, or ``_claim_statement`` (the claim as one statement).
+    tests/db/test_contract.py holds these lists.
+    """
+
+    CONTRACT = (
+        # enqueue
+        "insert_tasks",
+        "insert_calls",
+        "notify",
+        "cursor",
+        # the worker
+        "own_session",
+        "claim",
+        "start",
+        "finish",
+        "finish_and_claim",
+        "release",
+        "renew_leases",
+        "next_due",
+        "listener",
+        "data_version",
+        "is_transient",
+        "reset_connection",
+        # maintenance and operators
+        "lapsed_leases",
+        "release_lapsed",
+        "unclaim_lapsed",
+        "prune",
+        "cancel",
+        # schema
+        "create_indexes",
+        "drop_indexes",
+    )
+    # The private methods a vendor may override (the other private ones are helpers).
+    HOOKS = (
+        "_claim_statement",
+        "_start_statement",
+        "_run_claim",
+        "_execute_hot",
+        "_insert_one",
+        "_returning_notify",
+        "_execute_insert",
+        "_direct_cursor",
+        "_driver_sql",
+        "_drop_index_sql",
+    )
 
     vendor = "unknown"
     # Feature flags, in the manner of django.db.backends.*.features.
@@ -173,15 +225,15 @@ class DatabaseOps:
         from ..models import TaskQueue
 
         self.connection = connection
-        self.table = self.quote(TaskQueue._meta.db_table)
+        self.table = self._quote(TaskQueue._meta.db_table)
         self.one_row_sql = {}  # notify or not -> the one-row INSERT
 
     # -- helpers ---------------------------------------------------------
 
-    def quote(self, name):
+    def _quote(self, name):
         return self.connection.ops.quote_name(name)
 
-    def dt(self, value):
+    def _dt(self, value):
         """Adapt a datetime for a raw SQL parameter the way the ORM would."""
         return self.connection.ops.adapt_datetimefield_value(value)
 
@@ -202,25 +254,25 @@ class DatabaseOps:
         self.connection.closed_in_transaction = False
         self.connection.needs_rollback = False
 
-    def param(self, name, column=None):
+    def _param(self, name, column=None):
         """The named parameter ``name``, a value of ``column`` (JSON columns: cast as stored)."""
         if column is not None and column.json:
             return f"%({name})s{self.json_cast}"
         return f"%({name})s"
 
     @staticmethod
-    def in_list(prefix, values):
+    def _in_list(prefix, values):
         """An ``IN (...)`` list of named parameters ``prefix_0``, ``prefix_1``...: (SQL, parameters)."""
         params = {f"{prefix}_{i}": value for i, value in enumerate(values)}
         return f"({', '.join(f'%({name})s' for name in params)})", params
 
-    def queue_filter(self, queues):
+    def _queue_filter(self, queues):
         """SQL fragment and named parameters restricting a query to ``queues`` (None: all)."""
         if not queues:
             return "", {}
         if len(queues) == 1:
             return " AND queue = %(queue)s", {"queue": queues[0]}
-        marks, params = self.in_list("queue", queues)
+        marks, params = self._in_list("queue", queues)
         return f" AND queue IN {marks}", params
 
     # -- enqueue ---------------------------------------------------------
@@ -231,51 +283,51 @@ class DatabaseOps:
             return []
         if len(tasks) == 1 and self.supports_returning:
             task = tasks[0]
-            return [self.insert_one(task, task.queue if notify and task.due else None)]
+            return [self._insert_one(task, task.queue if notify and task.due else None)]
         # Row i's values are the parameters "<column>_i".
-        row = "(" + ", ".join(self.param(f"{c}_{{i}}", COLUMN[c]) for c in INSERT_COLUMNS) + ")"
+        row = "(" + ", ".join(self._param(f"{c}_{{i}}", COLUMN[c]) for c in INSERT_COLUMNS) + ")"
         sql = f"INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) VALUES " + ", ".join(
             row.format(i=i) for i in range(len(tasks))
         )
         params = {f"{c}_{i}": v for i, task in enumerate(tasks) for c, v in task.values(self).items()}
         with self.cursor() as cursor:
-            ids = self.execute_insert(cursor, sql, params, len(tasks))
+            ids = self._execute_insert(cursor, sql, params, len(tasks))
             if notify:
                 self.notify(cursor, {t.queue for t in tasks if t.due})
         return ids
 
-    def insert_one(self, task, queue):
+    def _insert_one(self, task, queue):
         """Insert one row, waking ``queue``'s workers (if not None) on commit; return its id.
 
         A single call is the most common enqueue: one INSERT ... RETURNING,
         with a vendor's wake-up riding in its RETURNING list
-        (:meth:`returning_notify`), run by :meth:`execute_direct`.  For
+        (:meth:`_returning_notify`), run by :meth:`_execute_direct`.  For
         vendors with RETURNING.
         """
         literals = self.ONE_ROW_LITERALS
-        notify_sql, notify_params = self.returning_notify(queue) if queue is not None else ("", {})
+        notify_sql, notify_params = self._returning_notify(queue) if queue is not None else ("", {})
         sql = self.one_row_sql.get(queue is not None)
         if sql is None:
-            marks = [literals.get(c) or self.param(c, COLUMN[c]) for c in INSERT_COLUMNS]
+            marks = [literals.get(c) or self._param(c, COLUMN[c]) for c in INSERT_COLUMNS]
             sql = self.one_row_sql[queue is not None] = (
                 f"INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) VALUES ({', '.join(marks)}) "
                 f"RETURNING id{notify_sql}"
             )
         params = {column: value for column, value in task.values(self).items() if column not in literals}
-        return self.execute_direct(sql, params | notify_params)[0][0]
+        return self._execute_direct(sql, params | notify_params)[0][0]
 
-    def returning_notify(self, queue):
+    def _returning_notify(self, queue):
         """What wakes ``queue``'s workers from a RETURNING list: (SQL after "id", its named parameters)."""
         return "", {}
 
-    def execute_direct(self, sql, params):
+    def _execute_direct(self, sql, params):
         """Run an enqueue statement on a cursor of the driver itself; all its rows.
 
         An enqueue is a few hundred microseconds of Python around one round
         trip, and Django's cursor wrapper is a good part of them.  The
         statement runs in the same session and transaction, after Django's
         checks and with its error translation, on a driver cursor
-        (:meth:`direct_cursor`, kept for the connection's life).  Where
+        (:meth:`_direct_cursor`, kept for the connection's life).  Where
         something watches the queries (``execute_wrapper``, DEBUG query
         logging, assertions on queries in tests), Django's own cursor runs it.
         Tools that patch Django's cursor wrapper instead (tracing spans) do not
@@ -296,16 +348,16 @@ class DatabaseOps:
             raw = conn.connection
             held = self.held_cursor
             if held is None or held[0] is not raw or getattr(held[1], "closed", False):
-                held = self.held_cursor = (raw, self.direct_cursor(raw))
+                held = self.held_cursor = (raw, self._direct_cursor(raw))
             cursor = held[1]
-            cursor.execute(self.driver_sql(sql, params), params)
+            cursor.execute(self._driver_sql(sql, params), params)
             return cursor.fetchall()
 
-    def direct_cursor(self, raw):
-        """The driver cursor :meth:`execute_direct` uses on ``raw``, a DB-API connection."""
+    def _direct_cursor(self, raw):
+        """The driver cursor :meth:`_execute_direct` uses on ``raw``, a DB-API connection."""
         return raw.cursor()
 
-    def driver_sql(self, sql, params):
+    def _driver_sql(self, sql, params):
         """``sql`` (with Django's ``%s`` or ``%(name)s`` placeholders) in the driver's own parameter style."""
         return sql
 
@@ -321,7 +373,7 @@ class DatabaseOps:
             ids.extend(self.insert_tasks(rows[start : start + size], notify))
         return ids
 
-    def template_select(self, template, args_expr, placeholder):
+    def _template_select(self, template, args_expr, placeholder):
         """The SELECT list of a bulk insert of ``template`` rows, and its parameters.
 
         ``args_expr`` stands for each row's arguments; every other column is
@@ -338,11 +390,11 @@ class DatabaseOps:
         return ", ".join(exprs), params
 
     @staticmethod
-    def json_array(texts):
+    def _json_array(texts):
         """One JSON array of ``texts`` (a bulk insert's encoded arguments)."""
         return json.dumps(texts, ensure_ascii=False, separators=(",", ":"))
 
-    def execute_insert(self, cursor, sql, params, count):
+    def _execute_insert(self, cursor, sql, params, count):
         if self.supports_returning:
             cursor.execute(sql + " RETURNING id", params)
             return [row[0] for row in cursor.fetchall()]
@@ -366,9 +418,9 @@ class DatabaseOps:
         :meth:`start` marks them just before they run.  A claimed-ahead task
         whose worker is lost goes back to waiting without using an attempt.
         """
-        sql, params = self.claim_statement(worker_id, queues, limit, lease_until, now, started)
+        sql, params = self._claim_statement(worker_id, queues, limit, lease_until, now, started)
         with self.cursor() as cursor:
-            rows = self.run_claim(cursor, sql, params, queues)
+            rows = self._run_claim(cursor, sql, params, queues)
         return sorted(map(ClaimedTask.from_row, rows), key=ClaimedTask.run_order)
 
     def own_session(self, queues):
@@ -379,20 +431,20 @@ class DatabaseOps:
         """
         self.prepare_statements = True
 
-    def run_claim(self, cursor, sql, params, queues):
+    def _run_claim(self, cursor, sql, params, queues):
         """Execute a statement that claims for ``queues``; return the rows it claimed."""
-        self.execute_hot(cursor, sql, params)
+        self._execute_hot(cursor, sql, params)
         return cursor.fetchall()
 
-    def claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
+    def _claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
         """The claim as one (sql, params) statement, for vendors that can claim in one."""
         raise NotImplementedError
 
-    def execute_hot(self, cursor, sql, params):
+    def _execute_hot(self, cursor, sql, params):
         """Execute a statement of the worker's hot path (a vendor may prepare it)."""
         cursor.execute(sql, params)
 
-    def claim_set_clause(self, started=True):
+    def _claim_set_clause(self, started=True):
         if not started:
             return (
                 "status = %(running)s, worker_id = %(worker_id)s, started_at = NULL, "
@@ -403,12 +455,12 @@ class DatabaseOps:
             "lease_expires_at = %(lease_until)s, attempts = attempts + 1"
         )
 
-    def claim_set_params(self, worker_id, lease_until, now, started=True):
+    def _claim_set_params(self, worker_id, lease_until, now, started=True):
         return {
             "running": RUNNING,
             "worker_id": worker_id,
-            "now": self.dt(now),
-            "lease_until": self.dt(lease_until),
+            "now": self._dt(now),
+            "lease_until": self._dt(lease_until),
         }
 
     def start(self, worker_id, ids, now):
@@ -419,13 +471,13 @@ class DatabaseOps:
         """
         if not ids:
             return []
-        sql, params = self.start_statement(worker_id, ids, now)
+        sql, params = self._start_statement(worker_id, ids, now)
         with self.cursor() as cursor:
             if self.supports_update_returning:
-                self.execute_hot(cursor, sql + " RETURNING id", params)
+                self._execute_hot(cursor, sql + " RETURNING id", params)
                 return [row[0] for row in cursor.fetchall()]
             # Without RETURNING: lock the rows still held and unstarted, then mark exactly those.
-            marks, id_params = self.in_list("id", ids)
+            marks, id_params = self._in_list("id", ids)
             with transaction.atomic(using=self.connection.alias, savepoint=False):
                 cursor.execute(
                     f"SELECT id FROM {self.table} WHERE id IN {marks} AND status = %(running)s "
@@ -434,22 +486,22 @@ class DatabaseOps:
                 )
                 held = [row[0] for row in cursor.fetchall()]
                 if held:
-                    cursor.execute(*self.start_statement(worker_id, held, now))
+                    cursor.execute(*self._start_statement(worker_id, held, now))
                 return held
 
-    def start_statement(self, worker_id, ids, now):
+    def _start_statement(self, worker_id, ids, now):
         """:meth:`start` as (sql, params), without RETURNING."""
-        marks, id_params = self.in_list("id", ids)
+        marks, id_params = self._in_list("id", ids)
         return (
             f"UPDATE {self.table} SET started_at = %(now)s, attempts = attempts + 1 "
             f"WHERE id IN {marks} AND status = %(running)s AND worker_id = %(worker_id)s "
             "AND started_at IS NULL",
-            {"now": self.dt(now), **id_params, "running": RUNNING, "worker_id": worker_id},
+            {"now": self._dt(now), **id_params, "running": RUNNING, "worker_id": worker_id},
         )
 
-    def claim_select(self, queues, limit, now, lock="", columns="id"):
+    def _claim_select(self, queues, limit, now, lock="", columns="id"):
         """The inner SELECT of due task ids, in the order they should run."""
-        where, params = self.queue_filter(queues)
+        where, params = self._queue_filter(queues)
         if self.claim_due_guard:
             # The claim index is in priority order, so a claim that finds fewer
             # due tasks than it asks for reads on through every waiting task not
@@ -465,11 +517,11 @@ class DatabaseOps:
             f"SELECT {columns} FROM {self.table} WHERE status = {WAITING} AND scheduled_at <= %(now)s{where} "
             f"ORDER BY priority DESC, scheduled_at, id LIMIT %(limit)s{lock}"
         )
-        return sql, {"now": self.dt(now), **params, "limit": limit}
+        return sql, {"now": self._dt(now), **params, "limit": limit}
 
     def next_due(self, queues):
         """Return the earliest ``scheduled_at`` among waiting tasks (or None)."""
-        where, params = self.queue_filter(queues)
+        where, params = self._queue_filter(queues)
         with self.cursor() as cursor:
             cursor.execute(
                 f"SELECT MIN(scheduled_at) FROM {self.table} WHERE status = %(waiting)s{where}",
@@ -478,9 +530,9 @@ class DatabaseOps:
             (value,) = cursor.fetchone()
         if value is None:
             return None
-        return self.from_db_datetime(value)
+        return self._from_db_datetime(value)
 
-    def from_db_datetime(self, value):
+    def _from_db_datetime(self, value):
         from ..models import TaskQueue  # not at the top: see __init__
 
         field = TaskQueue._meta.get_field("scheduled_at")
@@ -495,11 +547,11 @@ class DatabaseOps:
         if not outcomes:
             return
         sql = (
-            f"UPDATE {self.table} SET {self.outcome_set()} "
+            f"UPDATE {self.table} SET {self._outcome_set()} "
             "WHERE id = %(id)s AND status = %(running)s AND worker_id = %(worker_id)s"
         )
         guard = {"running": RUNNING, "worker_id": worker_id}
-        params = [{**self.outcome_params(o), "id": o.id, **guard} for o in outcomes]
+        params = [{**self._outcome_params(o), "id": o.id, **guard} for o in outcomes]
         # One transaction for the batch: one commit (one disk flush), not one per row.
         with transaction.atomic(using=self.connection.alias, savepoint=False), self.cursor() as cursor:
             cursor.executemany(sql, params)
@@ -512,13 +564,13 @@ class DatabaseOps:
         self.finish(worker_id, outcomes)
         return self.claim(worker_id, queues, limit, lease_until, now, started) if limit else []
 
-    def outcome_set(self):
+    def _outcome_set(self):
         """The SET list writing an outcome (the columns of :data:`~autotask.db.columns.OUTCOME_COLUMNS`)."""
-        return outcome_set(self.param)
+        return outcome_set(self._param)
 
-    def outcome_params(self, o):
-        """The named parameters of :meth:`outcome_set` for the outcome ``o``."""
-        return outcome_values(o, self.dt, _json_text)
+    def _outcome_params(self, o):
+        """The named parameters of :meth:`_outcome_set` for the outcome ``o``."""
+        return outcome_values(o, self._dt, _json_text)
 
     def release(self, worker_id, tasks):
         """Give claimed tasks that never ran back to the queue, as if never claimed.
@@ -557,7 +609,7 @@ class DatabaseOps:
         with self.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {self.table} SET lease_expires_at = %s WHERE status = %s AND worker_id = %s{where}",
-                [self.dt(lease_until), RUNNING, worker_id, *params],
+                [self._dt(lease_until), RUNNING, worker_id, *params],
             )
             return cursor.rowcount
 
@@ -567,7 +619,7 @@ class DatabaseOps:
             cursor.execute(
                 f"UPDATE {self.table} SET status = %s, finished_at = %s, expires_at = %s "
                 "WHERE id = %s AND status = %s",
-                [CANCELLED, self.dt(now), self.dt(now + timedelta(days=1)), task_id, WAITING],
+                [CANCELLED, self._dt(now), self._dt(now + timedelta(days=1)), task_id, WAITING],
             )
             return cursor.rowcount == 1
 
@@ -580,7 +632,7 @@ class DatabaseOps:
                 f"SELECT id, attempts, max_attempts, worker_id, history, started_at, options "
                 f"FROM {self.table} WHERE status = %s AND lease_expires_at < %s "
                 "ORDER BY lease_expires_at LIMIT %s",
-                [RUNNING, self.dt(now), limit],
+                [RUNNING, self._dt(now), limit],
             )
             return [
                 Lapsed(*row[:4], _json(row[4], []), row[5] is not None, _json(row[6], {}))
@@ -594,13 +646,13 @@ class DatabaseOps:
         meanwhile is left alone.  Return the ids written.
         """
         sql = (
-            f"UPDATE {self.table} SET {self.outcome_set()}, worker_id = '' "
+            f"UPDATE {self.table} SET {self._outcome_set()}, worker_id = '' "
             "WHERE id = %(id)s AND status = %(running)s AND lease_expires_at < %(lapsed_before)s"
         )
-        released, guard = [], {"running": RUNNING, "lapsed_before": self.dt(lapsed_before)}
+        released, guard = [], {"running": RUNNING, "lapsed_before": self._dt(lapsed_before)}
         with transaction.atomic(using=self.connection.alias, savepoint=False), self.cursor() as cursor:
             for outcome in outcomes:
-                cursor.execute(sql, {**self.outcome_params(outcome), "id": outcome.id, **guard})
+                cursor.execute(sql, {**self._outcome_params(outcome), "id": outcome.id, **guard})
                 if cursor.rowcount == 1:
                     released.append(outcome.id)
         return released
@@ -618,7 +670,7 @@ class DatabaseOps:
                 f"UPDATE {self.table} SET status = %s, worker_id = '', lease_expires_at = NULL "
                 f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND status = %s AND started_at IS NULL "
                 "AND lease_expires_at < %s",
-                [WAITING, *ids, RUNNING, self.dt(lapsed_before)],
+                [WAITING, *ids, RUNNING, self._dt(lapsed_before)],
             )
             return cursor.rowcount
 
@@ -629,7 +681,7 @@ class DatabaseOps:
             cursor.execute(
                 f"DELETE FROM {self.table} WHERE id IN (SELECT id FROM {self.table} "
                 f"WHERE status IN ({statuses}) AND expires_at <= %s LIMIT %s)",
-                [self.dt(now), limit],
+                [self._dt(now), limit],
             )
             return cursor.rowcount
 
@@ -668,9 +720,9 @@ class DatabaseOps:
 
     def drop_indexes(self, schema_editor):
         for name in self.INDEXES:
-            schema_editor.execute(self.drop_index_sql(name))
+            schema_editor.execute(self._drop_index_sql(name))
 
-    def drop_index_sql(self, name):
+    def _drop_index_sql(self, name):
         return f"DROP INDEX {name}"
 
 

@@ -10,7 +10,7 @@ from ..conf import conf
 from ..models import TaskQueue
 from ..task import RUNNING
 from ..timeutil import json_iso
-from .base import CLAIM_COLUMNS, INSERT_COLUMNS, ClaimedTask, DatabaseOps, Listener
+from .base import CLAIM_COLUMNS, INSERT_COLUMNS, ClaimedTask, Driver, Listener
 from .columns import COLUMN, NEW_ROW_LITERALS, OUTCOME_COLUMNS, outcome_set, outcome_values, pg_record
 
 logger = logging.getLogger("autotask")
@@ -57,7 +57,7 @@ def _unencoded(value):
     return value
 
 
-class PostgresOps(DatabaseOps):
+class PostgresDriver(Driver):
     vendor = "postgresql"
     supports_listen = True
     supports_skip_locked = True
@@ -68,11 +68,11 @@ class PostgresOps(DatabaseOps):
     claim_due_guard = True
     prepared_on = None  # the DB-API connection the statements in ``prepared`` were prepared on
     prepared = None  # SQL text -> name of its prepared statement
-    INDEXES = {**DatabaseOps.INDEXES, **DatabaseOps.DUE_INDEX}
+    INDEXES = {**Driver.INDEXES, **Driver.DUE_INDEX}
     json_cast = "::jsonb"
 
     @property
-    def channel(self):
+    def _channel(self):
         # The table name: two projects sharing a server with different task
         # tables never wake each other's workers.
         return TaskQueue._meta.db_table
@@ -103,16 +103,16 @@ class PostgresOps(DatabaseOps):
 
     def _wake(self, queues):
         sql = self.WAKE_SQL
-        params = [self.channel, queues[0]]
+        params = [self._channel, queues[0]]
         if len(queues) > 1:
             values = ", ".join(["(%s)"] * len(queues))
             sql = (
                 "SELECT set_config('synchronous_commit', 'off', true), "
                 f"COUNT(pg_notify(%s, q)) FROM (VALUES {values}) AS v(q)"
             )
-            params = [self.channel, *queues]
+            params = [self._channel, *queues]
         try:
-            self.execute_direct(sql, params)
+            self._execute_direct(sql, params)
         except DatabaseError:
             # The tasks are stored: failing the enqueue now would invite a duplicate.
             logger.warning(
@@ -121,8 +121,8 @@ class PostgresOps(DatabaseOps):
                 exc_info=True,
             )
 
-    def insert_one(self, task, queue):
-        pk = super().insert_one(task, None)
+    def _insert_one(self, task, queue):
+        pk = super()._insert_one(task, None)
         if queue is not None:
             self.notify(None, [queue])
         return pk
@@ -140,8 +140,8 @@ class PostgresOps(DatabaseOps):
         if len(tasks) < 2:
             return super().insert_tasks(tasks, notify)
         queues = sorted({t.queue for t in tasks if t.due}) if notify else []
-        sql, params = self.insert_statement([task.values(self) for task in tasks])
-        return self.execute_insert_many(sql, params, queues)
+        sql, params = self._insert_statement([task.values(self) for task in tasks])
+        return self._execute_insert_many(sql, params, queues)
 
     def insert_calls(self, template, args_list, notify=True):
         """Insert a row of ``template`` per encoded arguments, in one statement; their ids.
@@ -151,21 +151,21 @@ class PostgresOps(DatabaseOps):
         """
         if len(args_list) < 2:
             return super().insert_calls(template, args_list, notify)
-        select, params = self.template_select(
+        select, params = self._template_select(
             template, "a.args", lambda column: f"%({column.name})s::{column.pg_type}"
         )
-        params["arguments"] = self.json_array(args_list)
+        params["arguments"] = self._json_array(args_list)
         sql = (
             f"WITH ins AS (INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) "
             f"SELECT {select} FROM json_array_elements_text(%(arguments)s::json) AS a(args) "
             "RETURNING id) SELECT ins.id FROM ins"
         )
-        return self.execute_insert_many(sql, params, [template.queue] if notify and template.due else [])
+        return self._execute_insert_many(sql, params, [template.queue] if notify and template.due else [])
 
-    def execute_insert_many(self, sql, params, queues):
+    def _execute_insert_many(self, sql, params, queues):
         """Run a ``WITH ins AS (INSERT ...) SELECT ins.id FROM ins``, notifying ``queues``; the ids."""
         # Ids grow in the order the rows were inserted, which is the order given.
-        ids = [row[0] for row in self.execute_direct(sql + " ORDER BY ins.id", params)]
+        ids = [row[0] for row in self._execute_direct(sql + " ORDER BY ins.id", params)]
         self.notify(None, queues)
         return ids
 
@@ -175,7 +175,7 @@ class PostgresOps(DatabaseOps):
         for name, literal in NEW_ROW_LITERALS.items()
     }
 
-    def direct_cursor(self, raw):
+    def _direct_cursor(self, raw):
         """The enqueue statements' driver cursor on ``raw``, a DB-API connection.
 
         Parsing and planning the one-row INSERT is a good part of a one-by-one
@@ -193,7 +193,7 @@ class PostgresOps(DatabaseOps):
 
         return psycopg.Cursor(raw)
 
-    def insert_statement(self, rows):
+    def _insert_statement(self, rows):
         """``WITH ins AS (INSERT ... RETURNING id) SELECT ins.id FROM ins`` for several ``rows`` (dicts)."""
         exprs, params, varying = [], {}, []
         for name in INSERT_COLUMNS:
@@ -227,19 +227,19 @@ class PostgresOps(DatabaseOps):
         if len(outcomes) < 2:
             return super().finish(worker_id, outcomes)
         with self.cursor() as cursor:
-            self.execute_hot(cursor, *self.finish_statement(worker_id, outcomes))
+            self._execute_hot(cursor, *self._finish_statement(worker_id, outcomes))
 
     def finish_and_claim(self, worker_id, outcomes, queues, limit, lease_until, now, started=True):
         """Write ``outcomes`` and claim new tasks in one statement: one round trip, one commit."""
         if not outcomes or not limit:
             return super().finish_and_claim(worker_id, outcomes, queues, limit, lease_until, now, started)
-        finish_sql, finish_params = self.finish_statement(worker_id, outcomes)
-        claim_sql, claim_params = self.claim_statement(worker_id, queues, limit, lease_until, now, started)
+        finish_sql, finish_params = self._finish_statement(worker_id, outcomes)
+        claim_sql, claim_params = self._claim_statement(worker_id, queues, limit, lease_until, now, started)
         # A data-modifying WITH runs to completion even though nothing reads it.
         # It touches only this worker's running rows; the claim only waiting ones.
         with self.cursor() as cursor:
             sql = f"WITH done AS ({finish_sql}) {claim_sql}"
-            rows = self.run_claim(cursor, sql, finish_params | claim_params, queues)
+            rows = self._run_claim(cursor, sql, finish_params | claim_params, queues)
         return sorted(map(ClaimedTask.from_row, rows), key=ClaimedTask.run_order)
 
     # Planner settings for a claim of all queues or of one: a claim index then
@@ -264,43 +264,43 @@ class PostgresOps(DatabaseOps):
         super().own_session(queues)
         self.sorts_off = not queues or len(queues) == 1
 
-    def run_claim(self, cursor, sql, params, queues):
+    def _run_claim(self, cursor, sql, params, queues):
         if (queues and len(queues) > 1) or self.connection.in_atomic_block:
-            return super().run_claim(cursor, sql, params, queues)
+            return super()._run_claim(cursor, sql, params, queues)
         if self.sorts_off:
             raw = self.connection.connection
             if self.sorts_set_on is not raw:
                 # In autocommit: a transaction rolled back cannot undo it.
                 cursor.execute(self.SESSION_SETTINGS)
                 self.sorts_set_on = raw
-            return super().run_claim(cursor, sql, params, queues)
+            return super()._run_claim(cursor, sql, params, queues)
         if not sends_inlined(cursor):
-            return super().run_claim(cursor, sql, params, queues)
-        self.execute_hot(cursor, sql, params, before=self.CLAIM_SETTINGS + "; ")
+            return super()._run_claim(cursor, sql, params, queues)
+        self._execute_hot(cursor, sql, params, before=self.CLAIM_SETTINGS + "; ")
         # psycopg 3 stands on the first statement's result, psycopg 2 on the last.
         while cursor.description is None and cursor.nextset():
             pass
         return cursor.fetchall()
 
-    def finish_statement(self, worker_id, outcomes):
+    def _finish_statement(self, worker_id, outcomes):
         """The batched finish as (sql, params): the outcomes join the rows as one JSON document."""
-        return self.outcomes_statement(outcomes, "t.worker_id = %(worker_id)s", {"worker_id": worker_id})
+        return self._outcomes_statement(outcomes, "t.worker_id = %(worker_id)s", {"worker_id": worker_id})
 
     def release_lapsed(self, lapsed_before, outcomes):
         """Write the outcomes of a batch of lapsed leases in one statement; return the ids written."""
         if not outcomes:
             return []
-        sql, params = self.outcomes_statement(
+        sql, params = self._outcomes_statement(
             outcomes,
             "t.lease_expires_at < %(lapsed_before)s",
-            {"lapsed_before": self.dt(lapsed_before)},
+            {"lapsed_before": self._dt(lapsed_before)},
             ", worker_id = ''",
         )
         with self.cursor() as cursor:
             cursor.execute(sql + " RETURNING t.id", params)
             return [row[0] for row in cursor.fetchall()]
 
-    def outcomes_statement(self, outcomes, guard, guard_params, extra_set=""):
+    def _outcomes_statement(self, outcomes, guard, guard_params, extra_set=""):
         """One UPDATE writing ``outcomes`` to running rows that pass ``guard``, as (sql, params)."""
         # The rows are found by primary key: ``t.id = ANY(ARRAY(...))`` (an
         # array of unknown length to the planner) makes that the cheap path,
@@ -314,37 +314,37 @@ class PostgresOps(DatabaseOps):
             "FROM json_array_elements(%(outcomes)s::json) AS o)) "
             f"AND t.id = v.id AND t.status + 0 = %(running)s AND {guard}"
         )
-        document = json_rows([self.finish_document(outcome) for outcome in outcomes])
+        document = json_rows([self._finish_document(outcome) for outcome in outcomes])
         return sql, {"outcomes": document, "running": RUNNING, **guard_params}
 
     @staticmethod
-    def finish_document(o):
+    def _finish_document(o):
         """One outcome as FINISH_RECORD: the values outcome_params gives, history unencoded."""
         return {"id": o.id, **outcome_values(o, _isoformat, _unencoded)}
 
-    def claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
+    def _claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
         """The claim as (sql, params): one UPDATE over a SKIP LOCKED selection."""
-        inner, inner_params = self.claim_select(queues, limit, now, lock=" FOR UPDATE SKIP LOCKED")
+        inner, inner_params = self._claim_select(queues, limit, now, lock=" FOR UPDATE SKIP LOCKED")
         # The selected ids as an array (computed once, rows locked): the update
         # then finds them by primary key.  Joined as a subquery instead, a claim
         # of a few hundred rows may be planned as a hash join over the whole table.
         sql = (
-            f"UPDATE {self.table} SET {self.claim_set_clause(started)} "
+            f"UPDATE {self.table} SET {self._claim_set_clause(started)} "
             f"WHERE id = ANY(ARRAY({inner})) RETURNING {', '.join(CLAIM_COLUMNS)}"
         )
-        return sql, self.claim_set_params(worker_id, lease_until, now, started) | inner_params
+        return sql, self._claim_set_params(worker_id, lease_until, now, started) | inner_params
 
-    def start_statement(self, worker_id, ids, now):
+    def _start_statement(self, worker_id, ids, now):
         # One array parameter: the same statement text (prepared once) for any number of ids.
         # ``status + 0`` keeps the lease index out of it, as in finish_statement.
         return (
             f"UPDATE {self.table} SET started_at = %(now)s, attempts = attempts + 1 "
             "WHERE id = ANY(%(ids)s) AND status + 0 = %(running)s AND worker_id = %(worker_id)s "
             "AND started_at IS NULL",
-            {"now": self.dt(now), "ids": list(ids), "running": RUNNING, "worker_id": worker_id},
+            {"now": self._dt(now), "ids": list(ids), "running": RUNNING, "worker_id": worker_id},
         )
 
-    def execute_hot(self, cursor, sql, params, before=""):
+    def _execute_hot(self, cursor, sql, params, before=""):
         """Execute one of the worker's claim and finish statements, prepared if allowed.
 
         Planning the claim costs about as much as running it.  With
@@ -369,7 +369,7 @@ class PostgresOps(DatabaseOps):
     def listener(self):
         if not conf.LISTEN:
             return None
-        return PostgresListener(self.connection, self.channel)
+        return PostgresListener(self.connection, self._channel)
 
 
 class PostgresListener(Listener):

@@ -2,16 +2,16 @@
 
 from django.db import OperationalError
 
-from .base import CLAIM_COLUMNS, INSERT_COLUMNS, DatabaseOps
+from .base import CLAIM_COLUMNS, INSERT_COLUMNS, Driver
 
 
-class SqliteOps(DatabaseOps):
+class SqliteDriver(Driver):
     vendor = "sqlite"
     supports_returning = True  # SQLite 3.35+
     supports_update_returning = True
     supports_partial_indexes = True
     claim_due_guard = True
-    INDEXES = {**DatabaseOps.INDEXES, **DatabaseOps.DUE_INDEX}
+    INDEXES = {**Driver.INDEXES, **Driver.DUE_INDEX}
 
     def data_version(self):
         """``PRAGMA data_version``: changes when another connection, in any process, commits.
@@ -27,22 +27,22 @@ class SqliteOps(DatabaseOps):
     def is_transient(self, exc):
         return isinstance(exc, OperationalError) or super().is_transient(exc)
 
-    def driver_sql(self, sql, params):
+    def _driver_sql(self, sql, params):
         # sqlite3 takes qmark or named placeholders; our statements hold no literal "%".
         if isinstance(params, dict):
             return sql % {name: f":{name}" for name in params}
         return sql.replace("%s", "?")
 
-    def claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
+    def _claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
         """The claim as (sql, params): one UPDATE over the due selection."""
         # One UPDATE is one short write transaction: SQLite serialises writers,
         # so no other worker can claim the same rows in between.
-        inner, inner_params = self.claim_select(queues, limit, now)
+        inner, inner_params = self._claim_select(queues, limit, now)
         sql = (
-            f"UPDATE {self.table} SET {self.claim_set_clause(started)} WHERE id IN ({inner}) "
+            f"UPDATE {self.table} SET {self._claim_set_clause(started)} WHERE id IN ({inner}) "
             f"RETURNING {', '.join(CLAIM_COLUMNS)}"
         )
-        return sql, self.claim_set_params(worker_id, lease_until, now, started) | inner_params
+        return sql, self._claim_set_params(worker_id, lease_until, now, started) | inner_params
 
     def insert_calls(self, template, args_list, notify=True):
         """Insert a row of ``template`` per encoded arguments, in one statement; their ids.
@@ -53,13 +53,13 @@ class SqliteOps(DatabaseOps):
         """
         if len(args_list) < 2:
             return super().insert_calls(template, args_list, notify)
-        select, params = self.template_select(
-            template, "j.value", lambda column: self.param(column.name, column)
+        select, params = self._template_select(
+            template, "j.value", lambda column: self._param(column.name, column)
         )
-        params["arguments"] = self.json_array(args_list)
+        params["arguments"] = self._json_array(args_list)
         sql = (
             f"INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) "
             f"SELECT {select} FROM json_each(%(arguments)s) AS j ORDER BY j.key RETURNING id"
         )
         # Ids grow in the order the rows were inserted (AUTOINCREMENT), which is the order given.
-        return sorted(row[0] for row in self.execute_direct(sql, params))
+        return sorted(row[0] for row in self._execute_direct(sql, params))
