@@ -9,6 +9,7 @@ choose the instant instead of reading the database clock.
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import NamedTuple
 
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
@@ -97,6 +98,30 @@ class ClaimedTask:
     def run_order(task):
         """Sort key: the order the claim selected in (RETURNING does not keep it)."""
         return (-task.priority, task.id)
+
+
+class _PerCall(dict):
+    """Leaves the per-call fields of a statement in place for the second fill."""
+
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+
+def fill_statements(templates, table, **fields):
+    """``templates`` (name: SQL) as attributes, their per-table fields filled.
+
+    Those are {table} (quoted), {waiting} (the status, written out),
+    {claimed} and {inserted} (the column lists of .columns), and ``fields``;
+    the other fields stay for each call to fill.
+    """
+    fixed = _PerCall(
+        table=table,
+        waiting=WAITING,
+        claimed=", ".join(CLAIM_COLUMNS),
+        inserted=", ".join(INSERT_COLUMNS),
+        **fields,
+    )
+    return SimpleNamespace(**{name: sql.format_map(fixed) for name, sql in templates.items()})
 
 
 def _json_text(value):

@@ -20,13 +20,14 @@ verbs write single rows by primary key or are single statements, correct at
 any level.
 """
 
+import functools
 import random
 import time
 
 from django.db import OperationalError, transaction
 
 from ..task import FINISHED, WAITING
-from .base import CLAIM_COLUMNS, ClaimedTask, Driver
+from .base import CLAIM_COLUMNS, ClaimedTask, Driver, fill_statements
 
 # InnoDB error codes meaning "this statement lost a lock conflict; run it again".
 ER_LOCK_WAIT_TIMEOUT = 1205
@@ -36,6 +37,44 @@ LOCK_CONFLICT_ATTEMPTS = 5  # tries of one claim/finish before the worker's own 
 LOCK_CONFLICT_PAUSE = 0.01  # seconds, doubled per retry and jittered so rivals do not collide again
 
 ATTEMPTS_INDEX = CLAIM_COLUMNS.index("attempts")
+
+# -- the statements -------------------------------------------------------
+# Each statement whole, with named parameters; {table}, {waiting} and
+# {claimed} are filled once per table (see fill_statements), the other fields
+# per call: {queues} (Driver._queue_filter), {lock} (FOR UPDATE, SKIP LOCKED
+# where the server has it), {set} (Driver._claim_set_clause), {ids}.
+
+# A claim locks the due rows reading the claim index in claim order, and stops
+# at its LIMIT, then marks exactly those.
+LOCK_DUE = (
+    "SELECT {claimed} FROM {table} WHERE status = {waiting} AND scheduled_at <= %(now)s{queues} "
+    "ORDER BY priority DESC, scheduled_at, id LIMIT %(limit)s{lock}"
+)
+MARK_CLAIMED = "UPDATE {table} SET {set} WHERE id IN {ids}"
+# Without a descending index: the highest priority due (below %(below)s after
+# the first), then the due rows of that priority, locked.
+TOP_PRIORITY = (
+    "SELECT priority FROM {table} WHERE status = %(waiting)s AND scheduled_at <= %(now)s{queues}{lower} "
+    "ORDER BY priority DESC LIMIT 1"
+)
+LOCK_DUE_AT_PRIORITY = (
+    "SELECT {claimed} FROM {table} WHERE status = %(waiting)s AND scheduled_at <= %(now)s{queues} "
+    "AND priority = %(below)s ORDER BY scheduled_at, id LIMIT %(limit)s{lock}"
+)
+
+
+@functools.cache
+def statements(table):
+    """The statements for ``table`` (quoted), their per-table fields filled."""
+    return fill_statements(
+        {
+            "LOCK_DUE": LOCK_DUE,
+            "MARK_CLAIMED": MARK_CLAIMED,
+            "TOP_PRIORITY": TOP_PRIORITY,
+            "LOCK_DUE_AT_PRIORITY": LOCK_DUE_AT_PRIORITY,
+        },
+        table,
+    )
 
 
 class MysqlDriver(Driver):
@@ -123,7 +162,7 @@ class MysqlDriver(Driver):
             ids = [row[0] for row in rows]
             marks, id_params = self._in_list("id", ids)
             cursor.execute(
-                f"UPDATE {self.table} SET {self._claim_set_clause(started)} WHERE id IN {marks}",
+                statements(self.table).MARK_CLAIMED.format(set=self._claim_set_clause(started), ids=marks),
                 self._claim_set_params(worker_id, lease_until, now, started) | id_params,
             )
         # The rows were read before the UPDATE counted this attempt (if it did).
@@ -141,8 +180,11 @@ class MysqlDriver(Driver):
 
     def _lock_due(self, cursor, queues, limit, now):
         """Lock up to ``limit`` due rows, reading the claim index in claim order."""
-        columns = ", ".join(CLAIM_COLUMNS)
-        cursor.execute(*self._claim_select(queues, limit, now, lock=self._claim_lock, columns=columns))
+        queue_filter, params = self._queue_filter(queues)
+        cursor.execute(
+            statements(self.table).LOCK_DUE.format(queues=queue_filter, lock=self._claim_lock),
+            {"now": self._dt(now), **params, "limit": limit},
+        )
         return list(cursor.fetchall())
 
     def _lock_due_by_priority(self, cursor, queues, limit, now):
@@ -154,24 +196,21 @@ class MysqlDriver(Driver):
         index yields (scheduled_at, id) in order and only the rows returned
         are locked.
         """
-        where, params = self._queue_filter(queues)
-        due = f"status = %(waiting)s AND scheduled_at <= %(now)s{where}"
+        queue_filter, params = self._queue_filter(queues)
         due_params = {"waiting": WAITING, "now": self._dt(now), **params}
-        columns = ", ".join(CLAIM_COLUMNS)
+        sql = statements(self.table)
         rows, below = [], None
         while len(rows) < limit:
             lower = "" if below is None else " AND priority < %(below)s"
             cursor.execute(
-                f"SELECT priority FROM {self.table} WHERE {due}{lower} ORDER BY priority DESC LIMIT 1",
-                {**due_params, "below": below},
+                sql.TOP_PRIORITY.format(queues=queue_filter, lower=lower), {**due_params, "below": below}
             )
             found = cursor.fetchone()
             if found is None:
                 break
             below = found[0]
             cursor.execute(
-                f"SELECT {columns} FROM {self.table} WHERE {due} AND priority = %(below)s "
-                f"ORDER BY scheduled_at, id LIMIT %(limit)s{self._claim_lock}",
+                sql.LOCK_DUE_AT_PRIORITY.format(queues=queue_filter, lock=self._claim_lock),
                 {**due_params, "below": below, "limit": limit - len(rows)},
             )
             rows.extend(cursor.fetchall())

@@ -10,8 +10,16 @@ from ..conf import conf
 from ..models import TaskQueue
 from ..task import RUNNING
 from ..timeutil import json_iso
-from .base import CLAIM_COLUMNS, INSERT_COLUMNS, ClaimedTask, Driver, Listener
-from .columns import COLUMN, NEW_ROW_LITERALS, OUTCOME_COLUMNS, outcome_set, outcome_values, pg_record
+from .base import ClaimedTask, Driver, Listener, fill_statements
+from .columns import (
+    COLUMN,
+    INSERT_COLUMNS,
+    NEW_ROW_LITERALS,
+    OUTCOME_COLUMNS,
+    outcome_set,
+    outcome_values,
+    pg_record,
+)
 
 logger = logging.getLogger("autotask")
 
@@ -37,6 +45,82 @@ def _inlines(cursor_class):
     import psycopg
 
     return issubclass(cursor_class, psycopg.ClientCursor)
+
+
+# -- the statements -------------------------------------------------------
+# Each statement whole, as the server receives it, with named parameters.
+# {table}, {waiting}, {claimed}, {inserted} (see fill_statements),
+# {finish_record} and {outcome_set} are filled once per table (statements());
+# the other fields per call.
+
+# The claim: one UPDATE over a SKIP LOCKED selection.  The selected ids as an
+# array (computed once, rows locked): the update then finds them by primary
+# key.  Joined as a subquery instead, a claim of a few hundred rows may be
+# planned as a hash join over the whole table.  The status is written out, not
+# a parameter: a prepared claim's generic plan (one planned for any
+# parameters) can then read the partial indexes, whose condition it must
+# prove.  The MIN() term is the due guard (claim_due_guard, see
+# Driver._claim_select): one probe of the due index skips the scan of every
+# waiting task when nothing at all is due.  {set}: Driver._claim_set_clause;
+# {queues}: Driver._queue_filter.
+CLAIM = (
+    "UPDATE {table} SET {set} WHERE id = ANY(ARRAY("
+    "SELECT id FROM {table} WHERE status = {waiting} AND scheduled_at <= %(now)s{queues} "
+    "AND (SELECT MIN(scheduled_at) FROM {table} WHERE status = {waiting}) <= %(now)s "
+    "ORDER BY priority DESC, scheduled_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED"
+    ")) RETURNING {claimed}"
+)
+# Marking claimed-ahead tasks started.  One array parameter: the same statement
+# text (prepared once) for any number of ids.  ``status + 0`` keeps the lease
+# index out of it, as in OUTCOMES.
+START = (
+    "UPDATE {table} SET started_at = %(now)s, attempts = attempts + 1 "
+    "WHERE id = ANY(%(ids)s) AND status + 0 = %(running)s AND worker_id = %(worker_id)s "
+    "AND started_at IS NULL"
+)
+# A batch of outcomes (the batched finish, released lapsed leases): the outcomes
+# join the rows as one JSON document.  The rows are found by primary key:
+# ``t.id = ANY(ARRAY(...))`` (an array of unknown length to the planner) makes
+# that the cheap path, and ``status + 0`` keeps the lease index out of it.
+# That index holds an entry for every task claimed since the last vacuum; a
+# finish that read it all would slow down as work accumulates.  {guard}: which
+# running rows it may write; {extra_set}: what else it sets.
+OUTCOMES = (
+    "UPDATE {table} AS t SET {outcome_set}{extra_set} "
+    "FROM json_to_recordset(%(outcomes)s::json) AS v({finish_record}) "
+    "WHERE t.id = ANY(ARRAY(SELECT (o->>'id')::bigint "
+    "FROM json_array_elements(%(outcomes)s::json) AS o)) "
+    "AND t.id = v.id AND t.status + 0 = %(running)s AND {guard}"
+)
+# The bulk insert of rows: {select} sends each column once, the varying ones
+# from {source}, a json_to_recordset (see PostgresDriver.insert_tasks).
+INSERT_ROWS = (
+    "WITH ins AS (INSERT INTO {table} ({inserted}) "
+    "SELECT {select} FROM {source} RETURNING id) SELECT ins.id FROM ins"
+)
+# The bulk insert of calls of one task: only the arguments vary, one JSON array.
+INSERT_CALLS = (
+    "WITH ins AS (INSERT INTO {table} ({inserted}) "
+    "SELECT {select} FROM json_array_elements_text(%(arguments)s::json) AS a(args) "
+    "RETURNING id) SELECT ins.id FROM ins"
+)
+
+
+@functools.cache
+def statements(table):
+    """The statements for ``table`` (quoted), their per-table fields filled."""
+    return fill_statements(
+        {
+            "CLAIM": CLAIM,
+            "START": START,
+            "OUTCOMES": OUTCOMES,
+            "INSERT_ROWS": INSERT_ROWS,
+            "INSERT_CALLS": INSERT_CALLS,
+        },
+        table,
+        finish_record=pg_record((("id", "id"), *OUTCOME_COLUMNS)),
+        outcome_set=outcome_set(lambda name, column: f"v.{name}"),
+    )
 
 
 def numbered(sql, params):
@@ -155,11 +239,7 @@ class PostgresDriver(Driver):
             template, "a.args", lambda column: f"%({column.name})s::{column.pg_type}"
         )
         params["arguments"] = self._json_array(args_list)
-        sql = (
-            f"WITH ins AS (INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) "
-            f"SELECT {select} FROM json_array_elements_text(%(arguments)s::json) AS a(args) "
-            "RETURNING id) SELECT ins.id FROM ins"
-        )
+        sql = statements(self.table).INSERT_CALLS.format(select=select)
         return self._execute_insert_many(sql, params, [template.queue] if notify and template.due else [])
 
     def _execute_insert_many(self, sql, params, queues):
@@ -213,14 +293,7 @@ class PostgresDriver(Driver):
         else:
             source = "generate_series(1, %(count)s) AS u"
             params["count"] = len(rows)
-        sql = (
-            f"WITH ins AS (INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) "
-            f"SELECT {', '.join(exprs)} FROM {source} RETURNING id) SELECT ins.id FROM ins"
-        )
-        return sql, params
-
-    # The batched finish: what an outcome writes (OUTCOME_COLUMNS), one JSON object per outcome.
-    FINISH_RECORD = pg_record((("id", "id"), *OUTCOME_COLUMNS))
+        return statements(self.table).INSERT_ROWS.format(select=", ".join(exprs), source=source), params
 
     def finish(self, worker_id, outcomes):
         """Write a batch of outcomes in one statement (one round trip, one commit)."""
@@ -301,48 +374,30 @@ class PostgresDriver(Driver):
             return [row[0] for row in cursor.fetchall()]
 
     def _outcomes_statement(self, outcomes, guard, guard_params, extra_set=""):
-        """One UPDATE writing ``outcomes`` to running rows that pass ``guard``, as (sql, params)."""
-        # The rows are found by primary key: ``t.id = ANY(ARRAY(...))`` (an
-        # array of unknown length to the planner) makes that the cheap path,
-        # and ``status + 0`` keeps the lease index out of it.  That index holds
-        # an entry for every task claimed since the last vacuum; a finish that
-        # read it all would slow down as work accumulates.
-        sql = (
-            f"UPDATE {self.table} AS t SET {outcome_set(lambda name, column: f'v.{name}')}{extra_set} "
-            f"FROM json_to_recordset(%(outcomes)s::json) AS v({self.FINISH_RECORD}) "
-            "WHERE t.id = ANY(ARRAY(SELECT (o->>'id')::bigint "
-            "FROM json_array_elements(%(outcomes)s::json) AS o)) "
-            f"AND t.id = v.id AND t.status + 0 = %(running)s AND {guard}"
-        )
+        """OUTCOMES writing ``outcomes`` to running rows that pass ``guard``, as (sql, params)."""
+        sql = statements(self.table).OUTCOMES.format(guard=guard, extra_set=extra_set)
         document = json_rows([self._finish_document(outcome) for outcome in outcomes])
         return sql, {"outcomes": document, "running": RUNNING, **guard_params}
 
     @staticmethod
     def _finish_document(o):
-        """One outcome as FINISH_RECORD: the values outcome_params gives, history unencoded."""
+        """One outcome as a row of OUTCOMES' {finish_record}: _outcome_params' values, history unencoded."""
         return {"id": o.id, **outcome_values(o, _isoformat, _unencoded)}
 
     def _claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
-        """The claim as (sql, params): one UPDATE over a SKIP LOCKED selection."""
-        inner, inner_params = self._claim_select(queues, limit, now, lock=" FOR UPDATE SKIP LOCKED")
-        # The selected ids as an array (computed once, rows locked): the update
-        # then finds them by primary key.  Joined as a subquery instead, a claim
-        # of a few hundred rows may be planned as a hash join over the whole table.
-        sql = (
-            f"UPDATE {self.table} SET {self._claim_set_clause(started)} "
-            f"WHERE id = ANY(ARRAY({inner})) RETURNING {', '.join(CLAIM_COLUMNS)}"
-        )
-        return sql, self._claim_set_params(worker_id, lease_until, now, started) | inner_params
+        """CLAIM as (sql, params)."""
+        queue_filter, params = self._queue_filter(queues)
+        sql = statements(self.table).CLAIM.format(set=self._claim_set_clause(started), queues=queue_filter)
+        return sql, self._claim_set_params(worker_id, lease_until, now, started) | {
+            "now": self._dt(now),
+            **params,
+            "limit": limit,
+        }
 
     def _start_statement(self, worker_id, ids, now):
-        # One array parameter: the same statement text (prepared once) for any number of ids.
-        # ``status + 0`` keeps the lease index out of it, as in finish_statement.
-        return (
-            f"UPDATE {self.table} SET started_at = %(now)s, attempts = attempts + 1 "
-            "WHERE id = ANY(%(ids)s) AND status + 0 = %(running)s AND worker_id = %(worker_id)s "
-            "AND started_at IS NULL",
-            {"now": self._dt(now), "ids": list(ids), "running": RUNNING, "worker_id": worker_id},
-        )
+        """START as (sql, params)."""
+        params = {"now": self._dt(now), "ids": list(ids), "running": RUNNING, "worker_id": worker_id}
+        return statements(self.table).START, params
 
     def _execute_hot(self, cursor, sql, params, before=""):
         """Execute one of the worker's claim and finish statements, prepared if allowed.

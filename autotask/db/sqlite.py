@@ -1,8 +1,39 @@
 """SQLite: a single-statement claim; "database is locked" means try again."""
 
+import functools
+
 from django.db import OperationalError
 
-from .base import CLAIM_COLUMNS, INSERT_COLUMNS, Driver
+from .base import Driver, fill_statements
+
+# -- the statements -------------------------------------------------------
+# Each statement whole, with named parameters; {table}, {waiting}, {claimed}
+# and {inserted} are filled once per table (see fill_statements), the other
+# fields per call.
+
+# The claim: one UPDATE is one short write transaction: SQLite serialises
+# writers, so no other worker can claim the same rows in between.  The MIN()
+# term is the due guard (claim_due_guard, see Driver._claim_select).  {set}:
+# Driver._claim_set_clause; {queues}: Driver._queue_filter.
+CLAIM = (
+    "UPDATE {table} SET {set} WHERE id IN ("
+    "SELECT id FROM {table} WHERE status = {waiting} AND scheduled_at <= %(now)s{queues} "
+    "AND (SELECT MIN(scheduled_at) FROM {table} WHERE status = {waiting}) <= %(now)s "
+    "ORDER BY priority DESC, scheduled_at, id LIMIT %(limit)s"
+    ") RETURNING {claimed}"
+)
+# The bulk insert of calls of one task: only the arguments vary, one JSON
+# array that json_each spreads over the rows.
+INSERT_CALLS = (
+    "INSERT INTO {table} ({inserted}) "
+    "SELECT {select} FROM json_each(%(arguments)s) AS j ORDER BY j.key RETURNING id"
+)
+
+
+@functools.cache
+def statements(table):
+    """The statements for ``table`` (quoted), their per-table fields filled."""
+    return fill_statements({"CLAIM": CLAIM, "INSERT_CALLS": INSERT_CALLS}, table)
 
 
 class SqliteDriver(Driver):
@@ -34,15 +65,14 @@ class SqliteDriver(Driver):
         return sql.replace("%s", "?")
 
     def _claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
-        """The claim as (sql, params): one UPDATE over the due selection."""
-        # One UPDATE is one short write transaction: SQLite serialises writers,
-        # so no other worker can claim the same rows in between.
-        inner, inner_params = self._claim_select(queues, limit, now)
-        sql = (
-            f"UPDATE {self.table} SET {self._claim_set_clause(started)} WHERE id IN ({inner}) "
-            f"RETURNING {', '.join(CLAIM_COLUMNS)}"
-        )
-        return sql, self._claim_set_params(worker_id, lease_until, now, started) | inner_params
+        """CLAIM as (sql, params)."""
+        queue_filter, params = self._queue_filter(queues)
+        sql = statements(self.table).CLAIM.format(set=self._claim_set_clause(started), queues=queue_filter)
+        return sql, self._claim_set_params(worker_id, lease_until, now, started) | {
+            "now": self._dt(now),
+            **params,
+            "limit": limit,
+        }
 
     def insert_calls(self, template, args_list, notify=True):
         """Insert a row of ``template`` per encoded arguments, in one statement; their ids.
@@ -57,9 +87,6 @@ class SqliteDriver(Driver):
             template, "j.value", lambda column: self._param(column.name, column)
         )
         params["arguments"] = self._json_array(args_list)
-        sql = (
-            f"INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) "
-            f"SELECT {select} FROM json_each(%(arguments)s) AS j ORDER BY j.key RETURNING id"
-        )
+        sql = statements(self.table).INSERT_CALLS.format(select=select)
         # Ids grow in the order the rows were inserted (AUTOINCREMENT), which is the order given.
         return sorted(row[0] for row in self._execute_direct(sql, params))
