@@ -488,6 +488,11 @@ class Driver:
             "lease_until": self._dt(lease_until),
         }
 
+    def _claim_params(self, worker_id, queues, limit, lease_until, now):
+        """A claim's queue filter (its {queues}) and its named parameters."""
+        queue_filter, params = self._queue_filter(queues)
+        return queue_filter, {**self._claim_set_params(worker_id, lease_until, now), **params, "limit": limit}
+
     def start(self, worker_id, ids, now):
         """Mark claimed-ahead tasks started (``started_at``, one more attempt); return the ids marked.
 

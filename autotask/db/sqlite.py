@@ -66,13 +66,10 @@ class SqliteDriver(Driver):
 
     def _claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
         """CLAIM as (sql, params)."""
-        queue_filter, params = self._queue_filter(queues)
-        sql = statements(self.table).CLAIM.format(set=self._claim_set_clause(started), queues=queue_filter)
-        return sql, self._claim_set_params(worker_id, lease_until, now, started) | {
-            "now": self._dt(now),
-            **params,
-            "limit": limit,
-        }
+        queue_filter, params = self._claim_params(worker_id, queues, limit, lease_until, now)
+        return statements(self.table).CLAIM.format(
+            set=self._claim_set_clause(started), queues=queue_filter
+        ), params
 
     def insert_calls(self, template, args_list, notify=True):
         """Insert a row of ``template`` per encoded arguments, in one statement; their ids.
