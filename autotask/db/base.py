@@ -175,7 +175,9 @@ class Driver:
     ``connection``, ``insert_batch_size``, ``INDEXES`` and the ``supports_*``
     flags); every other method is private.  A vendor module may override any
     name of :attr:`CONTRACT` and of :attr:`HOOKS`, and must provide a claim:
-    ``claim`` itself, or ``_claim_statement`` (the claim as one statement).
+    ``claim`` itself, or ``_statements()`` with the claim as one statement
+    (``DUE``, the selection, and ``CLAIM``: see the PostgreSQL and SQLite
+    drivers).
     tests/db/test_contract.py holds these lists.
     """
 
@@ -210,7 +212,9 @@ class Driver:
     )
     # The private methods a vendor may override (the other private ones are helpers).
     HOOKS = (
+        "_statements",
         "_claim_statement",
+        "_claim_select",
         "_start_statement",
         "_run_claim",
         "_execute_hot",
@@ -233,7 +237,14 @@ class Driver:
     json_cast = ""  # what follows a JSON text parameter in SQL (a cast to the column's type)
     # Rows per INSERT statement of a bulk enqueue: SQLite allows 32,766 parameters.
     insert_batch_size = 1000
-    claim_due_guard = False  # the claim first checks that anything is due (see claim_select)
+    # The claim first checks that anything is due (the MIN() term of the
+    # vendor's claim).  The claim index is in priority order, so a claim that
+    # finds fewer due tasks than it asks for reads on through every waiting
+    # task not due yet.  This check (one probe of the due index, evaluated
+    # once) skips the whole scan when nothing at all is due.  MIN(), not
+    # EXISTS: the planner reads MIN() off the index, while for EXISTS it may
+    # pick a sequential scan, misjudging how many rows are due.
+    claim_due_guard = False
     # Set by own_session(): statements may be prepared (vendors that can then
     # prepare their claim and finish once).
     prepare_statements = False
@@ -461,9 +472,17 @@ class Driver:
         self._execute_hot(cursor, sql, params)
         return cursor.fetchall()
 
-    def _claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
-        """The claim as one (sql, params) statement, for vendors that can claim in one."""
+    def _statements(self):
+        """The vendor's statements (see fill_statements); a claim in one needs DUE and CLAIM."""
         raise NotImplementedError
+
+    def _claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
+        """The vendor's CLAIM as (sql, params), for vendors that can claim in one statement."""
+        queue_filter, params = self._due_params(queues, limit, now)
+        params |= self._claim_set_params(worker_id, lease_until, now, started)
+        return self._statements().CLAIM.format(
+            set=self._claim_set_clause(started), queues=queue_filter
+        ), params
 
     def _execute_hot(self, cursor, sql, params):
         """Execute a statement of the worker's hot path (a vendor may prepare it)."""
@@ -488,10 +507,10 @@ class Driver:
             "lease_until": self._dt(lease_until),
         }
 
-    def _claim_params(self, worker_id, queues, limit, lease_until, now):
-        """A claim's queue filter (its {queues}) and its named parameters."""
+    def _due_params(self, queues, limit, now):
+        """The due selection's queue filter (its {queues}) and its named parameters."""
         queue_filter, params = self._queue_filter(queues)
-        return queue_filter, {**self._claim_set_params(worker_id, lease_until, now), **params, "limit": limit}
+        return queue_filter, {"now": self._dt(now), **params, "limit": limit}
 
     def start(self, worker_id, ids, now):
         """Mark claimed-ahead tasks started (``started_at``, one more attempt); return the ids marked.
@@ -529,25 +548,10 @@ class Driver:
             {"now": self._dt(now), **id_params, "running": RUNNING, "worker_id": worker_id},
         )
 
-    def _claim_select(self, queues, limit, now, lock="", columns="id"):
-        """The inner SELECT of due task ids, in the order they should run."""
-        where, params = self._queue_filter(queues)
-        if self.claim_due_guard:
-            # The claim index is in priority order, so a claim that finds fewer
-            # due tasks than it asks for reads on through every waiting task not
-            # due yet.  This check (one probe of the due index, evaluated once)
-            # skips the whole scan when nothing at all is due.  MIN(), not
-            # EXISTS: the planner reads MIN() off the index, while for EXISTS it
-            # may pick a sequential scan, misjudging how many rows are due.
-            where += f" AND (SELECT MIN(scheduled_at) FROM {self.table} WHERE status = {WAITING}) <= %(now)s"
-        # The status is written out, not a parameter: a prepared claim's generic
-        # plan (one planned for any parameters) can then read the partial
-        # indexes, whose condition it must prove.
-        sql = (
-            f"SELECT {columns} FROM {self.table} WHERE status = {WAITING} AND scheduled_at <= %(now)s{where} "
-            f"ORDER BY priority DESC, scheduled_at, id LIMIT %(limit)s{lock}"
-        )
-        return sql, {"now": self._dt(now), **params, "limit": limit}
+    def _claim_select(self, queues, limit, now):
+        """The vendor's DUE, the claim's selection of due rows, as (sql, params) (for EXPLAIN)."""
+        queue_filter, params = self._due_params(queues, limit, now)
+        return self._statements().DUE.format(queues=queue_filter), params
 
     def next_due(self, queues):
         """Return the earliest ``scheduled_at`` among waiting tasks (or None)."""

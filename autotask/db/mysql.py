@@ -180,12 +180,12 @@ class MysqlDriver(Driver):
 
     def _lock_due(self, cursor, queues, limit, now):
         """Lock up to ``limit`` due rows, reading the claim index in claim order."""
-        queue_filter, params = self._queue_filter(queues)
-        cursor.execute(
-            statements(self.table).LOCK_DUE.format(queues=queue_filter, lock=self._claim_lock),
-            {"now": self._dt(now), **params, "limit": limit},
-        )
+        cursor.execute(*self._claim_select(queues, limit, now))
         return list(cursor.fetchall())
+
+    def _claim_select(self, queues, limit, now):
+        queue_filter, params = self._due_params(queues, limit, now)
+        return statements(self.table).LOCK_DUE.format(queues=queue_filter, lock=self._claim_lock), params
 
     def _lock_due_by_priority(self, cursor, queues, limit, now):
         """Lock due rows one priority at a time, highest first.

@@ -53,23 +53,22 @@ def _inlines(cursor_class):
 # {finish_record} and {outcome_set} are filled once per table (statements());
 # the other fields per call.
 
-# The claim: one UPDATE over a SKIP LOCKED selection.  The selected ids as an
-# array (computed once, rows locked): the update then finds them by primary
-# key.  Joined as a subquery instead, a claim of a few hundred rows may be
-# planned as a hash join over the whole table.  The status is written out, not
-# a parameter: a prepared claim's generic plan (one planned for any
-# parameters) can then read the partial indexes, whose condition it must
-# prove.  The MIN() term is the due guard (claim_due_guard, see
-# Driver._claim_select): one probe of the due index skips the scan of every
-# waiting task when nothing at all is due.  {set}: Driver._claim_set_clause;
+# The claim's selection of due rows.  The status is written out, not a
+# parameter: a prepared claim's generic plan (one planned for any parameters)
+# can then read the partial indexes, whose condition it must prove.  The MIN()
+# term is the due guard (see Driver.claim_due_guard): one probe of the due
+# index skips the scan of every waiting task when nothing at all is due.
 # {queues}: Driver._queue_filter.
-CLAIM = (
-    "UPDATE {table} SET {set} WHERE id = ANY(ARRAY("
+DUE = (
     "SELECT id FROM {table} WHERE status = {waiting} AND scheduled_at <= %(now)s{queues} "
     "AND (SELECT MIN(scheduled_at) FROM {table} WHERE status = {waiting}) <= %(now)s "
     "ORDER BY priority DESC, scheduled_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED"
-    ")) RETURNING {claimed}"
 )
+# The claim: one UPDATE over that SKIP LOCKED selection.  The selected ids as
+# an array (computed once, rows locked): the update then finds them by primary
+# key.  Joined as a subquery instead, a claim of a few hundred rows may be
+# planned as a hash join over the whole table.  {set}: Driver._claim_set_clause.
+CLAIM = "UPDATE {table} SET {set} WHERE id = ANY(ARRAY(" + DUE + ")) RETURNING {claimed}"
 # Marking claimed-ahead tasks started.  One array parameter: the same statement
 # text (prepared once) for any number of ids.  ``status + 0`` keeps the lease
 # index out of it, as in OUTCOMES.
@@ -111,6 +110,7 @@ def statements(table):
     """The statements for ``table`` (quoted), their per-table fields filled."""
     return fill_statements(
         {
+            "DUE": DUE,
             "CLAIM": CLAIM,
             "START": START,
             "OUTCOMES": OUTCOMES,
@@ -384,12 +384,8 @@ class PostgresDriver(Driver):
         """One outcome as a row of OUTCOMES' {finish_record}: _outcome_params' values, history unencoded."""
         return {"id": o.id, **outcome_values(o, _isoformat, _unencoded)}
 
-    def _claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
-        """CLAIM as (sql, params)."""
-        queue_filter, params = self._claim_params(worker_id, queues, limit, lease_until, now)
-        return statements(self.table).CLAIM.format(
-            set=self._claim_set_clause(started), queues=queue_filter
-        ), params
+    def _statements(self):
+        return statements(self.table)
 
     def _start_statement(self, worker_id, ids, now):
         """START as (sql, params)."""

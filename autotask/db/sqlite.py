@@ -11,17 +11,17 @@ from .base import Driver, fill_statements
 # and {inserted} are filled once per table (see fill_statements), the other
 # fields per call.
 
-# The claim: one UPDATE is one short write transaction: SQLite serialises
-# writers, so no other worker can claim the same rows in between.  The MIN()
-# term is the due guard (claim_due_guard, see Driver._claim_select).  {set}:
-# Driver._claim_set_clause; {queues}: Driver._queue_filter.
-CLAIM = (
-    "UPDATE {table} SET {set} WHERE id IN ("
+# The claim's selection of due rows; the MIN() term is the due guard (see
+# Driver.claim_due_guard).  {queues}: Driver._queue_filter.
+DUE = (
     "SELECT id FROM {table} WHERE status = {waiting} AND scheduled_at <= %(now)s{queues} "
     "AND (SELECT MIN(scheduled_at) FROM {table} WHERE status = {waiting}) <= %(now)s "
     "ORDER BY priority DESC, scheduled_at, id LIMIT %(limit)s"
-    ") RETURNING {claimed}"
 )
+# The claim: one UPDATE is one short write transaction: SQLite serialises
+# writers, so no other worker can claim the same rows in between.  {set}:
+# Driver._claim_set_clause.
+CLAIM = "UPDATE {table} SET {set} WHERE id IN (" + DUE + ") RETURNING {claimed}"
 # The bulk insert of calls of one task: only the arguments vary, one JSON
 # array that json_each spreads over the rows.
 INSERT_CALLS = (
@@ -33,7 +33,7 @@ INSERT_CALLS = (
 @functools.cache
 def statements(table):
     """The statements for ``table`` (quoted), their per-table fields filled."""
-    return fill_statements({"CLAIM": CLAIM, "INSERT_CALLS": INSERT_CALLS}, table)
+    return fill_statements({"DUE": DUE, "CLAIM": CLAIM, "INSERT_CALLS": INSERT_CALLS}, table)
 
 
 class SqliteDriver(Driver):
@@ -64,12 +64,8 @@ class SqliteDriver(Driver):
             return sql % {name: f":{name}" for name in params}
         return sql.replace("%s", "?")
 
-    def _claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
-        """CLAIM as (sql, params)."""
-        queue_filter, params = self._claim_params(worker_id, queues, limit, lease_until, now)
-        return statements(self.table).CLAIM.format(
-            set=self._claim_set_clause(started), queues=queue_filter
-        ), params
+    def _statements(self):
+        return statements(self.table)
 
     def insert_calls(self, template, args_list, notify=True):
         """Insert a row of ``template`` per encoded arguments, in one statement; their ids.
