@@ -25,13 +25,13 @@ def new_ops(connection):
     # The vendor in use only: a vendor module may import the models (postgresql
     # does), which the decorators, importing this package, must not load early.
     if vendor == "postgresql":
-        from .postgresql import PostgresOps as cls
+        from .postgresql import PostgresDriver as cls
     elif vendor == "sqlite":
-        from .sqlite import SqliteOps as cls
+        from .sqlite import SqliteDriver as cls
     elif vendor == "mysql":
-        from .mysql import MysqlOps as cls
+        from .mysql import MysqlDriver as cls
     else:
-        from .base import DatabaseOps as cls
+        from .base import Driver as cls
     return cls(connection)
 
 

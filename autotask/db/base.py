@@ -9,48 +9,13 @@ choose the instant instead of reading the database clock.
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import NamedTuple
 
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 
 from ..task import CANCELLED, DONE, FINISHED, RUNNING, WAITING
-
-# Columns written by insert_tasks, in order.
-INSERT_COLUMNS = (
-    "function",
-    "kind",
-    "queue",
-    "priority",
-    "status",
-    "args",
-    "created_at",
-    "scheduled_at",
-    "ttl",
-    "attempts",
-    "max_attempts",
-    "options",
-    "worker_id",
-    "error_message",
-    "traceback",
-    "history",
-    "schedule_id",
-)
-# Columns a claim returns, in order (see ClaimedTask).
-CLAIM_COLUMNS = (
-    "id",
-    "function",
-    "kind",
-    "queue",
-    "priority",
-    "args",
-    "attempts",
-    "max_attempts",
-    "ttl",
-    "options",
-    "history",
-    "schedule_id",
-    "created_at",
-)
+from .columns import CLAIM_COLUMNS, COLUMN, INSERT_COLUMNS, NEW_ROW_LITERALS, outcome_set, outcome_values
 
 
 @dataclass
@@ -75,25 +40,26 @@ class NewTask:
         return self.scheduled_at <= self.created_at
 
     def values(self, ops):
-        return (
-            self.function,
-            self.kind,
-            self.queue,
-            self.priority,
-            WAITING,
-            self.args,
-            ops.dt(self.created_at),
-            ops.dt(self.scheduled_at),
-            float(self.ttl),
-            0,
-            self.max_attempts,
-            json.dumps(self.options, separators=(",", ":")) if self.options else "{}",
-            "",
-            "",
-            "",
-            "[]",
-            self.schedule_id,
-        )
+        """The row's values, keyed by column (every one of INSERT_COLUMNS)."""
+        return {
+            "function": self.function,
+            "kind": self.kind,
+            "queue": self.queue,
+            "priority": self.priority,
+            "status": WAITING,
+            "args": self.args,
+            "created_at": ops._dt(self.created_at),
+            "scheduled_at": ops._dt(self.scheduled_at),
+            "ttl": float(self.ttl),
+            "attempts": 0,
+            "max_attempts": self.max_attempts,
+            "options": json.dumps(self.options, separators=(",", ":")) if self.options else "{}",
+            "worker_id": "",
+            "error_message": "",
+            "traceback": "",
+            "history": "[]",
+            "schedule_id": self.schedule_id,
+        }
 
     def with_args(self, args):
         """Return a copy of this row with other encoded arguments (cheaper than copy.copy)."""
@@ -113,7 +79,7 @@ class ClaimedTask:
     queue: str
     priority: int
     args: str
-    attempts: int  # including the attempt just started (once started: see DatabaseOps.claim)
+    attempts: int  # including the attempt just started (once started: see Driver.claim)
     max_attempts: int
     ttl: float
     options: dict
@@ -134,6 +100,34 @@ class ClaimedTask:
         return (-task.priority, task.id)
 
 
+class _PerCall(dict):
+    """Leaves the per-call fields of a statement in place for the second fill."""
+
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+
+def fill_statements(templates, table, **fields):
+    """``templates`` (name: SQL) as attributes, their per-table fields filled.
+
+    Those are {table} (quoted), {waiting} (the status, written out),
+    {claimed} and {inserted} (the column lists of .columns), and ``fields``;
+    the other fields stay for each call to fill.
+    """
+    fixed = _PerCall(
+        table=table,
+        waiting=WAITING,
+        claimed=", ".join(CLAIM_COLUMNS),
+        inserted=", ".join(INSERT_COLUMNS),
+        **fields,
+    )
+    return SimpleNamespace(**{name: sql.format_map(fixed) for name, sql in templates.items()})
+
+
+def _json_text(value):
+    return json.dumps(value, separators=(",", ":"))
+
+
 def _json(value, default):
     """Decode a JSON column that a driver returned as text (or already decoded)."""
     if value is None or value == "":
@@ -147,7 +141,7 @@ def _json(value, default):
 
 @dataclass
 class Outcome:
-    """What became of one attempt; written back by :meth:`DatabaseOps.finish`."""
+    """What became of one attempt; written back by :meth:`Driver.finish`."""
 
     id: int
     status: int  # DONE, ERROR, or WAITING for a retry
@@ -162,7 +156,7 @@ class Outcome:
 
 
 class Lapsed(NamedTuple):
-    """A running task whose lease lapsed (see :meth:`DatabaseOps.lapsed_leases`)."""
+    """A running task whose lease lapsed (see :meth:`Driver.lapsed_leases`)."""
 
     id: int
     attempts: int
@@ -173,8 +167,64 @@ class Lapsed(NamedTuple):
     options: dict  # the stored options (failed_ttl)
 
 
-class DatabaseOps:
-    """Portable implementation: plain SQL that every supported database accepts."""
+class Driver:
+    """The task table's driver: the portable implementation, plain SQL every supported database accepts.
+
+    One per connection (:func:`autotask.db.get_ops`).  Callers use only the
+    names in :attr:`CONTRACT` (and the attributes ``vendor``, ``table``,
+    ``connection``, ``insert_batch_size``, ``INDEXES`` and the ``supports_*``
+    flags); every other method is private.  A vendor module may override any
+    name of :attr:`CONTRACT` and of :attr:`HOOKS`, and must provide a claim:
+    ``claim`` itself, or ``_statements()`` with the claim as one statement
+    (``DUE``, the selection, and ``CLAIM``: see the PostgreSQL and SQLite
+    drivers).
+    tests/db/test_contract.py holds these lists.
+    """
+
+    CONTRACT = (
+        # enqueue
+        "insert_tasks",
+        "insert_calls",
+        "notify",
+        "cursor",
+        # the worker
+        "own_session",
+        "claim",
+        "start",
+        "finish",
+        "finish_and_claim",
+        "release",
+        "renew_leases",
+        "next_due",
+        "listener",
+        "data_version",
+        "is_transient",
+        "reset_connection",
+        # maintenance and operators
+        "lapsed_leases",
+        "release_lapsed",
+        "unclaim_lapsed",
+        "prune",
+        "cancel",
+        # schema
+        "create_indexes",
+        "drop_indexes",
+    )
+    # The private methods a vendor may override (the other private ones are helpers).
+    HOOKS = (
+        "_statements",
+        "_claim_statement",
+        "_claim_select",
+        "_start_statement",
+        "_run_claim",
+        "_execute_hot",
+        "_insert_one",
+        "_returning_notify",
+        "_execute_insert",
+        "_direct_cursor",
+        "_driver_sql",
+        "_drop_index_sql",
+    )
 
     vendor = "unknown"
     # Feature flags, in the manner of django.db.backends.*.features.
@@ -184,24 +234,24 @@ class DatabaseOps:
     supports_update_returning = False  # UPDATE ... RETURNING
     supports_partial_indexes = False
     supports_application_name = False  # a connection setting that names the client to the server
-    json_placeholder = "%s"  # how a JSON text parameter is written in SQL
+    json_cast = ""  # what follows a JSON text parameter in SQL (a cast to the column's type)
     # Rows per INSERT statement of a bulk enqueue: SQLite allows 32,766 parameters.
     insert_batch_size = 1000
-    claim_due_guard = False  # the claim first checks that anything is due (see claim_select)
+    # The claim first checks that anything is due (the MIN() term of the
+    # vendor's claim).  The claim index is in priority order, so a claim that
+    # finds fewer due tasks than it asks for reads on through every waiting
+    # task not due yet.  This check (one probe of the due index, evaluated
+    # once) skips the whole scan when nothing at all is due.  MIN(), not
+    # EXISTS: the planner reads MIN() off the index, while for EXISTS it may
+    # pick a sequential scan, misjudging how many rows are due.
+    claim_due_guard = False
     # Set by own_session(): statements may be prepared (vendors that can then
     # prepare their claim and finish once).
     prepare_statements = False
 
     # The one-row INSERT: what every new task starts with is written as a
     # literal, the rest are parameters (each costs the driver and the server).
-    ONE_ROW_LITERALS = {
-        "status": str(WAITING),
-        "attempts": "0",
-        "worker_id": "''",
-        "error_message": "''",
-        "traceback": "''",
-        "history": "'[]'",
-    }
+    ONE_ROW_LITERALS = NEW_ROW_LITERALS
     held_cursor = None  # (DB-API connection, driver cursor) for execute_direct
 
     def __init__(self, connection):
@@ -211,15 +261,15 @@ class DatabaseOps:
         from ..models import TaskQueue
 
         self.connection = connection
-        self.table = self.quote(TaskQueue._meta.db_table)
+        self.table = self._quote(TaskQueue._meta.db_table)
         self.one_row_sql = {}  # notify or not -> the one-row INSERT
 
     # -- helpers ---------------------------------------------------------
 
-    def quote(self, name):
+    def _quote(self, name):
         return self.connection.ops.quote_name(name)
 
-    def dt(self, value):
+    def _dt(self, value):
         """Adapt a datetime for a raw SQL parameter the way the ORM would."""
         return self.connection.ops.adapt_datetimefield_value(value)
 
@@ -240,13 +290,26 @@ class DatabaseOps:
         self.connection.closed_in_transaction = False
         self.connection.needs_rollback = False
 
-    def queue_filter(self, queues):
-        """SQL fragment and parameters restricting a query to ``queues`` (None: all)."""
+    def _param(self, name, column=None):
+        """The named parameter ``name``, a value of ``column`` (JSON columns: cast as stored)."""
+        if column is not None and column.json:
+            return f"%({name})s{self.json_cast}"
+        return f"%({name})s"
+
+    @staticmethod
+    def _in_list(prefix, values):
+        """An ``IN (...)`` list of named parameters ``prefix_0``, ``prefix_1``...: (SQL, parameters)."""
+        params = {f"{prefix}_{i}": value for i, value in enumerate(values)}
+        return f"({', '.join(f'%({name})s' for name in params)})", params
+
+    def _queue_filter(self, queues):
+        """SQL fragment and named parameters restricting a query to ``queues`` (None: all)."""
         if not queues:
-            return "", []
+            return "", {}
         if len(queues) == 1:
-            return " AND queue = %s", [queues[0]]
-        return f" AND queue IN ({', '.join(['%s'] * len(queues))})", list(queues)
+            return " AND queue = %(queue)s", {"queue": queues[0]}
+        marks, params = self._in_list("queue", queues)
+        return f" AND queue IN {marks}", params
 
     # -- enqueue ---------------------------------------------------------
 
@@ -256,53 +319,51 @@ class DatabaseOps:
             return []
         if len(tasks) == 1 and self.supports_returning:
             task = tasks[0]
-            return [self.insert_one(task, task.queue if notify and task.due else None)]
-        placeholders = self.row_placeholders()
+            return [self._insert_one(task, task.queue if notify and task.due else None)]
+        # Row i's values are the parameters "<column>_i".
+        row = "(" + ", ".join(self._param(f"{c}_{{i}}", COLUMN[c]) for c in INSERT_COLUMNS) + ")"
         sql = f"INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) VALUES " + ", ".join(
-            [placeholders] * len(tasks)
+            row.format(i=i) for i in range(len(tasks))
         )
-        params = [value for task in tasks for value in task.values(self)]
+        params = {f"{c}_{i}": v for i, task in enumerate(tasks) for c, v in task.values(self).items()}
         with self.cursor() as cursor:
-            ids = self.execute_insert(cursor, sql, params, len(tasks))
+            ids = self._execute_insert(cursor, sql, params, len(tasks))
             if notify:
                 self.notify(cursor, {t.queue for t in tasks if t.due})
         return ids
 
-    def insert_one(self, task, queue):
+    def _insert_one(self, task, queue):
         """Insert one row, waking ``queue``'s workers (if not None) on commit; return its id.
 
         A single call is the most common enqueue: one INSERT ... RETURNING,
         with a vendor's wake-up riding in its RETURNING list
-        (:meth:`returning_notify`), run by :meth:`execute_direct`.  For
+        (:meth:`_returning_notify`), run by :meth:`_execute_direct`.  For
         vendors with RETURNING.
         """
         literals = self.ONE_ROW_LITERALS
-        notify_sql, notify_params = self.returning_notify(queue) if queue is not None else ("", [])
+        notify_sql, notify_params = self._returning_notify(queue) if queue is not None else ("", {})
         sql = self.one_row_sql.get(queue is not None)
         if sql is None:
-            marks = [
-                literals.get(c) or (self.json_placeholder if c == "options" else "%s") for c in INSERT_COLUMNS
-            ]
+            marks = [literals.get(c) or self._param(c, COLUMN[c]) for c in INSERT_COLUMNS]
             sql = self.one_row_sql[queue is not None] = (
                 f"INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) VALUES ({', '.join(marks)}) "
                 f"RETURNING id{notify_sql}"
             )
-        values = zip(INSERT_COLUMNS, task.values(self), strict=True)
-        params = [value for column, value in values if column not in literals]
-        return self.execute_direct(sql, params + notify_params)[0][0]
+        params = {column: value for column, value in task.values(self).items() if column not in literals}
+        return self._execute_direct(sql, params | notify_params)[0][0]
 
-    def returning_notify(self, queue):
-        """What wakes ``queue``'s workers from a RETURNING list: (SQL after "id", its parameters)."""
-        return "", []
+    def _returning_notify(self, queue):
+        """What wakes ``queue``'s workers from a RETURNING list: (SQL after "id", its named parameters)."""
+        return "", {}
 
-    def execute_direct(self, sql, params):
+    def _execute_direct(self, sql, params):
         """Run an enqueue statement on a cursor of the driver itself; all its rows.
 
         An enqueue is a few hundred microseconds of Python around one round
         trip, and Django's cursor wrapper is a good part of them.  The
         statement runs in the same session and transaction, after Django's
         checks and with its error translation, on a driver cursor
-        (:meth:`direct_cursor`, kept for the connection's life).  Where
+        (:meth:`_direct_cursor`, kept for the connection's life).  Where
         something watches the queries (``execute_wrapper``, DEBUG query
         logging, assertions on queries in tests), Django's own cursor runs it.
         Tools that patch Django's cursor wrapper instead (tracing spans) do not
@@ -323,17 +384,17 @@ class DatabaseOps:
             raw = conn.connection
             held = self.held_cursor
             if held is None or held[0] is not raw or getattr(held[1], "closed", False):
-                held = self.held_cursor = (raw, self.direct_cursor(raw))
+                held = self.held_cursor = (raw, self._direct_cursor(raw))
             cursor = held[1]
-            cursor.execute(self.driver_sql(sql), params)
+            cursor.execute(self._driver_sql(sql, params), params)
             return cursor.fetchall()
 
-    def direct_cursor(self, raw):
-        """The driver cursor :meth:`execute_direct` uses on ``raw``, a DB-API connection."""
+    def _direct_cursor(self, raw):
+        """The driver cursor :meth:`_execute_direct` uses on ``raw``, a DB-API connection."""
         return raw.cursor()
 
-    def driver_sql(self, sql):
-        """``sql`` (with Django's ``%s`` placeholders) in the driver's own parameter style."""
+    def _driver_sql(self, sql, params):
+        """``sql`` (with Django's ``%s`` or ``%(name)s`` placeholders) in the driver's own parameter style."""
         return sql
 
     def insert_calls(self, template, args_list, notify=True):
@@ -348,33 +409,28 @@ class DatabaseOps:
             ids.extend(self.insert_tasks(rows[start : start + size], notify))
         return ids
 
-    def template_select(self, template, args_expr, placeholder):
+    def _template_select(self, template, args_expr, placeholder):
         """The SELECT list of a bulk insert of ``template`` rows, and its parameters.
 
         ``args_expr`` stands for each row's arguments; every other column is
-        one parameter, written as ``placeholder(column)``.
+        one parameter named after it, written as ``placeholder(column)`` (a
+        :class:`~autotask.db.columns.Column`).
         """
-        exprs, params = [], []
-        for column, value in zip(INSERT_COLUMNS, template.values(self), strict=True):
+        exprs, params = [], {}
+        for column, value in template.values(self).items():
             if column == "args":
                 exprs.append(args_expr)
             else:
-                exprs.append(placeholder(column))
-                params.append(value)
+                exprs.append(placeholder(COLUMN[column]))
+                params[column] = value
         return ", ".join(exprs), params
 
     @staticmethod
-    def json_array(texts):
+    def _json_array(texts):
         """One JSON array of ``texts`` (a bulk insert's encoded arguments)."""
         return json.dumps(texts, ensure_ascii=False, separators=(",", ":"))
 
-    def row_placeholders(self):
-        marks = ["%s"] * len(INSERT_COLUMNS)
-        marks[INSERT_COLUMNS.index("options")] = self.json_placeholder
-        marks[INSERT_COLUMNS.index("history")] = self.json_placeholder
-        return "(" + ", ".join(marks) + ")"
-
-    def execute_insert(self, cursor, sql, params, count):
+    def _execute_insert(self, cursor, sql, params, count):
         if self.supports_returning:
             cursor.execute(sql + " RETURNING id", params)
             return [row[0] for row in cursor.fetchall()]
@@ -398,9 +454,9 @@ class DatabaseOps:
         :meth:`start` marks them just before they run.  A claimed-ahead task
         whose worker is lost goes back to waiting without using an attempt.
         """
-        sql, params = self.claim_statement(worker_id, queues, limit, lease_until, now, started)
+        sql, params = self._claim_statement(worker_id, queues, limit, lease_until, now, started)
         with self.cursor() as cursor:
-            rows = self.run_claim(cursor, sql, params, queues)
+            rows = self._run_claim(cursor, sql, params, queues)
         return sorted(map(ClaimedTask.from_row, rows), key=ClaimedTask.run_order)
 
     def own_session(self, queues):
@@ -411,28 +467,50 @@ class DatabaseOps:
         """
         self.prepare_statements = True
 
-    def run_claim(self, cursor, sql, params, queues):
+    def _run_claim(self, cursor, sql, params, queues):
         """Execute a statement that claims for ``queues``; return the rows it claimed."""
-        self.execute_hot(cursor, sql, params)
+        self._execute_hot(cursor, sql, params)
         return cursor.fetchall()
 
-    def claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
-        """The claim as one (sql, params) statement, for vendors that can claim in one."""
+    def _statements(self):
+        """The vendor's statements (see fill_statements); a claim in one needs DUE and CLAIM."""
         raise NotImplementedError
 
-    def execute_hot(self, cursor, sql, params):
+    def _claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
+        """The vendor's CLAIM as (sql, params), for vendors that can claim in one statement."""
+        queue_filter, params = self._due_params(queues, limit, now)
+        params |= self._claim_set_params(worker_id, lease_until, now, started)
+        return self._statements().CLAIM.format(
+            set=self._claim_set_clause(started), queues=queue_filter
+        ), params
+
+    def _execute_hot(self, cursor, sql, params):
         """Execute a statement of the worker's hot path (a vendor may prepare it)."""
         cursor.execute(sql, params)
 
-    def claim_set_clause(self, started=True):
+    def _claim_set_clause(self, started=True):
         if not started:
-            return "status = %s, worker_id = %s, started_at = NULL, lease_expires_at = %s"
-        return "status = %s, worker_id = %s, started_at = %s, lease_expires_at = %s, attempts = attempts + 1"
+            return (
+                "status = %(running)s, worker_id = %(worker_id)s, started_at = NULL, "
+                "lease_expires_at = %(lease_until)s"
+            )
+        return (
+            "status = %(running)s, worker_id = %(worker_id)s, started_at = %(now)s, "
+            "lease_expires_at = %(lease_until)s, attempts = attempts + 1"
+        )
 
-    def claim_set_params(self, worker_id, lease_until, now, started=True):
-        if not started:
-            return [RUNNING, worker_id, self.dt(lease_until)]
-        return [RUNNING, worker_id, self.dt(now), self.dt(lease_until)]
+    def _claim_set_params(self, worker_id, lease_until, now, started=True):
+        return {
+            "running": RUNNING,
+            "worker_id": worker_id,
+            "now": self._dt(now),
+            "lease_until": self._dt(lease_until),
+        }
+
+    def _due_params(self, queues, limit, now):
+        """The due selection's queue filter (its {queues}) and its named parameters."""
+        queue_filter, params = self._queue_filter(queues)
+        return queue_filter, {"now": self._dt(now), **params, "limit": limit}
 
     def start(self, worker_id, ids, now):
         """Mark claimed-ahead tasks started (``started_at``, one more attempt); return the ids marked.
@@ -442,68 +520,53 @@ class DatabaseOps:
         """
         if not ids:
             return []
-        sql, params = self.start_statement(worker_id, ids, now)
+        sql, params = self._start_statement(worker_id, ids, now)
         with self.cursor() as cursor:
             if self.supports_update_returning:
-                self.execute_hot(cursor, sql + " RETURNING id", params)
+                self._execute_hot(cursor, sql + " RETURNING id", params)
                 return [row[0] for row in cursor.fetchall()]
             # Without RETURNING: lock the rows still held and unstarted, then mark exactly those.
-            marks = ", ".join(["%s"] * len(ids))
+            marks, id_params = self._in_list("id", ids)
             with transaction.atomic(using=self.connection.alias, savepoint=False):
                 cursor.execute(
-                    f"SELECT id FROM {self.table} WHERE id IN ({marks}) AND status = %s AND worker_id = %s "
-                    "AND started_at IS NULL FOR UPDATE",
-                    [*ids, RUNNING, worker_id],
+                    f"SELECT id FROM {self.table} WHERE id IN {marks} AND status = %(running)s "
+                    "AND worker_id = %(worker_id)s AND started_at IS NULL FOR UPDATE",
+                    {**id_params, "running": RUNNING, "worker_id": worker_id},
                 )
                 held = [row[0] for row in cursor.fetchall()]
                 if held:
-                    cursor.execute(*self.start_statement(worker_id, held, now))
+                    cursor.execute(*self._start_statement(worker_id, held, now))
                 return held
 
-    def start_statement(self, worker_id, ids, now):
+    def _start_statement(self, worker_id, ids, now):
         """:meth:`start` as (sql, params), without RETURNING."""
+        marks, id_params = self._in_list("id", ids)
         return (
-            f"UPDATE {self.table} SET started_at = %s, attempts = attempts + 1 "
-            f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND status = %s AND worker_id = %s "
+            f"UPDATE {self.table} SET started_at = %(now)s, attempts = attempts + 1 "
+            f"WHERE id IN {marks} AND status = %(running)s AND worker_id = %(worker_id)s "
             "AND started_at IS NULL",
-            [self.dt(now), *ids, RUNNING, worker_id],
+            {"now": self._dt(now), **id_params, "running": RUNNING, "worker_id": worker_id},
         )
 
-    def claim_select(self, queues, limit, now, lock="", columns="id"):
-        """The inner SELECT of due task ids, in the order they should run."""
-        where, params = self.queue_filter(queues)
-        if self.claim_due_guard:
-            # The claim index is in priority order, so a claim that finds fewer
-            # due tasks than it asks for reads on through every waiting task not
-            # due yet.  This check (one probe of the due index, evaluated once)
-            # skips the whole scan when nothing at all is due.  MIN(), not
-            # EXISTS: the planner reads MIN() off the index, while for EXISTS it
-            # may pick a sequential scan, misjudging how many rows are due.
-            where += f" AND (SELECT MIN(scheduled_at) FROM {self.table} WHERE status = {WAITING}) <= %s"
-            params.append(self.dt(now))
-        # The status is written out, not a parameter: a prepared claim's generic
-        # plan (one planned for any parameters) can then read the partial
-        # indexes, whose condition it must prove.
-        sql = (
-            f"SELECT {columns} FROM {self.table} WHERE status = {WAITING} AND scheduled_at <= %s{where} "
-            f"ORDER BY priority DESC, scheduled_at, id LIMIT %s{lock}"
-        )
-        return sql, [self.dt(now), *params, limit]
+    def _claim_select(self, queues, limit, now):
+        """The vendor's DUE, the claim's selection of due rows, as (sql, params) (for EXPLAIN)."""
+        queue_filter, params = self._due_params(queues, limit, now)
+        return self._statements().DUE.format(queues=queue_filter), params
 
     def next_due(self, queues):
         """Return the earliest ``scheduled_at`` among waiting tasks (or None)."""
-        where, params = self.queue_filter(queues)
+        where, params = self._queue_filter(queues)
         with self.cursor() as cursor:
             cursor.execute(
-                f"SELECT MIN(scheduled_at) FROM {self.table} WHERE status = %s{where}",
-                [WAITING, *params],
+                f"SELECT MIN(scheduled_at) FROM {self.table} WHERE status = %(waiting)s{where}",
+                {"waiting": WAITING, **params},
             )
             (value,) = cursor.fetchone()
         if value is None:
             return None
-        return self.from_db_datetime(value)
+        return self._from_db_datetime(value)
 
-    def from_db_datetime(self, value):
+    def _from_db_datetime(self, value):
         from ..models import TaskQueue  # not at the top: see __init__
 
         field = TaskQueue._meta.get_field("scheduled_at")
@@ -513,19 +576,16 @@ class DatabaseOps:
 
     # -- outcomes --------------------------------------------------------
 
-    # The columns an outcome writes; outcome_params fills them in this order.
-    OUTCOME_SET = (
-        "status = %s, result = %s, finished_at = %s, expires_at = %s, error_message = %s, "
-        "traceback = %s, history = {json}, scheduled_at = COALESCE(%s, scheduled_at), "
-        "lease_expires_at = NULL"
-    )
-
     def finish(self, worker_id, outcomes):
         """Write the outcome of each attempt; a row this worker lost is left alone."""
         if not outcomes:
             return
-        sql = f"UPDATE {self.table} SET {self.outcome_set()} WHERE id = %s AND status = %s AND worker_id = %s"
-        params = [[*self.outcome_params(o), o.id, RUNNING, worker_id] for o in outcomes]
+        sql = (
+            f"UPDATE {self.table} SET {self._outcome_set()} "
+            "WHERE id = %(id)s AND status = %(running)s AND worker_id = %(worker_id)s"
+        )
+        guard = {"running": RUNNING, "worker_id": worker_id}
+        params = [{**self._outcome_params(o), "id": o.id, **guard} for o in outcomes]
         # One transaction for the batch: one commit (one disk flush), not one per row.
         with transaction.atomic(using=self.connection.alias, savepoint=False), self.cursor() as cursor:
             cursor.executemany(sql, params)
@@ -538,21 +598,13 @@ class DatabaseOps:
         self.finish(worker_id, outcomes)
         return self.claim(worker_id, queues, limit, lease_until, now, started) if limit else []
 
-    def outcome_set(self):
-        return self.OUTCOME_SET.format(json=self.json_placeholder)
+    def _outcome_set(self):
+        """The SET list writing an outcome (the columns of :data:`~autotask.db.columns.OUTCOME_COLUMNS`)."""
+        return outcome_set(self._param)
 
-    def outcome_params(self, o):
-        """Parameters for :attr:`OUTCOME_SET`, in its order."""
-        return [
-            o.status,
-            o.result,
-            self.dt(o.finished_at) if o.status != WAITING else None,
-            self.dt(o.expires_at) if o.expires_at else None,
-            o.error_message,
-            o.traceback,
-            json.dumps(o.history, separators=(",", ":")),
-            self.dt(o.retry_at) if o.retry_at else None,
-        ]
+    def _outcome_params(self, o):
+        """The named parameters of :meth:`_outcome_set` for the outcome ``o``."""
+        return outcome_values(o, self._dt, _json_text)
 
     def release(self, worker_id, tasks):
         """Give claimed tasks that never ran back to the queue, as if never claimed.
@@ -591,7 +643,7 @@ class DatabaseOps:
         with self.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {self.table} SET lease_expires_at = %s WHERE status = %s AND worker_id = %s{where}",
-                [self.dt(lease_until), RUNNING, worker_id, *params],
+                [self._dt(lease_until), RUNNING, worker_id, *params],
             )
             return cursor.rowcount
 
@@ -601,7 +653,7 @@ class DatabaseOps:
             cursor.execute(
                 f"UPDATE {self.table} SET status = %s, finished_at = %s, expires_at = %s "
                 "WHERE id = %s AND status = %s",
-                [CANCELLED, self.dt(now), self.dt(now + timedelta(days=1)), task_id, WAITING],
+                [CANCELLED, self._dt(now), self._dt(now + timedelta(days=1)), task_id, WAITING],
             )
             return cursor.rowcount == 1
 
@@ -614,7 +666,7 @@ class DatabaseOps:
                 f"SELECT id, attempts, max_attempts, worker_id, history, started_at, options "
                 f"FROM {self.table} WHERE status = %s AND lease_expires_at < %s "
                 "ORDER BY lease_expires_at LIMIT %s",
-                [RUNNING, self.dt(now), limit],
+                [RUNNING, self._dt(now), limit],
             )
             return [
                 Lapsed(*row[:4], _json(row[4], []), row[5] is not None, _json(row[6], {}))
@@ -628,13 +680,13 @@ class DatabaseOps:
         meanwhile is left alone.  Return the ids written.
         """
         sql = (
-            f"UPDATE {self.table} SET {self.outcome_set()}, worker_id = '' "
-            "WHERE id = %s AND status = %s AND lease_expires_at < %s"
+            f"UPDATE {self.table} SET {self._outcome_set()}, worker_id = '' "
+            "WHERE id = %(id)s AND status = %(running)s AND lease_expires_at < %(lapsed_before)s"
         )
-        released, before = [], self.dt(lapsed_before)
+        released, guard = [], {"running": RUNNING, "lapsed_before": self._dt(lapsed_before)}
         with transaction.atomic(using=self.connection.alias, savepoint=False), self.cursor() as cursor:
             for outcome in outcomes:
-                cursor.execute(sql, [*self.outcome_params(outcome), outcome.id, RUNNING, before])
+                cursor.execute(sql, {**self._outcome_params(outcome), "id": outcome.id, **guard})
                 if cursor.rowcount == 1:
                     released.append(outcome.id)
         return released
@@ -652,7 +704,7 @@ class DatabaseOps:
                 f"UPDATE {self.table} SET status = %s, worker_id = '', lease_expires_at = NULL "
                 f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND status = %s AND started_at IS NULL "
                 "AND lease_expires_at < %s",
-                [WAITING, *ids, RUNNING, self.dt(lapsed_before)],
+                [WAITING, *ids, RUNNING, self._dt(lapsed_before)],
             )
             return cursor.rowcount
 
@@ -663,7 +715,7 @@ class DatabaseOps:
             cursor.execute(
                 f"DELETE FROM {self.table} WHERE id IN (SELECT id FROM {self.table} "
                 f"WHERE status IN ({statuses}) AND expires_at <= %s LIMIT %s)",
-                [self.dt(now), limit],
+                [self._dt(now), limit],
             )
             return cursor.rowcount
 
@@ -702,9 +754,9 @@ class DatabaseOps:
 
     def drop_indexes(self, schema_editor):
         for name in self.INDEXES:
-            schema_editor.execute(self.drop_index_sql(name))
+            schema_editor.execute(self._drop_index_sql(name))
 
-    def drop_index_sql(self, name):
+    def _drop_index_sql(self, name):
         return f"DROP INDEX {name}"
 
 

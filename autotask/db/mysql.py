@@ -20,13 +20,14 @@ verbs write single rows by primary key or are single statements, correct at
 any level.
 """
 
+import functools
 import random
 import time
 
 from django.db import OperationalError, transaction
 
 from ..task import FINISHED, WAITING
-from .base import CLAIM_COLUMNS, ClaimedTask, DatabaseOps
+from .base import CLAIM_COLUMNS, ClaimedTask, Driver, fill_statements
 
 # InnoDB error codes meaning "this statement lost a lock conflict; run it again".
 ER_LOCK_WAIT_TIMEOUT = 1205
@@ -37,8 +38,46 @@ LOCK_CONFLICT_PAUSE = 0.01  # seconds, doubled per retry and jittered so rivals 
 
 ATTEMPTS_INDEX = CLAIM_COLUMNS.index("attempts")
 
+# -- the statements -------------------------------------------------------
+# Each statement whole, with named parameters; {table}, {waiting} and
+# {claimed} are filled once per table (see fill_statements), the other fields
+# per call: {queues} (Driver._queue_filter), {lock} (FOR UPDATE, SKIP LOCKED
+# where the server has it), {set} (Driver._claim_set_clause), {ids}.
 
-class MysqlOps(DatabaseOps):
+# A claim locks the due rows reading the claim index in claim order, and stops
+# at its LIMIT, then marks exactly those.
+LOCK_DUE = (
+    "SELECT {claimed} FROM {table} WHERE status = {waiting} AND scheduled_at <= %(now)s{queues} "
+    "ORDER BY priority DESC, scheduled_at, id LIMIT %(limit)s{lock}"
+)
+MARK_CLAIMED = "UPDATE {table} SET {set} WHERE id IN {ids}"
+# Without a descending index: the highest priority due (below %(below)s after
+# the first), then the due rows of that priority, locked.
+TOP_PRIORITY = (
+    "SELECT priority FROM {table} WHERE status = %(waiting)s AND scheduled_at <= %(now)s{queues}{lower} "
+    "ORDER BY priority DESC LIMIT 1"
+)
+LOCK_DUE_AT_PRIORITY = (
+    "SELECT {claimed} FROM {table} WHERE status = %(waiting)s AND scheduled_at <= %(now)s{queues} "
+    "AND priority = %(below)s ORDER BY scheduled_at, id LIMIT %(limit)s{lock}"
+)
+
+
+@functools.cache
+def statements(table):
+    """The statements for ``table`` (quoted), their per-table fields filled."""
+    return fill_statements(
+        {
+            "LOCK_DUE": LOCK_DUE,
+            "MARK_CLAIMED": MARK_CLAIMED,
+            "TOP_PRIORITY": TOP_PRIORITY,
+            "LOCK_DUE_AT_PRIORITY": LOCK_DUE_AT_PRIORITY,
+        },
+        table,
+    )
+
+
+class MysqlDriver(Driver):
     vendor = "mysql"
     supports_partial_indexes = False
 
@@ -58,11 +97,11 @@ class MysqlOps(DatabaseOps):
         # INSERT ... RETURNING: MariaDB only (10.5+).  No UPDATE ... RETURNING anywhere.
         return self.connection.features.can_return_columns_from_insert
 
-    def is_lock_conflict(self, exc):
+    def _is_lock_conflict(self, exc):
         """Return True for a deadlock or lock wait timeout (safe to run again)."""
         return isinstance(exc, OperationalError) and bool(exc.args) and exc.args[0] in LOCK_CONFLICTS
 
-    def retrying(self, func, *args):
+    def _retrying(self, func, *args):
         """Call ``func``, running it again when it loses a lock conflict."""
         for attempt in range(1, LOCK_CONFLICT_ATTEMPTS + 1):
             try:
@@ -71,22 +110,22 @@ class MysqlOps(DatabaseOps):
                 # Inside the caller's transaction a deadlock rolled back their
                 # work too: only they can decide to run it again.
                 last = attempt == LOCK_CONFLICT_ATTEMPTS
-                if last or self.connection.in_atomic_block or not self.is_lock_conflict(exc):
+                if last or self.connection.in_atomic_block or not self._is_lock_conflict(exc):
                     raise
             time.sleep(LOCK_CONFLICT_PAUSE * 2**attempt * random.random())
 
     # -- enqueue ---------------------------------------------------------
 
-    def direct_cursor(self, raw):
+    def _direct_cursor(self, raw):
         # Django's thin wrapper: it raises what MySQLdb reports as an
         # OperationalError for a NULL or CHECK violation as an IntegrityError.
         from django.db.backends.mysql.base import CursorWrapper
 
         return CursorWrapper(raw.cursor())
 
-    def execute_insert(self, cursor, sql, params, count):
+    def _execute_insert(self, cursor, sql, params, count):
         if self.supports_returning:
-            return super().execute_insert(cursor, sql, params, count)
+            return super()._execute_insert(cursor, sql, params, count)
         # MySQL: LAST_INSERT_ID() is the first id of a multi-row INSERT.  A
         # VALUES list is a "simple insert" whose row count InnoDB knows in
         # advance, so it reserves all its ids in one step under every
@@ -95,19 +134,19 @@ class MysqlOps(DatabaseOps):
         # clusters).
         cursor.execute(sql, params)
         first = cursor.lastrowid
-        step = self.autoinc_step(cursor) if count > 1 else 1
+        step = self._autoinc_step(cursor) if count > 1 else 1
         return list(range(first, first + count * step, step))
 
-    def autoinc_step(self, cursor):
+    def _autoinc_step(self, cursor):
         cursor.execute("SELECT @@SESSION.auto_increment_increment")
         return int(cursor.fetchone()[0])
 
     # -- claiming --------------------------------------------------------
 
     def claim(self, worker_id, queues, limit, lease_until, now, started=True):
-        return self.retrying(self.claim_once, worker_id, queues, limit, lease_until, now, started)
+        return self._retrying(self._claim_once, worker_id, queues, limit, lease_until, now, started)
 
-    def claim_once(self, worker_id, queues, limit, lease_until, now, started=True):
+    def _claim_once(self, worker_id, queues, limit, lease_until, now, started=True):
         """Lock due rows (skipping rows other claims hold), mark them RUNNING, commit."""
         own_transaction = not self.connection.in_atomic_block
         with transaction.atomic(using=self.connection.alias), self.cursor() as cursor:
@@ -115,16 +154,16 @@ class MysqlOps(DatabaseOps):
                 # Applies to the next transaction only: this one.
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             if self.supports_descending_indexes:
-                rows = self.lock_due(cursor, queues, limit, now)
+                rows = self._lock_due(cursor, queues, limit, now)
             else:
-                rows = self.lock_due_by_priority(cursor, queues, limit, now)
+                rows = self._lock_due_by_priority(cursor, queues, limit, now)
             if not rows:
                 return []
             ids = [row[0] for row in rows]
-            marks = ", ".join(["%s"] * len(ids))
+            marks, id_params = self._in_list("id", ids)
             cursor.execute(
-                f"UPDATE {self.table} SET {self.claim_set_clause(started)} WHERE id IN ({marks})",
-                self.claim_set_params(worker_id, lease_until, now, started) + ids,
+                statements(self.table).MARK_CLAIMED.format(set=self._claim_set_clause(started), ids=marks),
+                self._claim_set_params(worker_id, lease_until, now, started) | id_params,
             )
         # The rows were read before the UPDATE counted this attempt (if it did).
         # They are already in claim order (priority, then due time, then id).
@@ -136,16 +175,19 @@ class MysqlOps(DatabaseOps):
         return claimed
 
     @property
-    def claim_lock(self):
+    def _claim_lock(self):
         return " FOR UPDATE SKIP LOCKED" if self.supports_skip_locked else " FOR UPDATE"
 
-    def lock_due(self, cursor, queues, limit, now):
+    def _lock_due(self, cursor, queues, limit, now):
         """Lock up to ``limit`` due rows, reading the claim index in claim order."""
-        columns = ", ".join(CLAIM_COLUMNS)
-        cursor.execute(*self.claim_select(queues, limit, now, lock=self.claim_lock, columns=columns))
+        cursor.execute(*self._claim_select(queues, limit, now))
         return list(cursor.fetchall())
 
-    def lock_due_by_priority(self, cursor, queues, limit, now):
+    def _claim_select(self, queues, limit, now):
+        queue_filter, params = self._due_params(queues, limit, now)
+        return statements(self.table).LOCK_DUE.format(queues=queue_filter, lock=self._claim_lock), params
+
+    def _lock_due_by_priority(self, cursor, queues, limit, now):
         """Lock due rows one priority at a time, highest first.
 
         Without a descending index, ORDER BY priority DESC, scheduled_at is a
@@ -154,25 +196,22 @@ class MysqlOps(DatabaseOps):
         index yields (scheduled_at, id) in order and only the rows returned
         are locked.
         """
-        where, params = self.queue_filter(queues)
-        due = f"status = %s AND scheduled_at <= %s{where}"
-        due_params = [WAITING, self.dt(now), *params]
-        columns = ", ".join(CLAIM_COLUMNS)
+        queue_filter, params = self._queue_filter(queues)
+        due_params = {"waiting": WAITING, "now": self._dt(now), **params}
+        sql = statements(self.table)
         rows, below = [], None
         while len(rows) < limit:
-            lower = "" if below is None else " AND priority < %s"
+            lower = "" if below is None else " AND priority < %(below)s"
             cursor.execute(
-                f"SELECT priority FROM {self.table} WHERE {due}{lower} ORDER BY priority DESC LIMIT 1",
-                due_params + ([] if below is None else [below]),
+                sql.TOP_PRIORITY.format(queues=queue_filter, lower=lower), {**due_params, "below": below}
             )
             found = cursor.fetchone()
             if found is None:
                 break
             below = found[0]
             cursor.execute(
-                f"SELECT {columns} FROM {self.table} WHERE {due} AND priority = %s "
-                f"ORDER BY scheduled_at, id LIMIT %s{self.claim_lock}",
-                [*due_params, below, limit - len(rows)],
+                sql.LOCK_DUE_AT_PRIORITY.format(queues=queue_filter, lock=self._claim_lock),
+                {**due_params, "below": below, "limit": limit - len(rows)},
             )
             rows.extend(cursor.fetchall())
         return rows
@@ -180,13 +219,13 @@ class MysqlOps(DatabaseOps):
     # -- outcomes --------------------------------------------------------
 
     def start(self, worker_id, ids, now):
-        return self.retrying(super().start, worker_id, ids, now)
+        return self._retrying(super().start, worker_id, ids, now)
 
     def finish(self, worker_id, outcomes):
         # Running the batch again after a deadlock is harmless: each UPDATE is
         # guarded by status and worker_id.
         if outcomes:
-            self.retrying(super().finish, worker_id, outcomes)
+            self._retrying(super().finish, worker_id, outcomes)
 
     # -- maintenance -----------------------------------------------------
 
@@ -199,17 +238,17 @@ class MysqlOps(DatabaseOps):
         statuses = ", ".join(str(s) for s in FINISHED)
         expired = f"status IN ({statuses}) AND expires_at <= %s"
         with self.cursor() as cursor:
-            cursor.execute(f"SELECT id FROM {self.table} WHERE {expired} LIMIT %s", [self.dt(now), limit])
+            cursor.execute(f"SELECT id FROM {self.table} WHERE {expired} LIMIT %s", [self._dt(now), limit])
             ids = [row[0] for row in cursor.fetchall()]
             if not ids:
                 return 0
             cursor.execute(
                 f"DELETE FROM {self.table} WHERE id IN ({', '.join(['%s'] * len(ids))}) AND {expired}",
-                [*ids, self.dt(now)],
+                [*ids, self._dt(now)],
             )
             return cursor.rowcount
 
     # -- schema ----------------------------------------------------------
 
-    def drop_index_sql(self, name):
+    def _drop_index_sql(self, name):
         return f"DROP INDEX {name} ON {self.table}"

@@ -3,15 +3,23 @@
 import functools
 import json
 import logging
-import re
 
 from django.db import DatabaseError, transaction
 
 from ..conf import conf
 from ..models import TaskQueue
-from ..task import RUNNING, WAITING
+from ..task import RUNNING
 from ..timeutil import json_iso
-from .base import CLAIM_COLUMNS, INSERT_COLUMNS, ClaimedTask, DatabaseOps, Listener
+from .base import ClaimedTask, Driver, Listener, fill_statements
+from .columns import (
+    COLUMN,
+    INSERT_COLUMNS,
+    NEW_ROW_LITERALS,
+    OUTCOME_COLUMNS,
+    outcome_set,
+    outcome_values,
+    pg_record,
+)
 
 logger = logging.getLogger("autotask")
 
@@ -39,29 +47,101 @@ def _inlines(cursor_class):
     return issubclass(cursor_class, psycopg.ClientCursor)
 
 
-# SQL types of the inserted columns: values travel as typed parameters or JSON.
-INSERT_TYPES = {
-    "function": "text",
-    "kind": "text",
-    "queue": "text",
-    "priority": "smallint",
-    "status": "smallint",
-    "args": "text",
-    "created_at": "timestamptz",
-    "scheduled_at": "timestamptz",
-    "ttl": "double precision",
-    "attempts": "integer",
-    "max_attempts": "integer",
-    "options": "jsonb",
-    "worker_id": "text",
-    "error_message": "text",
-    "traceback": "text",
-    "history": "jsonb",
-    "schedule_id": "bigint",
-}
+# -- the statements -------------------------------------------------------
+# Each statement whole, as the server receives it, with named parameters.
+# {table}, {waiting}, {claimed}, {inserted} (see fill_statements),
+# {finish_record} and {outcome_set} are filled once per table (statements());
+# the other fields per call.
+
+# The claim's selection of due rows.  The status is written out, not a
+# parameter: a prepared claim's generic plan (one planned for any parameters)
+# can then read the partial indexes, whose condition it must prove.  The MIN()
+# term is the due guard (see Driver.claim_due_guard): one probe of the due
+# index skips the scan of every waiting task when nothing at all is due.
+# {queues}: Driver._queue_filter.
+DUE = (
+    "SELECT id FROM {table} WHERE status = {waiting} AND scheduled_at <= %(now)s{queues} "
+    "AND (SELECT MIN(scheduled_at) FROM {table} WHERE status = {waiting}) <= %(now)s "
+    "ORDER BY priority DESC, scheduled_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED"
+)
+# The claim: one UPDATE over that SKIP LOCKED selection.  The selected ids as
+# an array (computed once, rows locked): the update then finds them by primary
+# key.  Joined as a subquery instead, a claim of a few hundred rows may be
+# planned as a hash join over the whole table.  {set}: Driver._claim_set_clause.
+CLAIM = "UPDATE {table} SET {set} WHERE id = ANY(ARRAY(" + DUE + ")) RETURNING {claimed}"
+# Marking claimed-ahead tasks started.  One array parameter: the same statement
+# text (prepared once) for any number of ids.  ``status + 0`` keeps the lease
+# index out of it, as in OUTCOMES.
+START = (
+    "UPDATE {table} SET started_at = %(now)s, attempts = attempts + 1 "
+    "WHERE id = ANY(%(ids)s) AND status + 0 = %(running)s AND worker_id = %(worker_id)s "
+    "AND started_at IS NULL"
+)
+# A batch of outcomes (the batched finish, released lapsed leases): the outcomes
+# join the rows as one JSON document.  The rows are found by primary key:
+# ``t.id = ANY(ARRAY(...))`` (an array of unknown length to the planner) makes
+# that the cheap path, and ``status + 0`` keeps the lease index out of it.
+# That index holds an entry for every task claimed since the last vacuum; a
+# finish that read it all would slow down as work accumulates.  {guard}: which
+# running rows it may write; {extra_set}: what else it sets.
+OUTCOMES = (
+    "UPDATE {table} AS t SET {outcome_set}{extra_set} "
+    "FROM json_to_recordset(%(outcomes)s::json) AS v({finish_record}) "
+    "WHERE t.id = ANY(ARRAY(SELECT (o->>'id')::bigint "
+    "FROM json_array_elements(%(outcomes)s::json) AS o)) "
+    "AND t.id = v.id AND t.status + 0 = %(running)s AND {guard}"
+)
+# The bulk insert of rows: {select} sends each column once, the varying ones
+# from {source}, a json_to_recordset (see PostgresDriver.insert_tasks).
+INSERT_ROWS = (
+    "WITH ins AS (INSERT INTO {table} ({inserted}) "
+    "SELECT {select} FROM {source} RETURNING id) SELECT ins.id FROM ins"
+)
+# The bulk insert of calls of one task: only the arguments vary, one JSON array.
+INSERT_CALLS = (
+    "WITH ins AS (INSERT INTO {table} ({inserted}) "
+    "SELECT {select} FROM json_array_elements_text(%(arguments)s::json) AS a(args) "
+    "RETURNING id) SELECT ins.id FROM ins"
+)
 
 
-class PostgresOps(DatabaseOps):
+@functools.cache
+def statements(table):
+    """The statements for ``table`` (quoted), their per-table fields filled."""
+    return fill_statements(
+        {
+            "DUE": DUE,
+            "CLAIM": CLAIM,
+            "START": START,
+            "OUTCOMES": OUTCOMES,
+            "INSERT_ROWS": INSERT_ROWS,
+            "INSERT_CALLS": INSERT_CALLS,
+        },
+        table,
+        finish_record=pg_record((("id", "id"), *OUTCOME_COLUMNS)),
+        outcome_set=outcome_set(lambda name, column: f"v.{name}"),
+    )
+
+
+def numbered(sql, params):
+    """``sql`` with $1, $2... for its named parameters (a PREPARE's body), and EXECUTE's arguments.
+
+    The parameters are numbered in the order of ``params``, those ``sql`` uses.
+    """
+    names = [name for name in params if f"%({name})s" in sql]
+    body = sql % {name: f"${i}" for i, name in enumerate(names, 1)}
+    return body, ", ".join(f"%({name})s" for name in names)
+
+
+def _isoformat(moment):
+    return moment.isoformat()
+
+
+def _unencoded(value):
+    return value
+
+
+class PostgresDriver(Driver):
     vendor = "postgresql"
     supports_listen = True
     supports_skip_locked = True
@@ -72,11 +152,11 @@ class PostgresOps(DatabaseOps):
     claim_due_guard = True
     prepared_on = None  # the DB-API connection the statements in ``prepared`` were prepared on
     prepared = None  # SQL text -> name of its prepared statement
-    INDEXES = {**DatabaseOps.INDEXES, **DatabaseOps.DUE_INDEX}
-    json_placeholder = "%s::jsonb"
+    INDEXES = {**Driver.INDEXES, **Driver.DUE_INDEX}
+    json_cast = "::jsonb"
 
     @property
-    def channel(self):
+    def _channel(self):
         # The table name: two projects sharing a server with different task
         # tables never wake each other's workers.
         return TaskQueue._meta.db_table
@@ -107,16 +187,16 @@ class PostgresOps(DatabaseOps):
 
     def _wake(self, queues):
         sql = self.WAKE_SQL
-        params = [self.channel, queues[0]]
+        params = [self._channel, queues[0]]
         if len(queues) > 1:
             values = ", ".join(["(%s)"] * len(queues))
             sql = (
                 "SELECT set_config('synchronous_commit', 'off', true), "
                 f"COUNT(pg_notify(%s, q)) FROM (VALUES {values}) AS v(q)"
             )
-            params = [self.channel, *queues]
+            params = [self._channel, *queues]
         try:
-            self.execute_direct(sql, params)
+            self._execute_direct(sql, params)
         except DatabaseError:
             # The tasks are stored: failing the enqueue now would invite a duplicate.
             logger.warning(
@@ -125,8 +205,8 @@ class PostgresOps(DatabaseOps):
                 exc_info=True,
             )
 
-    def insert_one(self, task, queue):
-        pk = super().insert_one(task, None)
+    def _insert_one(self, task, queue):
+        pk = super()._insert_one(task, None)
         if queue is not None:
             self.notify(None, [queue])
         return pk
@@ -144,8 +224,8 @@ class PostgresOps(DatabaseOps):
         if len(tasks) < 2:
             return super().insert_tasks(tasks, notify)
         queues = sorted({t.queue for t in tasks if t.due}) if notify else []
-        sql, params = self.insert_statement([task.values(self) for task in tasks])
-        return self.execute_insert_many(sql, params, queues)
+        sql, params = self._insert_statement([task.values(self) for task in tasks])
+        return self._execute_insert_many(sql, params, queues)
 
     def insert_calls(self, template, args_list, notify=True):
         """Insert a row of ``template`` per encoded arguments, in one statement; their ids.
@@ -155,28 +235,27 @@ class PostgresOps(DatabaseOps):
         """
         if len(args_list) < 2:
             return super().insert_calls(template, args_list, notify)
-        select, params = self.template_select(
-            template, "a.args", lambda column: f"%s::{INSERT_TYPES[column]}"
+        select, params = self._template_select(
+            template, "a.args", lambda column: f"%({column.name})s::{column.pg_type}"
         )
-        params.append(self.json_array(args_list))
-        sql = (
-            f"WITH ins AS (INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) "
-            f"SELECT {select} FROM json_array_elements_text(%s::json) AS a(args) "
-            "RETURNING id) SELECT ins.id FROM ins"
-        )
-        return self.execute_insert_many(sql, params, [template.queue] if notify and template.due else [])
+        params["arguments"] = self._json_array(args_list)
+        sql = statements(self.table).INSERT_CALLS.format(select=select)
+        return self._execute_insert_many(sql, params, [template.queue] if notify and template.due else [])
 
-    def execute_insert_many(self, sql, params, queues):
+    def _execute_insert_many(self, sql, params, queues):
         """Run a ``WITH ins AS (INSERT ...) SELECT ins.id FROM ins``, notifying ``queues``; the ids."""
         # Ids grow in the order the rows were inserted, which is the order given.
-        ids = [row[0] for row in self.execute_direct(sql + " ORDER BY ins.id", params)]
+        ids = [row[0] for row in self._execute_direct(sql + " ORDER BY ins.id", params)]
         self.notify(None, queues)
         return ids
 
     # The one-row INSERT's constants, as PostgreSQL types them.
-    ONE_ROW_LITERALS = {**DatabaseOps.ONE_ROW_LITERALS, "history": "'[]'::jsonb"}
+    ONE_ROW_LITERALS = {
+        name: f"{literal}::{COLUMN[name].pg_type}" if COLUMN[name].json else literal
+        for name, literal in NEW_ROW_LITERALS.items()
+    }
 
-    def direct_cursor(self, raw):
+    def _direct_cursor(self, raw):
         """The enqueue statements' driver cursor on ``raw``, a DB-API connection.
 
         Parsing and planning the one-row INSERT is a good part of a one-by-one
@@ -194,60 +273,46 @@ class PostgresOps(DatabaseOps):
 
         return psycopg.Cursor(raw)
 
-    def insert_statement(self, rows):
-        """``WITH ins AS (INSERT ... RETURNING id) SELECT ins.id FROM ins`` for several ``rows``."""
-        exprs, params, varying = [], [], []
-        for column, values in zip(INSERT_COLUMNS, zip(*rows, strict=True), strict=True):
-            kind = INSERT_TYPES[column]
-            first = values[0]
-            if values.count(first) == len(values):  # the same in every row: send it once
-                exprs.append(f"%s::{kind}")
-                params.append(first)
+    def _insert_statement(self, rows):
+        """``WITH ins AS (INSERT ... RETURNING id) SELECT ins.id FROM ins`` for several ``rows`` (dicts)."""
+        exprs, params, varying = [], {}, []
+        for name in INSERT_COLUMNS:
+            column = COLUMN[name]
+            first = rows[0][name]
+            if all(row[name] == first for row in rows):  # the same in every row: send it once
+                exprs.append(f"%({name})s::{column.pg_type}")
+                params[name] = first
             else:
                 # JSON columns travel as their text and are cast here.
-                exprs.append(f"u.{column}::jsonb" if kind == "jsonb" else f"u.{column}")
-                varying.append((column, "text" if kind == "jsonb" else kind, values))
+                exprs.append(f"u.{name}::{column.pg_type}" if column.json else f"u.{name}")
+                varying.append((name, "text" if column.json else column.pg_type))
         if varying:
-            record = ", ".join(f"{column} {kind}" for column, kind, _ in varying)
-            source = f"json_to_recordset(%s::json) AS u({record})"
-            names = [column for column, _, _ in varying]
-            columns = [values for _, _, values in varying]
-            params.append(
-                json_rows([dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)])
-            )
+            record = ", ".join(f"{name} {kind}" for name, kind in varying)
+            source = f"json_to_recordset(%(rows)s::json) AS u({record})"
+            params["rows"] = json_rows([{name: row[name] for name, _ in varying} for row in rows])
         else:
-            source = "generate_series(1, %s) AS u"
-            params.append(len(rows))
-        sql = (
-            f"WITH ins AS (INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) "
-            f"SELECT {', '.join(exprs)} FROM {source} RETURNING id) SELECT ins.id FROM ins"
-        )
-        return sql, params
-
-    # The batched finish: what OUTCOME_SET writes, one JSON object per outcome.
-    FINISH_RECORD = (
-        "id bigint, status smallint, result text, finished_at timestamptz, expires_at timestamptz, "
-        "error_message text, traceback text, history jsonb, retry_at timestamptz"
-    )
+            source = "generate_series(1, %(count)s) AS u"
+            params["count"] = len(rows)
+        return statements(self.table).INSERT_ROWS.format(select=", ".join(exprs), source=source), params
 
     def finish(self, worker_id, outcomes):
         """Write a batch of outcomes in one statement (one round trip, one commit)."""
         if len(outcomes) < 2:
             return super().finish(worker_id, outcomes)
         with self.cursor() as cursor:
-            self.execute_hot(cursor, *self.finish_statement(worker_id, outcomes))
+            self._execute_hot(cursor, *self._finish_statement(worker_id, outcomes))
 
     def finish_and_claim(self, worker_id, outcomes, queues, limit, lease_until, now, started=True):
         """Write ``outcomes`` and claim new tasks in one statement: one round trip, one commit."""
         if not outcomes or not limit:
             return super().finish_and_claim(worker_id, outcomes, queues, limit, lease_until, now, started)
-        finish_sql, finish_params = self.finish_statement(worker_id, outcomes)
-        claim_sql, claim_params = self.claim_statement(worker_id, queues, limit, lease_until, now, started)
+        finish_sql, finish_params = self._finish_statement(worker_id, outcomes)
+        claim_sql, claim_params = self._claim_statement(worker_id, queues, limit, lease_until, now, started)
         # A data-modifying WITH runs to completion even though nothing reads it.
         # It touches only this worker's running rows; the claim only waiting ones.
         with self.cursor() as cursor:
             sql = f"WITH done AS ({finish_sql}) {claim_sql}"
-            rows = self.run_claim(cursor, sql, finish_params + claim_params, queues)
+            rows = self._run_claim(cursor, sql, finish_params | claim_params, queues)
         return sorted(map(ClaimedTask.from_row, rows), key=ClaimedTask.run_order)
 
     # Planner settings for a claim of all queues or of one: a claim index then
@@ -272,95 +337,62 @@ class PostgresOps(DatabaseOps):
         super().own_session(queues)
         self.sorts_off = not queues or len(queues) == 1
 
-    def run_claim(self, cursor, sql, params, queues):
+    def _run_claim(self, cursor, sql, params, queues):
         if (queues and len(queues) > 1) or self.connection.in_atomic_block:
-            return super().run_claim(cursor, sql, params, queues)
+            return super()._run_claim(cursor, sql, params, queues)
         if self.sorts_off:
             raw = self.connection.connection
             if self.sorts_set_on is not raw:
                 # In autocommit: a transaction rolled back cannot undo it.
                 cursor.execute(self.SESSION_SETTINGS)
                 self.sorts_set_on = raw
-            return super().run_claim(cursor, sql, params, queues)
+            return super()._run_claim(cursor, sql, params, queues)
         if not sends_inlined(cursor):
-            return super().run_claim(cursor, sql, params, queues)
-        self.execute_hot(cursor, sql, params, before=self.CLAIM_SETTINGS + "; ")
+            return super()._run_claim(cursor, sql, params, queues)
+        self._execute_hot(cursor, sql, params, before=self.CLAIM_SETTINGS + "; ")
         # psycopg 3 stands on the first statement's result, psycopg 2 on the last.
         while cursor.description is None and cursor.nextset():
             pass
         return cursor.fetchall()
 
-    def finish_statement(self, worker_id, outcomes):
+    def _finish_statement(self, worker_id, outcomes):
         """The batched finish as (sql, params): the outcomes join the rows as one JSON document."""
-        return self.outcomes_statement(outcomes, "t.worker_id = %s", [worker_id])
+        return self._outcomes_statement(outcomes, "t.worker_id = %(worker_id)s", {"worker_id": worker_id})
 
     def release_lapsed(self, lapsed_before, outcomes):
         """Write the outcomes of a batch of lapsed leases in one statement; return the ids written."""
         if not outcomes:
             return []
-        sql, params = self.outcomes_statement(
-            outcomes, "t.lease_expires_at < %s", [self.dt(lapsed_before)], ", worker_id = ''"
+        sql, params = self._outcomes_statement(
+            outcomes,
+            "t.lease_expires_at < %(lapsed_before)s",
+            {"lapsed_before": self._dt(lapsed_before)},
+            ", worker_id = ''",
         )
         with self.cursor() as cursor:
             cursor.execute(sql + " RETURNING t.id", params)
             return [row[0] for row in cursor.fetchall()]
 
-    def outcomes_statement(self, outcomes, guard, guard_params, extra_set=""):
-        """One UPDATE writing ``outcomes`` to running rows that pass ``guard``, as (sql, params)."""
-        # The rows are found by primary key: ``t.id = ANY(ARRAY(...))`` (an
-        # array of unknown length to the planner) makes that the cheap path,
-        # and ``status + 0`` keeps the lease index out of it.  That index holds
-        # an entry for every task claimed since the last vacuum; a finish that
-        # read it all would slow down as work accumulates.
-        sql = (
-            f"UPDATE {self.table} AS t SET status = v.status, result = v.result, "
-            "finished_at = v.finished_at, expires_at = v.expires_at, error_message = v.error_message, "
-            "traceback = v.traceback, history = v.history, "
-            f"scheduled_at = COALESCE(v.retry_at, t.scheduled_at), lease_expires_at = NULL{extra_set} "
-            f"FROM json_to_recordset(%s::json) AS v({self.FINISH_RECORD}) "
-            "WHERE t.id = ANY(ARRAY(SELECT (o->>'id')::bigint FROM json_array_elements(%s::json) AS o)) "
-            f"AND t.id = v.id AND t.status + 0 = %s AND {guard}"
-        )
-        document = json_rows([self.finish_document(outcome) for outcome in outcomes])
-        return sql, [document, document, RUNNING, *guard_params]
+    def _outcomes_statement(self, outcomes, guard, guard_params, extra_set=""):
+        """OUTCOMES writing ``outcomes`` to running rows that pass ``guard``, as (sql, params)."""
+        sql = statements(self.table).OUTCOMES.format(guard=guard, extra_set=extra_set)
+        document = json_rows([self._finish_document(outcome) for outcome in outcomes])
+        return sql, {"outcomes": document, "running": RUNNING, **guard_params}
 
     @staticmethod
-    def finish_document(o):
-        """One outcome as FINISH_RECORD: the values outcome_params gives, history unencoded."""
-        return {
-            "id": o.id,
-            "status": o.status,
-            "result": o.result,
-            "finished_at": o.finished_at.isoformat() if o.status != WAITING else None,
-            "expires_at": o.expires_at.isoformat() if o.expires_at else None,
-            "error_message": o.error_message,
-            "traceback": o.traceback,
-            "history": o.history,
-            "retry_at": o.retry_at.isoformat() if o.retry_at else None,
-        }
+    def _finish_document(o):
+        """One outcome as a row of OUTCOMES' {finish_record}: _outcome_params' values, history unencoded."""
+        return {"id": o.id, **outcome_values(o, _isoformat, _unencoded)}
 
-    def claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
-        """The claim as (sql, params): one UPDATE over a SKIP LOCKED selection."""
-        inner, inner_params = self.claim_select(queues, limit, now, lock=" FOR UPDATE SKIP LOCKED")
-        # The selected ids as an array (computed once, rows locked): the update
-        # then finds them by primary key.  Joined as a subquery instead, a claim
-        # of a few hundred rows may be planned as a hash join over the whole table.
-        sql = (
-            f"UPDATE {self.table} SET {self.claim_set_clause(started)} "
-            f"WHERE id = ANY(ARRAY({inner})) RETURNING {', '.join(CLAIM_COLUMNS)}"
-        )
-        return sql, self.claim_set_params(worker_id, lease_until, now, started) + inner_params
+    def _statements(self):
+        return statements(self.table)
 
-    def start_statement(self, worker_id, ids, now):
-        # One array parameter: the same statement text (prepared once) for any number of ids.
-        # ``status + 0`` keeps the lease index out of it, as in finish_statement.
-        return (
-            f"UPDATE {self.table} SET started_at = %s, attempts = attempts + 1 "
-            "WHERE id = ANY(%s) AND status + 0 = %s AND worker_id = %s AND started_at IS NULL",
-            [self.dt(now), list(ids), RUNNING, worker_id],
-        )
+    def _start_statement(self, worker_id, ids, now):
+        """START as (sql, params)."""
+        params = {"now": self._dt(now), "ids": list(ids), "running": RUNNING, "worker_id": worker_id}
+        return statements(self.table).START, params
 
-    def execute_hot(self, cursor, sql, params, before=""):
+    def _execute_hot(self, cursor, sql, params, before=""):
         """Execute one of the worker's claim and finish statements, prepared if allowed.
 
         Planning the claim costs about as much as running it.  With
@@ -375,18 +407,17 @@ class PostgresOps(DatabaseOps):
         connection = self.connection.connection
         if self.prepared_on is not connection:  # a new connection: nothing prepared on it yet
             self.prepared_on, self.prepared = connection, {}
-        name = self.prepared.get(sql)
-        if name is None:
-            name = f"autotask_{len(self.prepared) + 1}"
-            numbered = iter(range(1, len(params) + 1))
-            cursor.execute(f"PREPARE {name} AS " + re.sub("%s", lambda match: f"${next(numbered)}", sql))
-            self.prepared[sql] = name
-        cursor.execute(f"{before}EXECUTE {name}({', '.join(['%s'] * len(params))})", params)
+        prepared = self.prepared.get(sql)
+        if prepared is None:
+            body, arguments = numbered(sql, params)
+            prepared = self.prepared[sql] = (f"autotask_{len(self.prepared) + 1}", arguments)
+            cursor.execute(f"PREPARE {prepared[0]} AS {body}")
+        cursor.execute(f"{before}EXECUTE {prepared[0]}({prepared[1]})", params)
 
     def listener(self):
         if not conf.LISTEN:
             return None
-        return PostgresListener(self.connection, self.channel)
+        return PostgresListener(self.connection, self._channel)
 
 
 class PostgresListener(Listener):

@@ -1,17 +1,48 @@
 """SQLite: a single-statement claim; "database is locked" means try again."""
 
+import functools
+
 from django.db import OperationalError
 
-from .base import CLAIM_COLUMNS, INSERT_COLUMNS, DatabaseOps
+from .base import Driver, fill_statements
+
+# -- the statements -------------------------------------------------------
+# Each statement whole, with named parameters; {table}, {waiting}, {claimed}
+# and {inserted} are filled once per table (see fill_statements), the other
+# fields per call.
+
+# The claim's selection of due rows; the MIN() term is the due guard (see
+# Driver.claim_due_guard).  {queues}: Driver._queue_filter.
+DUE = (
+    "SELECT id FROM {table} WHERE status = {waiting} AND scheduled_at <= %(now)s{queues} "
+    "AND (SELECT MIN(scheduled_at) FROM {table} WHERE status = {waiting}) <= %(now)s "
+    "ORDER BY priority DESC, scheduled_at, id LIMIT %(limit)s"
+)
+# The claim: one UPDATE is one short write transaction: SQLite serialises
+# writers, so no other worker can claim the same rows in between.  {set}:
+# Driver._claim_set_clause.
+CLAIM = "UPDATE {table} SET {set} WHERE id IN (" + DUE + ") RETURNING {claimed}"
+# The bulk insert of calls of one task: only the arguments vary, one JSON
+# array that json_each spreads over the rows.
+INSERT_CALLS = (
+    "INSERT INTO {table} ({inserted}) "
+    "SELECT {select} FROM json_each(%(arguments)s) AS j ORDER BY j.key RETURNING id"
+)
 
 
-class SqliteOps(DatabaseOps):
+@functools.cache
+def statements(table):
+    """The statements for ``table`` (quoted), their per-table fields filled."""
+    return fill_statements({"DUE": DUE, "CLAIM": CLAIM, "INSERT_CALLS": INSERT_CALLS}, table)
+
+
+class SqliteDriver(Driver):
     vendor = "sqlite"
     supports_returning = True  # SQLite 3.35+
     supports_update_returning = True
     supports_partial_indexes = True
     claim_due_guard = True
-    INDEXES = {**DatabaseOps.INDEXES, **DatabaseOps.DUE_INDEX}
+    INDEXES = {**Driver.INDEXES, **Driver.DUE_INDEX}
 
     def data_version(self):
         """``PRAGMA data_version``: changes when another connection, in any process, commits.
@@ -27,20 +58,14 @@ class SqliteOps(DatabaseOps):
     def is_transient(self, exc):
         return isinstance(exc, OperationalError) or super().is_transient(exc)
 
-    def driver_sql(self, sql):
-        # sqlite3 takes qmark placeholders; our statements hold no literal "%".
+    def _driver_sql(self, sql, params):
+        # sqlite3 takes qmark or named placeholders; our statements hold no literal "%".
+        if isinstance(params, dict):
+            return sql % {name: f":{name}" for name in params}
         return sql.replace("%s", "?")
 
-    def claim_statement(self, worker_id, queues, limit, lease_until, now, started=True):
-        """The claim as (sql, params): one UPDATE over the due selection."""
-        # One UPDATE is one short write transaction: SQLite serialises writers,
-        # so no other worker can claim the same rows in between.
-        inner, inner_params = self.claim_select(queues, limit, now)
-        sql = (
-            f"UPDATE {self.table} SET {self.claim_set_clause(started)} WHERE id IN ({inner}) "
-            f"RETURNING {', '.join(CLAIM_COLUMNS)}"
-        )
-        return sql, self.claim_set_params(worker_id, lease_until, now, started) + inner_params
+    def _statements(self):
+        return statements(self.table)
 
     def insert_calls(self, template, args_list, notify=True):
         """Insert a row of ``template`` per encoded arguments, in one statement; their ids.
@@ -51,14 +76,10 @@ class SqliteOps(DatabaseOps):
         """
         if len(args_list) < 2:
             return super().insert_calls(template, args_list, notify)
-        json_columns = ("options", "history")
-        select, params = self.template_select(
-            template, "j.value", lambda column: self.json_placeholder if column in json_columns else "%s"
+        select, params = self._template_select(
+            template, "j.value", lambda column: self._param(column.name, column)
         )
-        params.append(self.json_array(args_list))
-        sql = (
-            f"INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) "
-            f"SELECT {select} FROM json_each(%s) AS j ORDER BY j.key RETURNING id"
-        )
+        params["arguments"] = self._json_array(args_list)
+        sql = statements(self.table).INSERT_CALLS.format(select=select)
         # Ids grow in the order the rows were inserted (AUTOINCREMENT), which is the order given.
-        return sorted(row[0] for row in self.execute_direct(sql, params))
+        return sorted(row[0] for row in self._execute_direct(sql, params))

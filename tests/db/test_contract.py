@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from autotask.db import get_ops
-from autotask.db.base import NewTask, Outcome
+from autotask.db.base import Driver, NewTask, Outcome
 from autotask.models import TaskQueue
 from autotask.task import CANCELLED, DONE, ERROR, FINISHED, RUNNING, WAITING
 
@@ -36,14 +36,14 @@ def claim_variants():
     """The claim paths this database has: the default, and on MySQL the fallbacks for older servers."""
     if VENDOR != "mysql":
         return [None]
-    from autotask.db.mysql import MysqlOps
+    from autotask.db.mysql import MysqlDriver
 
     return [
         None,
         # MariaDB 10.5: no SKIP LOCKED, so claims queue up behind each other but stay exclusive.
-        type("MysqlWithoutSkipLocked", (MysqlOps,), {"supports_skip_locked": False}),
+        type("MysqlWithoutSkipLocked", (MysqlDriver,), {"supports_skip_locked": False}),
         # MariaDB 10.6/10.7 ignore DESC in indexes: claims go one priority at a time.
-        type("MysqlWithoutDescendingIndexes", (MysqlOps,), {"supports_descending_indexes": False}),
+        type("MysqlWithoutDescendingIndexes", (MysqlDriver,), {"supports_descending_indexes": False}),
     ]
 
 
@@ -174,9 +174,9 @@ def test_insert_keeps_json_and_microseconds(ops, now):
 @pytest.mark.parametrize("step", [1, 3])
 def test_insert_without_returning_computes_consecutive_ids(ops, now, step):
     """MySQL has no INSERT ... RETURNING: ids come from LAST_INSERT_ID() and the increment."""
-    from autotask.db.mysql import MysqlOps
+    from autotask.db.mysql import MysqlDriver
 
-    class MysqlWithoutReturning(MysqlOps):
+    class MysqlWithoutReturning(MysqlDriver):
         supports_returning = False
 
     plain = MysqlWithoutReturning(connection)
@@ -691,8 +691,7 @@ def test_drop_and_create_indexes(ops):
 
 def explain(ops, queues, now):
     """Return the plan of the claim's SELECT as dicts, one per row of EXPLAIN output."""
-    lock = " FOR UPDATE SKIP LOCKED" if ops.supports_skip_locked else ""
-    sql, params = ops.claim_select(queues, 10, now, lock=lock)
+    sql, params = ops._claim_select(queues, 10, now)
     prefix = "EXPLAIN QUERY PLAN " if VENDOR == "sqlite" else "EXPLAIN "
     with connection.cursor() as cursor:
         if VENDOR == "postgresql":
@@ -731,13 +730,13 @@ def test_mysql_claim_reads_index_order_without_a_sort(ops, now, queues, index):
 @pytest.mark.django_db(transaction=True)  # DDL commits on MySQL
 def test_mysql_claim_without_descending_indexes_stays_in_index_order(now):
     """MariaDB 10.6/10.7 build the claim indexes ascending: claims then go one priority at a time."""
-    from autotask.db.mysql import MysqlOps
+    from autotask.db.mysql import MysqlDriver
 
-    class AscendingOnly(MysqlOps):
+    class AscendingOnly(MysqlDriver):
         supports_descending_indexes = False
         INDEXES = {
             name: (columns.replace(" DESC", ""), condition)
-            for name, (columns, condition) in MysqlOps.INDEXES.items()
+            for name, (columns, condition) in MysqlDriver.INDEXES.items()
         }
 
     ops, statements = AscendingOnly(connection), []
@@ -809,7 +808,7 @@ def test_mysql_lock_conflicts_are_transient_and_retried(ops, now):
     assert holder_ready.wait(THREAD_DEADLINE)
     with pytest.raises(OperationalError) as info:
         update()
-    assert ops.is_lock_conflict(info.value) and ops.is_transient(info.value)
+    assert ops._is_lock_conflict(info.value) and ops.is_transient(info.value)
 
     def update_after_conflict():
         if len(calls) == 1:
@@ -820,7 +819,7 @@ def test_mysql_lock_conflicts_are_transient_and_retried(ops, now):
         return update()
 
     try:
-        assert ops.retrying(update_after_conflict) == "updated"
+        assert ops._retrying(update_after_conflict) == "updated"
     finally:
         release.set()
         holder.join(THREAD_DEADLINE)
@@ -861,3 +860,47 @@ def test_mysql_open_claim_does_not_hold_up_enqueues(ops, now, isolation):
         connection.close()  # the next query reconnects with the configured isolation
     assert names(claimed) == ["g0", "g1"]
     assert inserted and row(inserted[0][0]).status == WAITING
+
+
+# -- the driver contract, listed ------------------------------------------
+
+
+def drivers():
+    from autotask.db.mysql import MysqlDriver
+    from autotask.db.postgresql import PostgresDriver
+    from autotask.db.sqlite import SqliteDriver
+
+    return [PostgresDriver, SqliteDriver, MysqlDriver]
+
+
+def public_methods(cls):
+    """The methods (and properties) ``cls`` defines itself whose names do not start with "_"."""
+    return {
+        name
+        for name, value in vars(cls).items()
+        if not name.startswith("_")
+        and (callable(value) or isinstance(value, property | staticmethod | classmethod))
+    }
+
+
+@pytest.mark.parametrize("cls", [Driver, *drivers()], ids=lambda cls: cls.__name__)
+def test_every_public_method_of_a_driver_is_in_the_contract(cls):
+    """What callers may use is listed in Driver.CONTRACT; every other method is private."""
+    unlisted = {
+        name
+        for name in public_methods(cls)
+        if name not in Driver.CONTRACT and not name.startswith("supports_")
+    }
+    assert not unlisted, f"{cls.__name__}: public but not in Driver.CONTRACT: {sorted(unlisted)}"
+    assert all(callable(getattr(Driver, name)) for name in Driver.CONTRACT + Driver.HOOKS)
+
+
+@pytest.mark.parametrize("cls", drivers(), ids=lambda cls: cls.__name__)
+def test_a_vendor_overrides_only_the_contract_and_the_hooks_and_provides_a_claim(cls):
+    overridden = {name for name in vars(cls) if callable(getattr(Driver, name, None)) and name != "__init__"}
+    assert overridden <= set(Driver.CONTRACT) | set(Driver.HOOKS), sorted(
+        overridden - set(Driver.CONTRACT) - set(Driver.HOOKS)
+    )
+    assert cls.vendor != Driver.vendor
+    if cls.claim is Driver.claim:  # a claim in one statement
+        assert {"DUE", "CLAIM"} <= set(vars(cls._statements(cls(connection))))

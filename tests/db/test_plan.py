@@ -19,7 +19,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from autotask.db import new_ops
-from autotask.db.base import DatabaseOps, NewTask, Outcome
+from autotask.db.base import Driver, NewTask, Outcome
+from autotask.db.postgresql import numbered
 from autotask.models import Schedule, TaskQueue
 from autotask.task import DONE, ERROR, RUNNING, WAITING
 
@@ -170,7 +171,7 @@ def stored(pk):
     ("queues", "index"), [(None, "autotask_claim_all_idx"), (["q1"], "autotask_claim_idx")]
 )
 def test_claim_reads_the_claim_index_and_checks_the_due_index_first(ops, now, big_table, queues, index):
-    sql, params = ops.claim_statement("w", queues, 201, now + LEASE, now)
+    sql, params = ops._claim_statement("w", queues, 201, now + LEASE, now)
     plan = explain(sql, params)
     if VENDOR == "sqlite":
         # SQLite may serve one queue from the all-queues index too, skipping
@@ -214,7 +215,7 @@ def test_claim_of_a_burst_walks_the_claim_index_despite_stale_statistics(
     the due index or a claim index) and sorted them all, on every claim of the
     burst.
     """
-    sql, params = ops.claim_statement("w", queues, 100, now + LEASE, now)
+    sql, params = ops._claim_statement("w", queues, 100, now + LEASE, now)
     with transaction.atomic():
         if VENDOR == "postgresql":
             with connection.cursor() as cursor:
@@ -304,15 +305,15 @@ def test_a_claim_inside_a_transaction_changes_no_setting(ops, now, own_session):
 )
 def test_the_generic_plan_of_a_prepared_claim_reads_the_indexes(ops, now, big_table, queues, index):
     """A worker's prepared claim soon runs one plan for any parameters: it must read the indexes too."""
-    sql, params = ops.claim_statement("w", queues, 201, now + LEASE, now)
-    numbered = iter(range(1, len(params) + 1))
-    prepare = "PREPARE generic_claim AS " + re.sub("%s", lambda match: f"${next(numbered)}", sql)
+    sql, params = ops._claim_statement("w", queues, 201, now + LEASE, now)
+    body, arguments = numbered(sql, params)
+    prepare = "PREPARE generic_claim AS " + body
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(ops.CLAIM_SETTINGS)
             cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
             cursor.execute(prepare)
-            cursor.execute(f"EXPLAIN EXECUTE generic_claim({', '.join(['%s'] * len(params))})", params)
+            cursor.execute(f"EXPLAIN EXECUTE generic_claim({arguments})", params)
             plan = "\n".join(row[0] for row in cursor.fetchall())
     finally:
         with connection.cursor() as cursor:  # after the savepoint: an error above stays the one raised
@@ -343,7 +344,8 @@ def test_batched_finish_and_finish_and_claim_find_their_rows_by_index(ops, now, 
         (ops.renew_leases, ("w", now + LEASE, [task.id for task in claimed])),
     ):
         for sql, params in executed(func, *args):
-            if not isinstance(params, list | tuple) or (params and isinstance(params[0], list | tuple)):
+            many = isinstance(params, list | tuple) and params and isinstance(params[0], list | tuple | dict)
+            if params is None or many:
                 continue  # executemany: each row is the one-row statement checked elsewhere
             if sql.lstrip().upper().startswith(("UPDATE", "WITH")):
                 plan = explain(sql, params)
@@ -425,7 +427,7 @@ def test_batched_finish_writes_what_the_portable_finish_writes(ops, now):
     by_id = {task.id: task for task in claimed}
     ops.finish("w", outcomes_for([by_id[pk] for pk in batched], now))
     for outcome in outcomes_for([by_id[pk] for pk in single], now):
-        DatabaseOps.finish(ops, "w", [outcome])  # the portable one-row UPDATE
+        Driver.finish(ops, "w", [outcome])  # the portable one-row UPDATE
     assert [stored(pk) for pk in batched] == [stored(pk) for pk in single]
     assert {stored(pk)["status"] for pk in batched} == {DONE, WAITING, ERROR}
 
@@ -582,14 +584,14 @@ def test_prepared_claims_survive_a_new_connection(ops, now):
 def test_a_failed_wake_up_after_the_commit_keeps_the_task_and_says_so(ops, now, caplog, monkeypatch):
     from django.db import OperationalError
 
-    real = ops.execute_direct
+    real = ops._execute_direct
 
     def failing_wake(sql, params):
         if "pg_notify" in sql:
             raise OperationalError("connection lost")
         return real(sql, params)
 
-    monkeypatch.setattr(ops, "execute_direct", failing_wake)
+    monkeypatch.setattr(ops, "_execute_direct", failing_wake)
     with caplog.at_level("WARNING", logger="autotask"):
         (pk,) = ops.insert_tasks([new_task(now, queue="mail")])
     assert stored(pk)["status"] == WAITING
