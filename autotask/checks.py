@@ -10,6 +10,7 @@ from django.core.checks import Error, Tags, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
+from . import tracing
 from .conf import DEFAULTS, SECONDS_OR_NONE, conf
 from .db.checks import database_errors, mysql_server_warnings, server_errors
 from .definitions import registry
@@ -345,5 +346,25 @@ def check_unenforced_timeouts(app_configs=None, **kwargs):
             hint="Remove timeout= (and any timeout in the tasks backend's OPTIONS), or make the task "
             "an async function (timeouts are enforced for async tasks).",
             id="autotask.W042",
+        )
+    ]
+
+
+# -- optional extras: tracing (ids E060-E069) ----
+
+
+@register(Tags.compatibility)
+def check_tracing(app_configs=None, **kwargs):
+    """AUTOTASK_TRACING needs OpenTelemetry (the opentelemetry extra): never a silent no-op."""
+    if getattr(settings, "AUTOTASK_TRACING", False) is not True:
+        return []  # off, or a wrong type (reported as autotask.E010)
+    error = tracing.missing_extra()
+    if error is None:
+        return []
+    return [
+        Error(
+            f"AUTOTASK_TRACING is on but OpenTelemetry cannot be imported: {error}.",
+            hint=f"Install the extra ({tracing.INSTALL_HINT}), or set AUTOTASK_TRACING = False.",
+            id="autotask.E060",
         )
     ]

@@ -41,6 +41,8 @@ DEFAULTS = {
     # Seconds a task that failed for good (ERROR) is kept for the admin, retries and
     # get_result(); None: until deleted by hand or by `autotask_clean --failed-older-than`.
     "FAILED_TTL": 7 * 24 * 3600,
+    # OpenTelemetry spans for each enqueue and each attempt (the opentelemetry extra; see autotask.tracing).
+    "TRACING": False,
 }
 
 
@@ -53,9 +55,15 @@ def _seconds_or_none(name: str, value: Any) -> float | None:
     return value
 
 
+def _true_or_false(name: str, value: Any) -> bool:
+    if value is True or value is False:
+        return value
+    raise ImproperlyConfigured(f"AUTOTASK_{name} must be True or False, not {value!r}.")
+
+
 SECONDS_OR_NONE = "None (keep until deleted) or a number of seconds >= 0"
 # Settings checked whenever they are read (also reported by the system check autotask.E010).
-VALIDATE = {"FAILED_TTL": _seconds_or_none}
+VALIDATE = {"FAILED_TTL": _seconds_or_none, "TRACING": _true_or_false}
 
 
 class Settings:
@@ -86,6 +94,7 @@ class Settings:
     WORKER_AUTOSTART: bool
     ORPHAN_GRACE_SECONDS: float
     FAILED_TTL: float | None
+    TRACING: bool
 
     # Not seen by a type checker: a name not annotated above is an error there.
     if not TYPE_CHECKING:

@@ -7,7 +7,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .. import serialization
+from .. import serialization, tracing
 from ..conf import conf
 from ..db import get_ops
 from ..db.base import NewTask
@@ -37,10 +37,18 @@ def build_row(name, args, kwargs, options, now, kind="delayed", schedule_id=None
     )
 
 
-def insert(rows, using=None, sender=None):
-    """Insert prepared rows in one statement; return their ids."""
+def insert(rows, using=None, sender=None, traced=True):
+    """Insert prepared rows in one statement; return their ids.
+
+    With AUTOTASK_TRACING (and ``traced``: a scheduled run is not), the
+    insert runs in a send span whose context the rows carry.
+    """
     alias = using or conf.DATABASE
-    ids = get_ops(alias).insert_tasks(rows)
+    ops = get_ops(alias)
+    if traced and conf.TRACING:
+        ids = tracing.send(rows, lambda: ops.insert_tasks(rows))
+    else:
+        ids = ops.insert_tasks(rows)
     announce(alias, ids, rows, sender)
     return ids
 
@@ -93,7 +101,11 @@ def enqueue_many(name, calls, options, using=None, sender=None):
             encoded.append(encode(args, kwargs, serializer=serializer))
         except SerializationError as exc:
             raise SerializationError(f"calls[{index}] of enqueue_many: {exc}") from exc
+    ops = get_ops(alias)
     with transaction.atomic(using=alias):
-        ids = get_ops(alias).insert_calls(template, encoded)
+        if conf.TRACING:  # one send span for the batch
+            ids = tracing.send([template], lambda: ops.insert_calls(template, encoded), count=len(encoded))
+        else:
+            ids = ops.insert_calls(template, encoded)
         announce(alias, ids, template, sender)
     return ids

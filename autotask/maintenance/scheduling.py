@@ -166,7 +166,7 @@ def _enqueue_run(spec, schedule_id, occurrence, alias):
         spec.name, (), {}, spec.options, timezone.now(), kind=spec.kind, schedule_id=schedule_id
     )
     row.scheduled_at = _stored(occurrence)
-    _enqueue.insert([row], using=alias)
+    _enqueue.insert([row], using=alias, traced=False)  # nobody enqueued it: its run span is a root
 
 
 def run_now(schedule, using=None):

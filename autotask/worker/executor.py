@@ -8,11 +8,12 @@ import sys
 import time
 import traceback as tb
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.db import connections
 from django.utils import timezone
 
-from .. import serialization
+from .. import serialization, tracing
 from ..conf import conf
 from ..db.base import Outcome
 from ..definitions import registry
@@ -36,13 +37,30 @@ class PermanentFailure(Exception):
     """A failure that no retry can mend (bad payload, changed signature, ...)."""
 
 
+class Attempt(NamedTuple):
+    """What became of one attempt: its outcome, as a word, and what the task raised."""
+
+    outcome: Outcome
+    state: str  # done, retry or error
+    error: BaseException | None
+    error_type: str | None  # the dotted name of the exception the task raised
+
+
 def execute(task, worker_id, release_connections=True):
     """Run ``task`` (a ClaimedTask) here; return its :class:`Outcome`. Never raises.
 
     ``release_connections`` closes the connections the task opened, as a
     worker does after each task; in-process test runs, whose task shares the
-    test's connection and transaction, pass False.
+    test's connection and transaction, pass False.  With AUTOTASK_TRACING
+    the attempt runs in an OpenTelemetry process span.
     """
+    if conf.TRACING:
+        return tracing.process(task, worker_id, lambda: _attempt(task, worker_id, release_connections))
+    return _attempt(task, worker_id, release_connections).outcome
+
+
+def _attempt(task, worker_id, release_connections):
+    """Run ``task``; return the :class:`Attempt`. Never raises."""
     started_at = timezone.now()
     clock = time.monotonic()
     log = {"task_id": task.id, "function": task.function, "attempt": task.attempts, "worker_id": worker_id}
@@ -75,8 +93,9 @@ def execute(task, worker_id, release_connections=True):
         if release_connections:
             _release_task_connections()
     duration = time.monotonic() - clock
-    _report(task, outcome, sender, worker_id, duration, log, error)
-    return outcome
+    state = _state(outcome)
+    _report(task, outcome, state, sender, worker_id, duration, log, error)
+    return Attempt(outcome, state, error, None if error is None else _exception_name(error))
 
 
 def _resolve(name):
@@ -170,11 +189,16 @@ def _history(task, worker_id, started_at, finished_at, exc=None, trace=""):
         "finished_at": finished_at.isoformat(),
     }
     if exc is not None:
-        original = exc.__cause__ if isinstance(exc, PermanentFailure) and exc.__cause__ else exc
-        entry["exception"] = f"{type(original).__module__}.{type(original).__qualname__}"
+        entry["exception"] = _exception_name(exc)
         entry["error"] = str(exc)
         entry["traceback"] = trace
     return [*task.history, entry]
+
+
+def _exception_name(exc):
+    """The dotted name of what the task raised (the cause, for a PermanentFailure that has one)."""
+    original = exc.__cause__ if isinstance(exc, PermanentFailure) and exc.__cause__ else exc
+    return f"{type(original).__module__}.{type(original).__qualname__}"
 
 
 def _success(task, result, started_at, worker_id):
@@ -250,8 +274,12 @@ def _release_task_connections():
             connection.close_if_unusable_or_obsolete()
 
 
-def _report(task, outcome, sender, worker_id, duration, log, error):
-    state = STATUS_NAMES[outcome.status] if outcome.status != WAITING else "retry"
+def _state(outcome):
+    """The outcome as a word: done, retry or error."""
+    return STATUS_NAMES[outcome.status] if outcome.status != WAITING else "retry"
+
+
+def _report(task, outcome, state, sender, worker_id, duration, log, error):
     log.update(duration=round(duration, 6), outcome=state)
     if outcome.status == DONE:
         logger.info("task %s #%s done in %.3fs", task.function, task.id, duration, extra=log)

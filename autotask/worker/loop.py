@@ -17,6 +17,7 @@ from datetime import timedelta
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
+from .. import tracing
 from ..conf import conf
 from ..db import hint_for, new_ops
 from ..maintenance import scheduling
@@ -141,6 +142,13 @@ class Worker:
             self.concurrency,
             extra={"worker_id": self.worker_id},
         )
+        if conf.TRACING and tracing.unconfigured():
+            logger.warning(
+                "AUTOTASK_TRACING is on but this worker process has no OpenTelemetry tracer "
+                "provider: its spans are dropped. Configure one where the worker starts (settings, "
+                "an AppConfig.ready(), or opentelemetry-instrument).",
+                extra={"worker_id": self.worker_id},
+            )
         try:
             self._loop(executor)
         finally:
