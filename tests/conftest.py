@@ -91,3 +91,20 @@ def records(key_prefix=""):
     return list(
         Record.objects.filter(key__startswith=key_prefix).order_by("id").values_list("key", flat=True)
     )
+
+
+@pytest.fixture
+def isolated_schedules():
+    """Declare periodic tasks for one test: those other modules declared are out of the tick meanwhile."""
+    from autotask.definitions import registry
+    from autotask.definitions import schedules as scheduler
+
+    saved = dict(scheduler._schedules), dict(registry._registry), set(scheduler._synced)
+    scheduler._schedules.clear()
+    scheduler._synced.clear()
+    yield
+    for target, value in zip(
+        (scheduler._schedules, registry._registry, scheduler._synced), saved, strict=True
+    ):
+        target.clear()
+        target.update(value)

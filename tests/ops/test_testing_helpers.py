@@ -47,20 +47,8 @@ def every_minute():
 
 
 @pytest.fixture(autouse=True)
-def _no_foreign_schedules():
+def _no_foreign_schedules(isolated_schedules):
     """Keep periodic tasks other test modules declared out of run_due's tick."""
-    from autotask.definitions import registry
-    from autotask.definitions import schedules as scheduler
-
-    saved = dict(scheduler._schedules), dict(registry._registry), set(scheduler._synced)
-    scheduler._schedules.clear()
-    scheduler._synced.clear()
-    yield
-    for target, value in zip(
-        (scheduler._schedules, registry._registry, scheduler._synced), saved, strict=True
-    ):
-        target.clear()
-        target.update(value)
 
 
 # -- run_due -----------------------------------------------------------------
