@@ -110,7 +110,7 @@ def process(task, worker_id, run):
         {
             "messaging.message.id": str(task.id),
             "autotask.task.attempt": task.attempts,
-            "autotask.worker.id": worker_id,
+            "messaging.client.id": worker_id,  # the worker that ran the attempt
         }
     )
     with otel.tracer.start_as_current_span(
@@ -134,7 +134,8 @@ def process(task, worker_id, run):
 
 def unconfigured():
     """True when tracing is on but this process has no tracer provider: its spans are dropped."""
-    return isinstance(_otel().trace.get_tracer_provider(), _otel().trace.ProxyTracerProvider)
+    trace = _otel().trace
+    return isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
 __all__ = ["CARRIER", "SYSTEM", "missing_extra", "process", "send", "unconfigured"]

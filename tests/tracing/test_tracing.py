@@ -13,11 +13,13 @@ import pytest
 pytest.importorskip("opentelemetry.sdk.trace", reason="the tracing tests need opentelemetry-sdk")
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
 from django.test import override_settings
 from django.utils import timezone
 
 from autotask import testing, tracing
 from autotask.checks import check_setting_values, check_tracing
+from autotask.db import get_ops
 from autotask.maintenance import scheduling
 from autotask.models import Schedule, TaskQueue
 from autotask.tasks import periodic_task
@@ -92,7 +94,7 @@ def test_a_run_is_a_child_of_its_enqueue_and_task_spans_nest_under_the_run(trace
     assert ran.status == testing.DONE and ran.result == 5
     process, inside = traced.one(f"process {name}"), traced.one("inside traced_add")
     assert process["kind"] == "CONSUMER" and _child_of(process, send)
-    worker_id = process["attributes"].pop("autotask.worker.id")
+    worker_id = process["attributes"].pop("messaging.client.id")
     assert worker_id.startswith("testing:")
     assert process["attributes"] == _messaging(
         "process",
@@ -118,6 +120,27 @@ def test_the_enqueue_span_continues_the_callers_trace(traced):
     process = traced.one("process tests.tracing.tasks.traced_add")
     assert send["parent_id"] == request["span_id"]
     assert _child_of(process, send) and process["trace_id"] == request["trace_id"]
+
+
+@pytest.mark.django_db
+def test_a_failed_insert_is_an_error_span(traced, monkeypatch):
+    def refuse(ops, rows, notify=True):
+        raise DatabaseError("insert refused")
+
+    monkeypatch.setattr(type(get_ops()), "insert_tasks", refuse)
+    with pytest.raises(DatabaseError):
+        tasks.traced_add(1, 2)
+    [send] = traced.spans()
+    assert (send["status"], send["events"][0]["exception.type"]) == ("ERROR", "django.db.utils.DatabaseError")
+
+
+@pytest.mark.django_db
+def test_eager_runs_are_children_of_their_enqueue(traced):
+    with testing.eager():
+        handle = tasks.traced_add(4, 4)
+    assert handle.result == 8
+    send = traced.one("send tests.tracing.tasks.traced_add")
+    assert _child_of(traced.one("process tests.tracing.tasks.traced_add"), send)
 
 
 @pytest.mark.django_db
@@ -285,7 +308,7 @@ def test_worker_runs_are_children_of_the_enqueues_made_here(traced, worker_proce
         assert attempts and all(span["name"] == f"process {name}" for span in attempts), name
         for span in attempts:
             assert _child_of(span, sends[str(pk)]) and span["trace_id"] == request["trace_id"]
-            assert span["attributes"]["autotask.worker.id"] != ""
+            assert span["attributes"]["messaging.client.id"] != ""
     failure = sorted(
         (span for span in processes if span["name"] == "process tests.tracing.tasks.traced_failure"),
         key=lambda span: span["attributes"]["autotask.task.attempt"],
