@@ -5,6 +5,7 @@ process started with tests/tracing/settings.py writes its spans to a file
 (tests/tracing/spans.py), so the parent/child link is proven across processes.
 """
 
+import os
 import sys
 from datetime import timedelta
 
@@ -23,7 +24,7 @@ from autotask.db import get_ops
 from autotask.maintenance import scheduling
 from autotask.models import Schedule, TaskQueue
 from autotask.tasks import periodic_task
-from tests.conftest import wait_for
+from tests.conftest import ROOT, wait_for
 from tests.tracing import tasks
 from tests.tracing.spans import as_dict, memory_exporter, read_file
 
@@ -338,3 +339,15 @@ def test_a_worker_without_a_tracer_provider_says_its_spans_are_dropped(traced, w
     code, output = worker.stop()
     assert code == 0
     assert "AUTOTASK_TRACING is on but this worker process has no OpenTelemetry tracer provider" in output
+
+
+def test_a_worker_with_tracing_on_and_no_extra_refuses_to_start(worker_process, tmp_path):
+    fake = tmp_path / "opentelemetry"
+    fake.mkdir()
+    (fake / "__init__.py").write_text('raise ImportError("no OpenTelemetry in this environment")\n')
+    worker = worker_process(
+        env={"DJANGO_SETTINGS_MODULE": WORKER_SETTINGS, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
+    )
+    code, output = worker.wait(timeout=60)
+    assert code != 0
+    assert "autotask.E060" in output and "no OpenTelemetry in this environment" in output
