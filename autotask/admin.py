@@ -20,6 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -38,7 +39,9 @@ SUMMARY_ROWS = 10  # workers / schedules listed in the summary above the task li
 FUNCTION_CHARS = 48
 ERROR_CHARS = 60
 TOOLTIP_CHARS = 1_000  # of an error message, in the excerpt's tooltip
-SECONDS_FORMAT = "%Y-%m-%d %H:%M:%S"  # times to the second: tasks often run in milliseconds
+# Times to the second (tasks often run in milliseconds), ISO 8601 whatever the language.
+DATE_FORMAT = "%Y-%m-%d"
+TIME_FORMAT = "%H:%M:%S"
 STATUS_CLASSES = {
     WAITING: "waiting",
     RUNNING: "running",
@@ -102,16 +105,21 @@ def _preformatted(text):
 
 
 def seconds(value):
-    """Render a datetime to the second in the current time zone, the exact instant in its tooltip."""
+    """Render a datetime to the second in the current time zone, the exact instant in its tooltip.
+
+    The date and the time may go on two lines, so that a narrow column fits.
+    """
     if value is None:
         return "-"
     if timezone.is_aware(value):
         value = timezone.localtime(value)
     return format_html(
-        '<time datetime="{}" title="{}">{}</time>',
+        '<time datetime="{}" title="{}"><span class="autotask-nowrap">{}</span> '
+        '<span class="autotask-nowrap">{}</span></time>',
         value.isoformat(),
         value.isoformat(sep=" "),
-        value.strftime(SECONDS_FORMAT),
+        value.strftime(DATE_FORMAT),
+        value.strftime(TIME_FORMAT),
     )
 
 
@@ -192,7 +200,6 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "function_display",
-        "queue",
         "status_display",
         "attempts_display",
         "scheduled_at_display",
@@ -246,7 +253,7 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     # -- list columns ----------------------------------------------------
 
-    @admin.display(description=_("Function"), ordering="function")
+    @admin.display(description=_("Function and queue"), ordering="function")
     def function_display(self, obj):
         module, _dot, name = obj.function.rpartition(".")
         if len(obj.function) > FUNCTION_CHARS:
@@ -254,11 +261,22 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
             keep = max(0, FUNCTION_CHARS - len(name) - 2)
             module = "…" + module[len(module) - keep :] if keep else "…"
             name = Truncator(name).chars(FUNCTION_CHARS)
+        # A line may break after a dot or an underscore, never inside a word.
+        name = _breakable(name, "_")
         if not module:
             shown = format_html("<strong>{}</strong>", name)
         else:
-            shown = format_html('<span class="autotask-module">{}.</span><strong>{}</strong>', module, name)
-        return format_html('<span class="autotask-function" title="{}">{}</span>', obj.function, shown)
+            shown = format_html(
+                '<span class="autotask-module">{}.<wbr></span><strong>{}</strong>',
+                _breakable(module, "."),
+                name,
+            )
+        return format_html(
+            '<span class="autotask-function" title="{}">{}</span><span class="autotask-queue">{}</span>',
+            obj.function,
+            shown,
+            obj.queue,
+        )
 
     @admin.display(description=_("Status"), ordering="status")
     def status_display(self, obj):
@@ -624,6 +642,11 @@ def _locked(queryset, verb):
     """
     rows = TaskQueue.objects.using(queryset.db).filter(pk__in=queryset.order_by().values("pk"))
     return list(getattr(rows, verb)().order_by().select_for_update().values_list("id", flat=True))
+
+
+def _breakable(text, separator):
+    """Return ``text`` (escaped) with a line break allowed after each ``separator``."""
+    return format_html_join(mark_safe(f"{separator}<wbr>"), "{}", ((part,) for part in text.split(separator)))
 
 
 def _history_time(text):
