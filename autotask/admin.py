@@ -599,7 +599,7 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
         totals = snap.totals
         statuses = [
             {
-                "name": label,
+                "name": str(label),
                 "count": totals.get(STATUS_NAMES[value], 0),
                 "class": STATUS_CLASSES[value],
                 "url": f"{changelist}?status__exact={value}",
