@@ -417,40 +417,34 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def _page(self, pk):
         return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[quote(pk)])
 
+    def _tell(self, request, text, task, level=messages.SUCCESS):
+        self.message_user(request, text % {"id": task.pk}, level)
+
     def press_retry(self, request, task):
-        retried, refused = self._retry(request, TaskQueue.objects.using(task._state.db).filter(pk=task.pk))
-        if retried:
-            self.message_user(
-                request, gettext("Retried task #%(id)s: it waits again, due now.") % {"id": task.pk}
-            )
-        elif refused:
+        retried, refused = self._retry(request, _one(task))
+        if refused:
             self.message_user(request, _not_declared(gettext("Not retried"), refused), messages.WARNING)
+        elif retried:
+            self._tell(request, gettext("Retried task #%(id)s: it waits again, due now."), task)
         else:
-            self.message_user(
-                request,
-                gettext("Task #%(id)s was not retried: only failed (Error) tasks are retried.")
-                % {"id": task.pk},
-                messages.WARNING,
-            )
+            text = gettext("Task #%(id)s was not retried: only failed (Error) tasks are retried.")
+            self._tell(request, text, task, messages.WARNING)
         return self._page(task.pk)
 
     def press_cancel(self, request, task):
-        if self._cancel(request, TaskQueue.objects.using(task._state.db).filter(pk=task.pk)):
-            self.message_user(request, gettext("Cancelled task #%(id)s.") % {"id": task.pk})
+        if self._cancel(request, _one(task)):
+            self._tell(request, gettext("Cancelled task #%(id)s."), task)
         else:
-            self.message_user(
-                request,
-                gettext("Task #%(id)s was not cancelled: only waiting tasks can be cancelled.")
-                % {"id": task.pk},
-                messages.WARNING,
-            )
+            text = gettext("Task #%(id)s was not cancelled: only waiting tasks can be cancelled.")
+            self._tell(request, text, task, messages.WARNING)
         return self._page(task.pk)
 
     def press_run_again(self, request, task):
         if not task.is_finished:
-            self.message_user(
+            self._tell(
                 request,
-                gettext("Task #%(id)s was not run again: it has not finished.") % {"id": task.pk},
+                gettext("Task #%(id)s was not run again: it has not finished."),
+                task,
                 messages.WARNING,
             )
             return self._page(task.pk)
@@ -633,6 +627,11 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
         }
 
 
+def _one(task):
+    """The queryset of one task row, on its database."""
+    return TaskQueue.objects.using(task._state.db).filter(pk=task.pk)
+
+
 def _locked(queryset, verb):
     """Lock the rows of ``queryset`` that ``verb`` selects until the transaction ends; return their ids.
 
@@ -694,35 +693,13 @@ def _run_schedules(model_admin, request, schedules, using):
 @admin.register(Schedule)
 class ScheduleAdmin(ReadOnlyMixin, admin.ModelAdmin):
     # The list shows the error shortened; the page shows it whole.
-    list_display = (
-        "name",
-        "kind",
-        "spec",
-        "timezone",
-        "queue",
-        "next_run",
-        "last_run_at_display",
-        "last_status",
-        "last_error_short",
-        "missing",
-    )
+    columns = ("name", "kind", "spec", "timezone", "queue", "next_run", "last_run_at_display", "last_status")
+    list_display = (*columns, "last_error_short", "missing")
     list_filter = ("kind", "missing", "queue")
     search_fields = ("name",)
     ordering = ("missing", "next_run_at", "name")
     actions = ("run_now",)
-    readonly_fields = (
-        "name",
-        "kind",
-        "spec",
-        "timezone",
-        "queue",
-        "next_run",
-        "last_run_at_display",
-        "last_status",
-        "last_error_display",
-        "missing",
-        "updated_at_display",
-    )
+    readonly_fields = (*columns, "last_error_display", "missing", "updated_at_display")
     fields = readonly_fields
 
     last_run_at_display = _time_column("last_run_at", _("Last run at"))
