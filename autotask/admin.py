@@ -8,6 +8,7 @@ admin.  Every change is written to the admin's history (LogEntry).
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib import admin, messages
@@ -160,7 +161,7 @@ class Button:
     label: str
     help: str
     method: str  # of TaskQueueAdmin, called with (request, task); returns the URL to go to next
-    applies: object
+    applies: Callable[[TaskQueue], bool]
 
     def url_name(self, opts):
         return f"{opts.app_label}_{opts.model_name}_{self.slug.replace('-', '_')}"
@@ -379,7 +380,11 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
                     "label": b.label,
                     "help": b.help,
                     "slug": b.slug,
-                    "url": reverse(f"admin:{b.url_name(self.opts)}", args=[quote(task.pk)]),
+                    "url": reverse(
+                        f"admin:{b.url_name(self.opts)}",
+                        args=[quote(task.pk)],
+                        current_app=self.admin_site.name,
+                    ),
                 }
                 for b in TASK_BUTTONS
                 if b.applies(task)
@@ -415,7 +420,8 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return HttpResponseRedirect(getattr(self, button.method)(request, task))
 
     def _page(self, pk):
-        return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[quote(pk)])
+        name = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
+        return reverse(name, args=[quote(pk)], current_app=self.admin_site.name)
 
     def _tell(self, request, text, task, level=messages.SUCCESS):
         self.message_user(request, text % {"id": task.pk}, level)
@@ -487,8 +493,10 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
+    def get_actions(self, request, action_location=None):
+        # Django 6.1 asks for the list's or the change form's actions; 5.2 knows only the list's.
+        where = {} if action_location is None else {"action_location": action_location}
+        actions = super().get_actions(request, **where)
         # Replaced by delete_finished, which never deletes a task a worker may hold.
         actions.pop("delete_selected", None)
         return actions
