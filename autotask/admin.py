@@ -202,7 +202,6 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "id",
         "function_display",
         "status_display",
-        "attempts_display",
         "scheduled_at_display",
         "duration",
         "error_excerpt",
@@ -279,20 +278,20 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
             obj.queue,
         )
 
-    @admin.display(description=_("Status"), ordering="status")
+    @admin.display(description=_("Status and attempts"), ordering="status")
     def status_display(self, obj):
         label = obj.get_status_display()
         if obj.status == RUNNING and obj.started_at is None:
             label = gettext("%(status)s (claimed ahead, not started)") % {"status": label}  # no attempt used
         return format_html(
-            '<span class="autotask-status autotask-{}">{}</span>',
+            '<span class="autotask-status autotask-{}">{}</span>'
+            '<span class="autotask-attempts" title="{}">{} / {}</span>',
             STATUS_CLASSES.get(obj.status, "unknown"),
             label,
+            gettext("Attempts started / allowed"),
+            obj.attempts,
+            obj.max_attempts,
         )
-
-    @admin.display(description=_("Attempts"), ordering="attempts")
-    def attempts_display(self, obj):
-        return f"{obj.attempts} / {obj.max_attempts}"
 
     @admin.display(description=_("Duration"))
     def duration(self, obj):

@@ -95,7 +95,7 @@ def row_status(driver, pk):
     """The status text of task ``pk`` in the list on screen ('' when it is not listed)."""
     for row in css(driver, "#result_list tbody tr"):
         if css(row, "input.action-select")[0].get_attribute("value") == str(pk):
-            return css(row, "td.field-status_display")[0].text
+            return css(row, "td.field-status_display .autotask-status")[0].text
     return ""
 
 

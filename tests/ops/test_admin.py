@@ -98,8 +98,11 @@ def test_list_shows_function_queue_status_words_attempts_times_duration_error_an
         "tests.<wbr>app.<wbr>tasks.<wbr></span><strong>boom</strong></span>"
         '<span class="autotask-queue">mail</span>' in html
     )
-    assert '<span class="autotask-status autotask-error">Error</span>' in html
-    for text in ("2 / 3", "42 ms", "5 min"):
+    assert (
+        '<span class="autotask-status autotask-error">Error</span>'
+        '<span class="autotask-attempts" title="Attempts started / allowed">2 / 3</span>' in html
+    )
+    for text in ("42 ms", "5 min"):
         assert f">{text}</td>" in html
     # To the second, the exact instant in the tooltip.
     instant = "2026-03-04T05:06:07+00:00"
@@ -112,7 +115,7 @@ def test_list_shows_function_queue_status_words_attempts_times_duration_error_an
     tooltip = "ValueError: the disk is full\nmore detail on the second line"
     excerpt = "ValueError: the disk is full"
     assert f'<span class="autotask-error-excerpt" title="{tooltip}">{excerpt}</span>' in html
-    for header in ("Function and queue", "Scheduled at", "Status", "Attempts", "Duration", "Error", "Age"):
+    for header in ("Function and queue", "Scheduled at", "Status and attempts", "Duration", "Error", "Age"):
         assert header in html
 
 
@@ -164,7 +167,7 @@ def test_list_tells_a_task_claimed_ahead_from_a_running_one(admin_client):
     assert (
         '<span class="autotask-status autotask-running">Running (claimed ahead, not started)</span>' in html
     )
-    assert ">0 / 1</td>" in html
+    assert '<span class="autotask-attempts" title="Attempts started / allowed">0 / 1</span>' in html
 
 
 def test_filters_by_status_queue_and_kind(admin_client):
