@@ -10,9 +10,18 @@ from django.test import Client
 from django.urls import reverse
 
 from autotask import serialization
-from autotask.models import Schedule, TaskQueue
+from autotask.models import Schedule, TaskQueue, Worker
 from autotask.task import CANCELLED, DONE, ERROR, RUNNING, WAITING
-from tests.ops.test_admin import act, change_url, make_schedule, make_task, messages_of, user_with
+from tests.ops.test_admin import (
+    SCHEDULES,
+    WORKERS,
+    act,
+    change_url,
+    make_schedule,
+    make_task,
+    messages_of,
+    user_with,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -282,3 +291,13 @@ def test_an_action_that_changes_nothing_writes_no_history(admin_client):
     act(admin_client, "cancel_waiting", [make_task(RUNNING)])
     act(admin_client, "delete_finished", [make_task(WAITING)])
     assert not LogEntry.objects.exists()
+
+
+def test_schedules_and_workers_show_their_times_to_the_second(admin_client):
+    at = datetime.datetime(2026, 7, 8, 9, 10, 11, tzinfo=datetime.UTC)
+    schedule = make_schedule(next_run_at=at + timedelta(days=400), last_run_at=at)
+    Worker.objects.create(worker_id="w:1:a", hostname="w", pid=1, started_at=at, last_seen=at)
+    second = '<span class="autotask-nowrap">09:10:11</span></time>'
+    for url in (SCHEDULES, change_url(schedule), WORKERS, change_url(Worker.objects.get())):
+        html = admin_client.get(url).content.decode()
+        assert second in html, url
