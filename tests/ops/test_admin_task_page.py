@@ -1,17 +1,20 @@
 """A task's page in the admin: the Retry / Cancel / Run again buttons, and the history every change writes."""
 
 import datetime
+import threading
 from datetime import timedelta
 
 import pytest
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection, connections, transaction
 from django.test import Client
 from django.urls import reverse
 
 from autotask import serialization
 from autotask.models import Schedule, TaskQueue, Worker
 from autotask.task import CANCELLED, DONE, ERROR, RUNNING, WAITING
+from tests.conftest import wait_for
 from tests.ops.test_admin import (
     SCHEDULES,
     WORKERS,
@@ -301,3 +304,53 @@ def test_schedules_and_workers_show_their_times_to_the_second(admin_client):
     for url in (SCHEDULES, change_url(schedule), WORKERS, change_url(Worker.objects.get())):
         html = admin_client.get(url).content.decode()
         assert second in html, url
+
+
+# -- a worker takes the task while the operator presses -------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("slug, before, taken", [("cancel", WAITING, RUNNING), ("retry", ERROR, WAITING)])
+def test_a_task_changed_while_the_button_waits_is_left_alone_and_not_logged(
+    admin_client, slug, before, taken
+):
+    """PostgreSQL: the button waits for the row's lock, then sees the committed change and leaves the task.
+
+    Without the lock it would read the row before the change committed and write
+    a history entry for a change it did not make.
+    """
+    if connection.vendor != "postgresql":
+        pytest.skip("waits for a row lock seen in pg_stat_activity")
+    task = make_task(before, function="tests.app.tasks.flaky")
+    box = {}
+
+    def press():
+        try:
+            box["response"] = admin_client.post(button_url(task, slug), follow=True)
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():  # the worker's side: it holds the row until it commits
+        TaskQueue.objects.filter(pk=task.pk).update(status=taken)
+        thread = threading.Thread(target=press, daemon=True)
+        thread.start()
+        wait_for(
+            lambda: _waiting_for_a_lock('"autotask_taskqueue"'),
+            timeout=15,
+            message="the button to wait for the row",
+        )
+    thread.join(15)
+    assert not thread.is_alive()
+    assert messages_of(box["response"])[0].startswith(f"Task #{task.pk} was not ")
+    assert TaskQueue.objects.get(pk=task.pk).status == taken and history(task) == []
+
+
+def _waiting_for_a_lock(statement):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # a transaction sees one snapshot otherwise
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND query LIKE %s",
+            [f"%{statement}%"],
+        )
+        return cursor.fetchone()[0]
