@@ -1,28 +1,48 @@
 """The Django admin for tasks, schedules and workers: read-mostly, with explicit actions.
 
 Task and schedule pages are read-only for everyone (a task row is the
-workers' bookkeeping, not a form); the actions are the only way to change
-anything, and they need the model's change (or delete) permission, so the
-view permission alone gives a read-only admin.
+workers' bookkeeping, not a form); the actions and the buttons on a task's
+page are the only way to change anything, and they need the model's change
+(or delete) permission, so the view permission alone gives a read-only
+admin.  Every change is written to the admin's history (LogEntry).
 """
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.contrib import admin, messages
-from django.contrib.admin.utils import display_for_field
-from django.urls import reverse
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from . import monitor, serialization
+from .exceptions import NotADeclaredTask
 from .models import Schedule, TaskQueue, Worker
-from .task import CANCELLED, DONE, ERROR, RUNNING, STATUS_NAMES, WAITING
+from .task import CANCELLED, DONE, ERROR, FINISHED, RUNNING, STATUS_NAMES, WAITING
+from .timeutil import parse_iso
 
 MAX_SHOWN_CHARS = 100_000  # characters of one payload shown on a task's page
 RAW_SHOWN_CHARS = 2_000  # characters of an undecodable payload shown beside the note
 SUMMARY_ROWS = 10  # workers / schedules listed in the summary above the task list
+# The list fits 1280 px without scrolling sideways: long values are cut to
+# these many characters, the whole value in the cell's tooltip.
+FUNCTION_CHARS = 48
+ERROR_CHARS = 60
+TOOLTIP_CHARS = 1_000  # of an error message, in the excerpt's tooltip
+# Times to the second (tasks often run in milliseconds), ISO 8601 whatever the language.
+DATE_FORMAT = "%Y-%m-%d"
+TIME_FORMAT = "%H:%M:%S"
 STATUS_CLASSES = {
     WAITING: "waiting",
     RUNNING: "running",
@@ -43,17 +63,19 @@ def _jsonable(value):
 def _pretty(tree):
     text = json.dumps(tree, indent=2, ensure_ascii=False, sort_keys=False, allow_nan=True)
     if len(text) > MAX_SHOWN_CHARS:
-        text = text[:MAX_SHOWN_CHARS] + f"\n… ({len(text) - MAX_SHOWN_CHARS} more characters not shown)"
+        more = len(text) - MAX_SHOWN_CHARS
+        text = (
+            text[:MAX_SHOWN_CHARS]
+            + "\n… "
+            + gettext("(%(count)d more characters not shown)") % {"count": more}
+        )
     return format_html('<pre class="autotask-json">{}</pre>', text)
 
 
 def _undecodable(what, text, exc):
     raw = text if len(text) <= RAW_SHOWN_CHARS else text[:RAW_SHOWN_CHARS] + " …"
     return format_html(
-        '<p class="errornote">The stored {} cannot be decoded: {}</p><pre class="autotask-json">{}</pre>',
-        what,
-        exc,
-        raw,
+        '<p class="errornote">{}</p><pre class="autotask-json">{}</pre>', what % {"error": exc}, raw
     )
 
 
@@ -62,7 +84,7 @@ def pretty_call(text):
     try:
         args, kwargs = serialization.decode_call(text)
     except Exception as exc:  # noqa: BLE001 - a corrupt payload (pickle may raise anything) is shown, not raised
-        return _undecodable("arguments", text, exc)
+        return _undecodable(gettext("The stored arguments cannot be decoded: %(error)s"), text, exc)
     return _pretty(
         {"args": [_jsonable(a) for a in args], "kwargs": {k: _jsonable(v) for k, v in kwargs.items()}}
     )
@@ -75,12 +97,41 @@ def pretty_value(text):
     try:
         value = serialization.decode_value(text)
     except Exception as exc:  # noqa: BLE001 - see pretty_call
-        return _undecodable("result", text, exc)
+        return _undecodable(gettext("The stored result cannot be decoded: %(error)s"), text, exc)
     return _pretty(_jsonable(value))
 
 
 def _preformatted(text):
     return format_html('<pre class="autotask-traceback">{}</pre>', text) if text else "-"
+
+
+def seconds(value):
+    """Render a datetime to the second in the current time zone, the exact instant in its tooltip.
+
+    The date and the time may go on two lines, so that a narrow column fits.
+    """
+    if value is None:
+        return "-"
+    if timezone.is_aware(value):
+        value = timezone.localtime(value)
+    return format_html(
+        '<time datetime="{}" title="{}"><span class="autotask-nowrap">{}</span> '
+        '<span class="autotask-nowrap">{}</span></time>',
+        value.isoformat(),
+        value.isoformat(sep=" "),
+        value.strftime(DATE_FORMAT),
+        value.strftime(TIME_FORMAT),
+    )
+
+
+def _time_column(field, description):
+    """A column (or read-only field) showing the datetime ``field`` to the second."""
+
+    @admin.display(description=description, ordering=field)
+    def show(model_admin, obj):
+        return seconds(getattr(obj, field))
+
+    return show
 
 
 class ReadOnlyMixin:
@@ -91,27 +142,75 @@ class ReadOnlyMixin:
 
     def has_change_permission(self, request, obj=None):
         # obj given: the object's page, always view-only.  obj None: the model
-        # permission, which gates the actions.
+        # permission, which gates the actions and the buttons.
         return False if obj is not None else super().has_change_permission(request)
+
+
+def log(request, objects, flag, message=""):
+    """Write one admin history entry (LogEntry) per object, in one statement."""
+    objects = list(objects)
+    if objects:
+        LogEntry.objects.log_actions(request.user.pk, objects, flag, change_message=str(message))
+
+
+@dataclass(frozen=True)
+class Button:
+    """A button on a task's page: a POST to ``<id>/<slug>/`` shown when ``applies(task)``."""
+
+    slug: str
+    label: str
+    help: str
+    method: str  # of TaskQueueAdmin, called with (request, task); returns the URL to go to next
+    applies: Callable[[TaskQueue], bool]
+
+    def url_name(self, opts):
+        return f"{opts.app_label}_{opts.model_name}_{self.slug.replace('-', '_')}"
+
+
+# The buttons, in the order shown.  A "Stop" button for a RUNNING task joins
+# them once a running task can be stopped: Button("stop", ..., applies=is running).
+TASK_BUTTONS = (
+    Button(
+        "retry",
+        _("Retry"),
+        _("Put this failed task back to Waiting, due now, with a fresh attempt budget."),
+        "press_retry",
+        lambda task: task.status == ERROR,
+    ),
+    Button(
+        "cancel",
+        _("Cancel"),
+        _("Cancel this task: no worker has started it."),
+        "press_cancel",
+        lambda task: task.status == WAITING,
+    ),
+    Button(
+        "run-again",
+        _("Run again"),
+        _("Enqueue a new task with the same function, arguments and options, due now."),
+        "press_run_again",
+        lambda task: task.status in FINISHED,
+    ),
+)
 
 
 @admin.register(TaskQueue)
 class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
     change_list_template = "admin/autotask/taskqueue/change_list.html"
+    change_form_template = "admin/autotask/taskqueue/change_form.html"
     list_display = (
         "id",
         "function_display",
-        "queue",
-        "kind",
-        "scheduled_at",
         "status_display",
-        "attempts_display",
+        "scheduled_at_display",
+        "duration",
+        "error_excerpt",
         "age",
     )
     list_display_links = ("id", "function_display")
     list_filter = ("status", "queue", "kind")
     search_fields = ("function",)
-    search_help_text = "Part of a function's dotted path, or a task id (42 or #42)."
+    search_help_text = _("Part of a function's dotted path, or a task id (42 or #42).")
     ordering = ("-id",)
     list_per_page = 100
     # The summary above the list counts per status; a second COUNT(*) of the
@@ -120,99 +219,128 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
     actions = ("retry_failed", "cancel_waiting", "run_schedule_now", "delete_finished")
     fieldsets = (
         (None, {"fields": ("id", "function", "kind", "queue", "priority", "status", "schedule")}),
-        ("Arguments", {"fields": ("arguments",)}),
-        ("Outcome", {"fields": ("result_display", "error_message", "traceback_display")}),
+        (_("Arguments"), {"fields": ("arguments",)}),
+        (_("Outcome"), {"fields": ("result_display", "error_message", "traceback_display")}),
         (
-            "Timing",
-            {"fields": ("created_at", "scheduled_at", "started_at", "finished_at", "expires_at", "ttl")},
+            _("Timing"),
+            {
+                "fields": (
+                    "created_at_display",
+                    "scheduled_at_display",
+                    "started_at_display",
+                    "finished_at_display",
+                    "duration",
+                    "expires_at_display",
+                    "ttl",
+                )
+            },
         ),
         (
-            "Attempts",
+            _("Attempts"),
             {
                 "fields": (
                     "attempts",
                     "max_attempts",
                     "worker_id",
-                    "lease_expires_at",
+                    "lease_expires_at_display",
                     "history_display",
                     "options_display",
                 )
             },
         ),
     )
-    readonly_fields = (
-        "id",
-        "function",
-        "kind",
-        "queue",
-        "priority",
-        "status",
-        "schedule",
-        "arguments",
-        "result_display",
-        "error_message",
-        "traceback_display",
-        "created_at",
-        "scheduled_at",
-        "started_at",
-        "finished_at",
-        "expires_at",
-        "ttl",
-        "attempts",
-        "max_attempts",
-        "worker_id",
-        "lease_expires_at",
-        "history_display",
-        "options_display",
-    )
+    readonly_fields = tuple(name for _name, fieldset in fieldsets for name in fieldset["fields"])
 
     # -- list columns ----------------------------------------------------
 
-    @admin.display(description="Function", ordering="function")
+    @admin.display(description=_("Function and queue"), ordering="function")
     def function_display(self, obj):
-        module, _, name = obj.function.rpartition(".")
+        module, _dot, name = obj.function.rpartition(".")
+        if len(obj.function) > FUNCTION_CHARS:
+            # Cut the module from the left: the function's own name says the most.
+            keep = max(0, FUNCTION_CHARS - len(name) - 2)
+            module = "…" + module[len(module) - keep :] if keep else "…"
+            name = Truncator(name).chars(FUNCTION_CHARS)
+        # A line may break after a dot or an underscore, never inside a word.
+        name = _breakable(name, "_")
         if not module:
-            return format_html("<strong>{}</strong>", name)
-        return format_html('<span class="autotask-module">{}.</span><strong>{}</strong>', module, name)
+            shown = format_html("<strong>{}</strong>", name)
+        else:
+            shown = format_html(
+                '<span class="autotask-module">{}.<wbr></span><strong>{}</strong>',
+                _breakable(module, "."),
+                name,
+            )
+        return format_html(
+            '<span class="autotask-function" title="{}">{}</span><span class="autotask-queue">{}</span>',
+            obj.function,
+            shown,
+            obj.queue,
+        )
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status and attempts"), ordering="status")
     def status_display(self, obj):
         label = obj.get_status_display()
         if obj.status == RUNNING and obj.started_at is None:
-            label += " (claimed ahead, not started)"  # no attempt used yet
+            label = gettext("%(status)s (claimed ahead, not started)") % {"status": label}  # no attempt used
         return format_html(
-            '<span class="autotask-status autotask-{}">{}</span>',
+            '<span class="autotask-status autotask-{}">{}</span>'
+            '<span class="autotask-attempts" title="{}">{} / {}</span>',
             STATUS_CLASSES.get(obj.status, "unknown"),
             label,
+            gettext("Attempts started / allowed"),
+            obj.attempts,
+            obj.max_attempts,
         )
 
-    @admin.display(description="Attempts", ordering="attempts")
-    def attempts_display(self, obj):
-        return f"{obj.attempts} / {obj.max_attempts}"
+    @admin.display(description=_("Duration"))
+    def duration(self, obj):
+        """Finished minus started: how long the last attempt ran."""
+        if obj.started_at is None or obj.finished_at is None:
+            return "-"
+        return monitor.format_duration((obj.finished_at - obj.started_at).total_seconds())
 
-    @admin.display(description="Age", ordering="created_at")
+    @admin.display(description=_("Error"))
+    def error_excerpt(self, obj):
+        if not obj.error_message:
+            return ""
+        first_line = obj.error_message.strip().splitlines()[0] if obj.error_message.strip() else ""
+        return format_html(
+            '<span class="autotask-error-excerpt" title="{}">{}</span>',
+            Truncator(obj.error_message).chars(TOOLTIP_CHARS),
+            Truncator(first_line).chars(ERROR_CHARS),
+        )
+
+    @admin.display(description=_("Age"), ordering="created_at")
     def age(self, obj):
         return monitor.format_age((timezone.now() - obj.created_at).total_seconds())
 
+    created_at_display = _time_column("created_at", _("Created at"))
+    scheduled_at_display = _time_column("scheduled_at", _("Scheduled at"))
+    started_at_display = _time_column("started_at", _("Started at"))
+    finished_at_display = _time_column("finished_at", _("Finished at"))
+    expires_at_display = _time_column("expires_at", _("Expires at"))
+    lease_expires_at_display = _time_column("lease_expires_at", _("Lease expires at"))
+
     # -- the task's page -------------------------------------------------
 
-    @admin.display(description="Arguments")
+    @admin.display(description=_("Arguments"))
     def arguments(self, obj):
         return pretty_call(obj.args)
 
-    @admin.display(description="Result")
+    @admin.display(description=_("Result"))
     def result_display(self, obj):
         return pretty_value(obj.result)
 
-    @admin.display(description="Traceback")
+    @admin.display(description=_("Traceback"))
     def traceback_display(self, obj):
         return _preformatted(obj.traceback)
 
-    @admin.display(description="Options")
+    @admin.display(description=_("Options"))
     def options_display(self, obj):
         return _pretty(obj.options) if obj.options else "-"
 
-    @admin.display(description="History")
+    @admin.display(description=_("History"))
     def history_display(self, obj):
         if not obj.history:
             return "-"
@@ -223,19 +351,129 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 (
                     entry.get("attempt", ""),
                     entry.get("worker_id", ""),
-                    entry.get("started_at", ""),
-                    entry.get("finished_at", ""),
-                    entry.get("error") or "done",
+                    _history_time(entry.get("started_at")),
+                    _history_time(entry.get("finished_at")),
+                    entry.get("error") or gettext("done"),
                 )
                 for entry in obj.history
                 if isinstance(entry, dict)
             ),
         )
         return format_html(
-            '<table class="autotask-history"><thead><tr><th>Attempt</th><th>Worker</th>'
-            "<th>Started</th><th>Finished</th><th>Outcome</th></tr></thead><tbody>{}</tbody></table>",
+            '<table class="autotask-history"><thead><tr><th>{}</th><th>{}</th>'
+            "<th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+            gettext("Attempt"),
+            gettext("Worker"),
+            gettext("Started"),
+            gettext("Finished"),
+            gettext("Outcome"),
             rows,
         )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        task = self.get_object(request, unquote(object_id))
+        buttons = []
+        if task is not None and self.has_change_permission(request):
+            buttons = [
+                {
+                    "label": b.label,
+                    "help": b.help,
+                    "slug": b.slug,
+                    "url": reverse(
+                        f"admin:{b.url_name(self.opts)}",
+                        args=[quote(task.pk)],
+                        current_app=self.admin_site.name,
+                    ),
+                }
+                for b in TASK_BUTTONS
+                if b.applies(task)
+            ]
+        context = {**(extra_context or {}), "autotask_buttons": buttons}
+        return super().change_view(request, object_id, form_url, context)
+
+    # -- the buttons on a task's page ------------------------------------
+
+    def get_urls(self):
+        return [*self.button_urls(), *super().get_urls()]
+
+    def button_urls(self):
+        return [
+            path(
+                f"<path:object_id>/{button.slug}/",
+                self.admin_site.admin_view(self.press),  # staff only, CSRF-checked
+                {"button": button},
+                name=button.url_name(self.opts),
+            )
+            for button in TASK_BUTTONS
+        ]
+
+    def press(self, request, object_id, button):
+        """Apply one button to one task (POST only, change permission); go back to a task's page."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        task = self.get_object(request, unquote(object_id))
+        if task is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        return HttpResponseRedirect(getattr(self, button.method)(request, task))
+
+    def _page(self, pk):
+        name = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
+        return reverse(name, args=[quote(pk)], current_app=self.admin_site.name)
+
+    def _tell(self, request, text, task, level=messages.SUCCESS):
+        self.message_user(request, text % {"id": task.pk}, level)
+
+    def press_retry(self, request, task):
+        retried, refused = self._retry(request, _one(task))
+        if refused:
+            self.message_user(request, _not_declared(gettext("Not retried"), refused), messages.WARNING)
+        elif retried:
+            self._tell(request, gettext("Retried task #%(id)s: it waits again, due now."), task)
+        else:
+            text = gettext("Task #%(id)s was not retried: only failed (Error) tasks are retried.")
+            self._tell(request, text, task, messages.WARNING)
+        return self._page(task.pk)
+
+    def press_cancel(self, request, task):
+        if self._cancel(request, _one(task)):
+            self._tell(request, gettext("Cancelled task #%(id)s."), task)
+        else:
+            text = gettext("Task #%(id)s was not cancelled: only waiting tasks can be cancelled.")
+            self._tell(request, text, task, messages.WARNING)
+        return self._page(task.pk)
+
+    def press_run_again(self, request, task):
+        if not task.is_finished:
+            self._tell(
+                request,
+                gettext("Task #%(id)s was not run again: it has not finished."),
+                task,
+                messages.WARNING,
+            )
+            return self._page(task.pk)
+        alias = task._state.db
+        try:
+            with transaction.atomic(using=alias):
+                new_pk = monitor.run_again(task, using=alias)
+                new = TaskQueue.objects.using(alias).get(pk=new_pk)
+                log(request, [new], ADDITION, gettext("Added: a new run of task #%(id)s.") % {"id": task.pk})
+                log(request, [task], CHANGE, gettext("Ran again as task #%(id)s.") % {"id": new_pk})
+        except NotADeclaredTask:
+            self.message_user(
+                request, _not_declared(gettext("Not run again"), {task.function}), messages.WARNING
+            )
+            return self._page(task.pk)
+        self.message_user(
+            request,
+            format_html(
+                gettext("Enqueued task {new}, a new run of task #{id}."),
+                new=format_html('<a href="{}">#{}</a>', self._page(new_pk), new_pk),
+                id=task.pk,
+            ),
+        )
+        return self._page(new_pk)
 
     # -- search ----------------------------------------------------------
 
@@ -254,8 +492,10 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
+    def get_actions(self, request, action_location=None):
+        # Django 6.1 asks for the list's or the change form's actions; 5.2 knows only the list's.
+        where = {} if action_location is None else {"action_location": action_location}
+        actions = super().get_actions(request, **where)
         # Replaced by delete_finished, which never deletes a task a worker may hold.
         actions.pop("delete_selected", None)
         return actions
@@ -263,44 +503,86 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def _report(self, request, done, selected, did, skipped_reason):
         """Say what an action did, and why the rest of the selection was left alone."""
         if done:
-            self.message_user(request, f"{did} {_tasks(done)}.", messages.SUCCESS)
+            self.message_user(request, did % {"count": done}, messages.SUCCESS)
         left = selected - done
         if left:
-            verb = "was" if left == 1 else "were"
             level = messages.INFO if done else messages.WARNING
-            self.message_user(request, f"{_tasks(left)} {verb} left alone: {skipped_reason}.", level)
+            text = ngettext(
+                "%(count)d task was left alone: %(reason)s.",
+                "%(count)d tasks were left alone: %(reason)s.",
+                left,
+            )
+            self.message_user(request, text % {"count": left, "reason": skipped_reason}, level)
 
-    @admin.action(description="Retry failed tasks", permissions=["change"])
+    # Each change locks the rows it is about to change (SELECT ... FOR UPDATE where the
+    # database has it; SQLite has one writer), so the history names exactly those rows.
+
+    def _retry(self, request, queryset):
+        alias = queryset.db
+        with transaction.atomic(using=alias):
+            ids = _locked(queryset, "failed")
+            retried, refused = monitor.retry_failed_tasks(TaskQueue.objects.using(alias).filter(pk__in=ids))
+            changed = TaskQueue.objects.using(alias).filter(pk__in=ids).exclude(function__in=refused)
+            log(
+                request,
+                changed.only("id", "function", "status"),
+                CHANGE,
+                gettext("Retried: waiting again, due now."),
+            )
+        return retried, refused
+
+    def _cancel(self, request, queryset):
+        alias = queryset.db
+        with transaction.atomic(using=alias):
+            ids = _locked(queryset, "waiting")
+            cancelled = TaskQueue.objects.using(alias).filter(pk__in=ids).cancel_waiting(timezone.now())
+            changed = TaskQueue.objects.using(alias).filter(pk__in=ids).only("id", "function", "status")
+            log(request, changed, CHANGE, gettext("Cancelled while waiting."))
+        return cancelled
+
+    @admin.action(description=_("Retry failed tasks"), permissions=["change"])
     def retry_failed(self, request, queryset):
         selected = queryset.count()
-        retried, refused = monitor.retry_failed_tasks(queryset)
-        self._report(request, retried, selected, "Retried", "only failed (Error) tasks are retried")
+        retried, refused = self._retry(request, queryset)
+        did = ngettext("Retried %(count)d task.", "Retried %(count)d tasks.", retried)
+        self._report(request, retried, selected, did, gettext("only failed (Error) tasks are retried"))
         if refused:
-            self.message_user(request, _not_declared("Not retried", refused), messages.WARNING)
+            self.message_user(request, _not_declared(gettext("Not retried"), refused), messages.WARNING)
 
-    @admin.action(description="Cancel waiting tasks", permissions=["change"])
+    @admin.action(description=_("Cancel waiting tasks"), permissions=["change"])
     def cancel_waiting(self, request, queryset):
         selected = queryset.count()
-        cancelled = queryset.cancel_waiting(timezone.now())
-        self._report(request, cancelled, selected, "Cancelled", "only waiting tasks can be cancelled")
+        cancelled = self._cancel(request, queryset)
+        did = ngettext("Cancelled %(count)d task.", "Cancelled %(count)d tasks.", cancelled)
+        self._report(request, cancelled, selected, did, gettext("only waiting tasks can be cancelled"))
 
-    @admin.action(description="Run the periodic/cron task now", permissions=["change"])
+    @admin.action(description=_("Run the periodic/cron task now"), permissions=["change"])
     def run_schedule_now(self, request, queryset):
         schedule_ids = set(queryset.exclude(schedule=None).values_list("schedule_id", flat=True).distinct())
         schedules = list(Schedule.objects.using(queryset.db).filter(pk__in=schedule_ids))
         if not schedules:
             self.message_user(
-                request, "None of the selected tasks is a periodic or cron task.", messages.WARNING
+                request, gettext("None of the selected tasks is a periodic or cron task."), messages.WARNING
             )
             return
         _run_schedules(self, request, schedules, queryset.db)
 
-    @admin.action(description="Delete finished tasks", permissions=["delete"])
+    @admin.action(description=_("Delete finished tasks"), permissions=["delete"])
     def delete_finished(self, request, queryset):
         selected = queryset.count()
-        deleted = queryset.delete_finished()
+        alias = queryset.db
+        with transaction.atomic(using=alias):
+            ids = _locked(queryset, "finished")
+            doomed = TaskQueue.objects.using(alias).filter(pk__in=ids)
+            log(request, doomed.only("id", "function", "status"), DELETION)  # before: the rows go
+            deleted = doomed.delete_finished()
+        did = ngettext("Deleted %(count)d task.", "Deleted %(count)d tasks.", deleted)
         self._report(
-            request, deleted, selected, "Deleted", "only finished (Done, Error, Cancelled) tasks are deleted"
+            request,
+            deleted,
+            selected,
+            did,
+            gettext("only finished (Done, Error, Cancelled) tasks are deleted"),
         )
 
     # -- the summary above the list --------------------------------------
@@ -318,7 +600,7 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
         totals = snap.totals
         statuses = [
             {
-                "name": label,
+                "name": str(label),
                 "count": totals.get(STATUS_NAMES[value], 0),
                 "class": STATUS_CLASSES[value],
                 "url": f"{changelist}?status__exact={value}",
@@ -352,15 +634,40 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
         }
 
 
-def _tasks(count):
-    return f"{count} task" if count == 1 else f"{count} tasks"
+def _one(task):
+    """The queryset of one task row, on its database."""
+    return TaskQueue.objects.using(task._state.db).filter(pk=task.pk)
+
+
+def _locked(queryset, verb):
+    """Lock the rows of ``queryset`` that ``verb`` selects until the transaction ends; return their ids.
+
+    The selection goes in a subquery (the list's queryset may be one that
+    FOR UPDATE refuses); the verb's condition stays on the locked rows, so
+    PostgreSQL checks it again on a row that changed while it waited.
+    """
+    rows = TaskQueue.objects.using(queryset.db).filter(pk__in=queryset.order_by().values("pk"))
+    return list(getattr(rows, verb)().order_by().select_for_update().values_list("id", flat=True))
+
+
+def _breakable(text, separator):
+    """Return ``text`` (escaped) with a line break allowed after each ``separator``."""
+    return format_html_join(mark_safe(f"{separator}<wbr>"), "{}", ((part,) for part in text.split(separator)))
+
+
+def _history_time(text):
+    """An attempt's time from the history (ISO 8601 text) to the second; the text as is when unreadable."""
+    try:
+        return seconds(parse_iso(text)) if text else ""
+    except (TypeError, ValueError):
+        return text
 
 
 def _not_declared(verb, names):
-    return (
-        f"{verb}, not a declared task (a worker refuses it): {', '.join(sorted(names))}. "
+    return gettext(
+        "%(verb)s, not a declared task (a worker refuses it): %(names)s. "
         "Declare the function with @delayed_task, @periodic_task, @cron_task or Django's @task."
-    )
+    ) % {"verb": verb, "names": ", ".join(sorted(names))}
 
 
 def _run_schedules(model_admin, request, schedules, using):
@@ -368,16 +675,24 @@ def _run_schedules(model_admin, request, schedules, using):
     refused = monitor.undeclared({s.name for s in schedules if not s.missing})
     runnable = [s for s in schedules if not s.missing and s.name not in refused]
     if refused:
-        model_admin.message_user(request, _not_declared("Not run", refused), messages.WARNING)
+        model_admin.message_user(request, _not_declared(gettext("Not run"), refused), messages.WARNING)
     if runnable:
-        monitor.run_now(runnable, using=using)
+        with transaction.atomic(using=using):
+            ids = monitor.run_now(runnable, using=using)
+            for schedule, pk in zip(runnable, ids, strict=True):
+                log(request, [schedule], CHANGE, gettext("Run now: enqueued task #%(id)s.") % {"id": pk})
+            added = TaskQueue.objects.using(using).filter(pk__in=ids).only("id", "function", "status")
+            log(request, added, ADDITION, gettext("Added: a run now of its periodic or cron task."))
         names = ", ".join(s.name for s in runnable)
-        runs = "a run" if len(runnable) == 1 else f"{len(runnable)} runs"
-        model_admin.message_user(request, f"Enqueued {runs} now: {names}.", messages.SUCCESS)
+        text = ngettext(
+            "Enqueued a run now: %(names)s.", "Enqueued %(count)d runs now: %(names)s.", len(runnable)
+        )
+        model_admin.message_user(request, text % {"count": len(runnable), "names": names}, messages.SUCCESS)
     if missing:
         model_admin.message_user(
             request,
-            "Not run, the function is gone from the code: " + ", ".join(s.name for s in missing) + ".",
+            gettext("Not run, the function is gone from the code: %(names)s.")
+            % {"names": ", ".join(s.name for s in missing)},
             messages.WARNING,
         )
 
@@ -385,37 +700,40 @@ def _run_schedules(model_admin, request, schedules, using):
 @admin.register(Schedule)
 class ScheduleAdmin(ReadOnlyMixin, admin.ModelAdmin):
     # The list shows the error shortened; the page shows it whole.
-    columns = ("name", "kind", "spec", "timezone", "queue", "next_run_at", "last_run_at", "last_status")
-    list_display = (*columns[:5], "next_run", *columns[6:], "last_error_short", "missing")
+    columns = ("name", "kind", "spec", "timezone", "queue", "next_run", "last_run_at_display", "last_status")
+    list_display = (*columns, "last_error_short", "missing")
     list_filter = ("kind", "missing", "queue")
     search_fields = ("name",)
     ordering = ("missing", "next_run_at", "name")
     actions = ("run_now",)
-    readonly_fields = (*columns, "last_error_display", "missing", "updated_at")
+    readonly_fields = (*columns, "last_error_display", "missing", "updated_at_display")
     fields = readonly_fields
 
-    @admin.display(description="Next run at", ordering="next_run_at")
+    last_run_at_display = _time_column("last_run_at", _("Last run at"))
+    updated_at_display = _time_column("updated_at", _("Updated at"))
+
+    @admin.display(description=_("Next run at"), ordering="next_run_at")
     def next_run(self, obj):
         """The next run, flagged when it is overdue rather than upcoming."""
-        shown = display_for_field(obj.next_run_at, Schedule._meta.get_field("next_run_at"), "-")
+        shown = seconds(obj.next_run_at)
         late = monitor.overdue_by(obj, timezone.now())
         if late is None:
             return shown
         return format_html(
-            '{} <strong style="color: var(--error-fg)">overdue by {}</strong>',
+            '{} <strong style="color: var(--error-fg)">{}</strong>',
             shown,
-            monitor.format_age(late),
+            gettext("overdue by %(age)s") % {"age": monitor.format_age(late)},
         )
 
-    @admin.display(description="Last error")
+    @admin.display(description=_("Last error"))
     def last_error_short(self, obj):
         return Truncator(obj.last_error).chars(80) if obj.last_error else ""
 
-    @admin.display(description="Last error")
+    @admin.display(description=_("Last error"))
     def last_error_display(self, obj):
         return _preformatted(obj.last_error)
 
-    @admin.action(description="Run now", permissions=["change"])
+    @admin.action(description=_("Run now"), permissions=["change"])
     def run_now(self, request, queryset):
         _run_schedules(self, request, list(queryset), queryset.db)
 
@@ -429,14 +747,17 @@ class WorkerAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "pid",
         "queues",
         "concurrency",
-        "started_at",
-        "last_seen",
+        "started_at_display",
+        "last_seen_display",
         "alive",
     )
     search_fields = ("worker_id", "hostname")
     ordering = ("-last_seen",)
 
-    @admin.display(description="Alive", boolean=True)
+    started_at_display = _time_column("started_at", _("Started at"))
+    last_seen_display = _time_column("last_seen", _("Last seen"))
+
+    @admin.display(description=_("Alive"), boolean=True)
     def alive(self, obj):
         return obj.last_seen >= monitor.alive_after(timezone.now())
 

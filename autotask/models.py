@@ -4,10 +4,19 @@ from django.db import models
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from .task import CANCELLED, CANCELLED_KEPT, DONE, ERROR, FINISHED, RUNNING, STATUS_NAMES, WAITING
 
-STATUS_CHOICES = [(value, name.capitalize()) for value, name in STATUS_NAMES.items()]
+# The labels the admin shows (translatable); STATUS_NAMES keeps the stored words.
+STATUS_LABELS = {
+    WAITING: _("Waiting"),
+    RUNNING: _("Running"),
+    DONE: _("Done"),
+    ERROR: _("Error"),
+    CANCELLED: _("Cancelled"),
+}
+STATUS_CHOICES = [(value, STATUS_LABELS[value]) for value in STATUS_NAMES]
 
 # Kinds of task rows.
 KIND_DELAYED = "delayed"
@@ -15,10 +24,10 @@ KIND_PERIODIC = "periodic"
 KIND_CRON = "cron"
 KIND_FRAMEWORK = "framework"  # enqueued through django.tasks
 KIND_CHOICES = [
-    (KIND_DELAYED, "Delayed"),
-    (KIND_PERIODIC, "Periodic"),
-    (KIND_CRON, "Cron"),
-    (KIND_FRAMEWORK, "Django task"),
+    (KIND_DELAYED, _("Delayed")),
+    (KIND_PERIODIC, _("Periodic")),
+    (KIND_CRON, _("Cron")),
+    (KIND_FRAMEWORK, _("Django task")),
 ]
 
 
@@ -107,29 +116,29 @@ class TaskQueueQuerySet(models.QuerySet):
 class TaskQueue(models.Model):
     """One stored call of a task function."""
 
-    function = models.CharField(max_length=255, help_text="Dotted path of the task function.")
+    function = models.CharField(max_length=255, help_text=_("Dotted path of the task function."))
     kind = models.CharField(max_length=16, choices=KIND_CHOICES, default=KIND_DELAYED)
     queue = models.CharField(max_length=100, default="default")
-    priority = models.SmallIntegerField(default=0, help_text="Higher runs first.")
+    priority = models.SmallIntegerField(default=0, help_text=_("Higher runs first."))
     status = models.SmallIntegerField(choices=STATUS_CHOICES, default=WAITING)
-    args = models.TextField(default="", help_text="Encoded positional and keyword arguments.")
+    args = models.TextField(default="", help_text=_("Encoded positional and keyword arguments."))
     # NULL (no result yet) differs from any encoded value, '' included.
-    result = models.TextField(null=True, blank=True, help_text="Encoded return value.")  # noqa: DJ001
+    result = models.TextField(null=True, blank=True, help_text=_("Encoded return value."))  # noqa: DJ001
     created_at = models.DateTimeField(default=timezone.now)
-    scheduled_at = models.DateTimeField(default=timezone.now, help_text="Not run before this.")
+    scheduled_at = models.DateTimeField(default=timezone.now, help_text=_("Not run before this."))
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True, help_text="Deleted after this.")
-    ttl = models.FloatField(default=300, help_text="Seconds the outcome is kept.")
-    attempts = models.PositiveIntegerField(default=0, help_text="Runs started so far.")
-    max_attempts = models.PositiveIntegerField(default=1, help_text="1 + retries.")
-    options = models.JSONField(default=dict, blank=True, help_text="Retry and timeout options.")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text=_("Deleted after this."))
+    ttl = models.FloatField(default=300, help_text=_("Seconds the outcome is kept."))
+    attempts = models.PositiveIntegerField(default=0, help_text=_("Runs started so far."))
+    max_attempts = models.PositiveIntegerField(default=1, help_text=_("1 + retries."))
+    options = models.JSONField(default=dict, blank=True, help_text=_("Retry and timeout options."))
     worker_id = models.CharField(max_length=64, blank=True, default="")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     error_message = models.TextField(blank=True, default="")
     traceback = models.TextField(blank=True, default="")
     history = models.JSONField(
-        default=list, blank=True, help_text="One entry per attempt: worker, times, error."
+        default=list, blank=True, help_text=_("One entry per attempt: worker, times, error.")
     )
     # No constraint in the database: its trigger runs for every enqueued row,
     # scheduled or not (a third of a bulk enqueue's time on PostgreSQL), and
@@ -148,8 +157,8 @@ class TaskQueue(models.Model):
     objects = TaskQueueQuerySet.as_manager()
 
     class Meta:
-        verbose_name = "Task"
-        verbose_name_plural = "Tasks"
+        verbose_name = _("Task")
+        verbose_name_plural = _("Tasks")
         # Claim, recovery and pruning indexes are created per database vendor by
         # migration 0002 (partial indexes where the database has them).
 
@@ -168,21 +177,21 @@ class TaskQueue(models.Model):
 class Schedule(models.Model):
     """A periodic or cron task: one row per function, one run per occurrence."""
 
-    name = models.CharField(max_length=255, unique=True, help_text="Dotted path of the function.")
+    name = models.CharField(max_length=255, unique=True, help_text=_("Dotted path of the function."))
     kind = models.CharField(max_length=16, choices=KIND_CHOICES[1:3])
-    spec = models.CharField(max_length=255, help_text="Seconds, or a standard cron expression.")
+    spec = models.CharField(max_length=255, help_text=_("Seconds, or a standard cron expression."))
     timezone = models.CharField(max_length=64, blank=True, default="")
     queue = models.CharField(max_length=100, default="default")
-    next_run_at = models.DateTimeField(help_text="The next occurrence to enqueue.")
+    next_run_at = models.DateTimeField(help_text=_("The next occurrence to enqueue."))
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_status = models.SmallIntegerField(choices=STATUS_CHOICES, null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
-    missing = models.BooleanField(default=False, help_text="The function is gone from the code.")
+    missing = models.BooleanField(default=False, help_text=_("The function is gone from the code."))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "Schedule"
-        verbose_name_plural = "Schedules"
+        verbose_name = _("Schedule")
+        verbose_name_plural = _("Schedules")
 
     def __str__(self):
         return f"{self.name} ({self.kind}: {self.spec})"
@@ -200,8 +209,8 @@ class Worker(models.Model):
     last_seen = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        verbose_name = "Worker"
-        verbose_name_plural = "Workers"
+        verbose_name = _("Worker")
+        verbose_name_plural = _("Workers")
 
     def __str__(self):
         return f"{self.hostname}:{self.pid}"

@@ -16,6 +16,7 @@ from django.utils import timezone
 from . import enqueue
 from .conf import conf
 from .db import get_ops
+from .db.base import NewTask
 from .definitions import registry
 from .exceptions import NotADeclaredTask, TaskFunctionNotFound
 from .maintenance import scheduling
@@ -204,6 +205,17 @@ def format_age(seconds):
     return f"{days} d {hours} h" if hours else f"{days} d"
 
 
+def format_duration(seconds):
+    """Return a short human reading of a run's duration: '8 ms', '4.2 s', '45 s', '2 min 5 s', '3 h 5 min'."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 0.9995:  # below what rounds to "1000 ms"
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 59.5 or seconds >= 3600:
+        return format_age(seconds)
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+
+
 # -- operator verbs ------------------------------------------------------
 
 
@@ -286,6 +298,36 @@ def run_now(schedules, using=None):
     return [scheduling.run_now(s, using=using) for s in schedules if s.name not in refused]
 
 
+def run_again(task, using=None, now=None):
+    """Enqueue a new task with ``task``'s function, arguments and options; return its id.
+
+    ``task`` is a TaskQueue row, usually a finished one.  The new task is due
+    now, on the same queue with the same priority, ttl and stored options
+    (timeout, back-off, failed ttl), and a run of the same schedule if it was
+    one.  Its attempt budget is fresh, as a retry's: the task's ``retries`` + 1
+    (one attempt when the function cannot be imported here).  Raise
+    :class:`~autotask.exceptions.NotADeclaredTask` when the function is not a
+    declared task: a worker would refuse it.
+    """
+    if undeclared({task.function}):
+        raise NotADeclaredTask(f"{task.function} is not a declared task; a worker would refuse it")
+    now = now or timezone.now()
+    row = NewTask(
+        function=task.function,
+        args=task.args,  # the stored encoding as is: nothing is decoded or re-encoded
+        created_at=now,
+        scheduled_at=now,
+        kind=task.kind,
+        queue=task.queue,
+        priority=task.priority,
+        ttl=task.ttl,
+        max_attempts=_attempt_budget(task.function),
+        options=dict(task.options or {}),
+        schedule_id=task.schedule_id,
+    )
+    return enqueue.insert([row], using=using or task._state.db or conf.DATABASE)[0]
+
+
 def expired_counts(using=None, now=None):
     """Return {status name: count} of the rows a prune would delete now."""
     rows = TaskQueue.objects.using(using or conf.DATABASE).expired(now or timezone.now())
@@ -310,9 +352,11 @@ __all__ = [
     "Snapshot",
     "expired_counts",
     "format_age",
+    "format_duration",
     "prune_all",
     "retry_failed",
     "retry_failed_tasks",
+    "run_again",
     "run_now",
     "snapshot",
     "undeclared",

@@ -1,10 +1,11 @@
-"""The admin in a real browser: log in, filter, open a failed task, retry it, see it done.
+"""The admin in a real browser: log in, filter, open a failed task, press its buttons, see them work.
 
 Headless Chromium (Debian packages ``chromium`` and ``chromium-driver``)
 drives the admin of a live test server while a real worker process runs
-the tasks.  The test also takes the screenshot of the task list the README
-shows: ``AUTOTASK_TEST_SCREENSHOT_DIR=docs`` writes it to ``docs/admin-list.png``
-(by default it goes to the test's temporary directory).
+the tasks.  The test also takes the screenshots of the task list and of a
+task's page the README and the docs show: ``AUTOTASK_TEST_SCREENSHOT_DIR=docs``
+writes them to ``docs/admin-list.png`` and ``docs/admin-task.png`` (by
+default they go to the test's temporary directory).
 """
 
 import os
@@ -12,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.contrib.admin.models import LogEntry
 
 from autotask.models import Schedule, TaskQueue
 from autotask.task import DONE, ERROR
@@ -33,10 +35,11 @@ CHROMIUM_FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--window-size=1400,900",
+    "--window-size=1280,900",
 )
+WIDTH = 1280  # the admin fits this wide a window without scrolling sideways
 PAGE_TIMEOUT = 30  # seconds a page or element may take on a loaded CI machine
-SCREENSHOT = "admin-list.png"
+SCREENSHOTS = {"list": "admin-list.png", "task": "admin-task.png"}
 
 
 def _missing():
@@ -92,7 +95,7 @@ def row_status(driver, pk):
     """The status text of task ``pk`` in the list on screen ('' when it is not listed)."""
     for row in css(driver, "#result_list tbody tr"):
         if css(row, "input.action-select")[0].get_attribute("value") == str(pk):
-            return css(row, "td.field-status_display")[0].text
+            return css(row, "td.field-status_display .autotask-status")[0].text
     return ""
 
 
@@ -118,9 +121,54 @@ def site(worker_process, django_user_model, tmp_path):
     return failing
 
 
+def fits_the_width(driver):
+    """Assert that neither the page nor the list's own scroll box scrolls sideways."""
+    widths = driver.execute_script(
+        "const e = document.documentElement, r = document.querySelector('#changelist .results');"
+        "return [e.scrollWidth, e.clientWidth, r ? r.scrollWidth : 0, r ? r.clientWidth : 0];"
+    )
+    page, window, results, box = widths
+    assert page <= window, f"the page scrolls sideways: {page} px wide in a {window} px window"
+    assert results <= box, f"the list scrolls sideways: {results} px wide in a {box} px box"
+
+
+def press(driver, slug):
+    """Press a button on a task's page; return the message it reports."""
+    css(driver, f"button.autotask-button-{slug}")[0].click()
+    return until(driver, lambda d: css(d, ".messagelist li"), f"the {slug} button's report")[0].text
+
+
+def screenshot(driver, name, tmp_path, max_height=2400):
+    """Save a screenshot of the page (without the navigation sidebar) for the README and docs."""
+    toggle = css(driver, "#toggle-nav-sidebar")
+    if toggle and css(driver, "#nav-sidebar")[0].is_displayed():
+        toggle[0].click()
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(WIDTH, min(height + 120, max_height))  # room for the window frame
+    target = Path(os.environ.get("AUTOTASK_TEST_SCREENSHOT_DIR") or tmp_path) / SCREENSHOTS[name]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    assert driver.save_screenshot(str(target))
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and target.stat().st_size > 10_000
+    driver.set_window_size(WIDTH, 900)
+    if toggle and not css(driver, "#nav-sidebar")[0].is_displayed():
+        toggle[0].click()  # the sidebar open again, as the next page expects it
+
+
 def test_log_in_filter_open_retry_and_see_it_done(browser, live_server, site, tmp_path):
     failing = site
     list_url = f"{live_server.url}/admin/autotask/taskqueue/"
+    # A row as long as real ones get: a deep module path and a long error (no worker runs it).
+    TaskQueue.objects.create(
+        function="shop.integrations.payment_providers.reconciliation.tasks.reconcile_settlement_batches",
+        queue="payments",
+        status=ERROR,
+        attempts=3,
+        max_attempts=3,
+        error_message=(
+            "ConnectionError: HTTPSConnectionPool(host='api.payments.example.com', port=443): Max retries "
+            "exceeded with url: /v2/settlements?batch=2026-12-04&page=17 (Caused by NewConnectionError())"
+        ),
+    )
 
     # Log in.
     browser.get(f"{live_server.url}/admin/login/?next=/admin/autotask/taskqueue/")
@@ -129,6 +177,7 @@ def test_log_in_filter_open_retry_and_see_it_done(browser, live_server, site, tm
     css(browser, "input[type=submit]")[0].click()
     until(browser, lambda d: d.current_url == list_url, "the task list after logging in")
     assert "workers alive\n1" in css(browser, ".autotask-summary")[0].text.lower()
+    fits_the_width(browser)  # with the navigation sidebar and the filters beside the list
 
     # Filter by status: only the failed tasks are listed.
     xpath(browser, "//*[@id='changelist-filter']//a[normalize-space()='Error']").click()
@@ -139,33 +188,44 @@ def test_log_in_filter_open_retry_and_see_it_done(browser, live_server, site, tm
 
     # Open the failed task: its error and traceback are readable.
     xpath(browser, f"//th[contains(@class, 'field-id')]/a[normalize-space()='{failing.pk}']").click()
-    until(browser, lambda d: f"/{failing.pk}/change/" in d.current_url, "the failed task's page")
+    page_url = f"{list_url}{failing.pk}/change/"
+    until(browser, lambda d: d.current_url.startswith(page_url), "the failed task's page")
     traceback = css(browser, "pre.autotask-traceback")[0].text
     assert "RuntimeError: failure 1" in traceback and traceback.startswith("Traceback")
     assert '"args": [' in css(browser, "pre.autotask-json")[0].text
-    browser.back()
-    until(browser, lambda d: f"status__exact={ERROR}" in d.current_url, "back to the filtered list")
+    assert [b.text for b in css(browser, ".autotask-buttons button")] == ["Retry", "Run again"]
+    fits_the_width(browser)
+    screenshot(browser, "task", tmp_path, max_height=1500)  # the buttons, the error, the timing
 
-    # Retry it with the action.
-    css(browser, f"input.action-select[value='{failing.pk}']")[0].click()
+    # Retry it with its button: the worker runs it again, the page shows it done.
+    assert press(browser, "retry") == f"Retried task #{failing.pk}: it waits again, due now."
+    assert browser.current_url == page_url
+    wait_for(lambda: failing.status == DONE, timeout=30, message="the retried task to finish")
+    assert failing.result == 1 and failing.attempts == 2
+    browser.get(page_url)
+    assert css(browser, ".field-status .readonly")[0].text == "Done"
+    assert [b.text for b in css(browser, ".autotask-buttons button")] == ["Run again"]
+
+    # Run it again: a new task with the same call, whose page the browser goes to.
+    message = press(browser, "run-again")
+    new = TaskQueue.objects.exclude(pk=failing.pk).filter(function=tasks.flaky.name).get()
+    assert message == f"Enqueued task #{new.pk}, a new run of task #{failing.pk}."
+    assert browser.current_url == f"{list_url}{new.pk}/change/"
+    wait_for(lambda: TaskQueue.objects.get(pk=new.pk).status == DONE, timeout=30, message="the new run")
+    assert LogEntry.objects.filter(object_id__in=[str(failing.pk), str(new.pk)]).count() == 3
+
+    # Retry the other failed task with the list's action.
+    browser.get(f"{list_url}?status__exact={ERROR}")
+    boom = TaskQueue.objects.get(function=tasks.boom.name)
+    css(browser, f"input.action-select[value='{boom.pk}']")[0].click()
     xpath(browser, "//select[@name='action']/option[@value='retry_failed']").click()
     css(browser, "button[name=index]")[0].click()
     message = until(browser, lambda d: css(d, ".messagelist .success"), "the action's report")[0]
     assert message.text == "Retried 1 task."
+    wait_for(lambda: TaskQueue.objects.get(pk=boom.pk).attempts == 2, timeout=30, message="boom's second run")
 
-    # The worker runs it again; the list shows it done.
-    wait_for(lambda: failing.status == DONE, timeout=30, message="the retried task to finish")
-    assert failing.result == 1 and failing.attempts == 2
+    # The list shows every task, done and failed, within the window; its screenshot for the README.
     browser.get(list_url)
-    assert row_status(browser, failing.pk) == "Done"
-
-    # The screenshot for the README: the whole list, without the navigation sidebar.
-    toggle = css(browser, "#toggle-nav-sidebar")
-    if toggle and css(browser, "#nav-sidebar")[0].is_displayed():
-        toggle[0].click()
-    height = browser.execute_script("return document.documentElement.scrollHeight")
-    browser.set_window_size(1400, min(height + 120, 2400))  # room for the window frame
-    target = Path(os.environ.get("AUTOTASK_TEST_SCREENSHOT_DIR") or tmp_path) / SCREENSHOT
-    target.parent.mkdir(parents=True, exist_ok=True)
-    assert browser.save_screenshot(str(target))
-    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and target.stat().st_size > 10_000
+    assert row_status(browser, failing.pk) == "Done" and row_status(browser, new.pk) == "Done"
+    fits_the_width(browser)
+    screenshot(browser, "list", tmp_path)
