@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from . import enqueue
+from . import enqueue, tracing
 from .conf import conf
 from .db import get_ops
 from .db.base import NewTask
@@ -322,7 +322,8 @@ def run_again(task, using=None, now=None):
         priority=task.priority,
         ttl=task.ttl,
         max_attempts=_attempt_budget(task.function),
-        options=dict(task.options or {}),
+        # A run of its own: it never continues the old run's trace.
+        options={k: v for k, v in (task.options or {}).items() if k != tracing.CARRIER},
         schedule_id=task.schedule_id,
     )
     return enqueue.insert([row], using=using or task._state.db or conf.DATABASE)[0]

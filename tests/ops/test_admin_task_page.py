@@ -186,7 +186,7 @@ def test_run_again_enqueues_a_new_task_with_the_same_call_and_options(admin_clie
         ttl=600,
         kind="periodic",
         schedule=schedule,
-        options=options,
+        options={**options, "trace": {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"}},
         attempts=3,
         max_attempts=3,
         error_message="bad" if status == ERROR else "",
@@ -206,7 +206,7 @@ def test_run_again_enqueues_a_new_task_with_the_same_call_and_options(admin_clie
         "periodic",
         schedule.pk,
     )
-    assert new.options == options
+    assert new.options == options  # the old run's trace context is not carried over
     # Due now, nothing of the original's run carried over; flaky allows 2 retries.
     assert (new.status, new.attempts, new.max_attempts, new.error_message) == (WAITING, 0, 3, "")
     assert new.scheduled_at <= new.created_at and new.started_at is None and new.history == []
