@@ -41,6 +41,8 @@ DEFAULTS = {
     # Seconds a task that failed for good (ERROR) is kept for the admin, retries and
     # get_result(); None: until deleted by hand or by `autotask_clean --failed-older-than`.
     "FAILED_TTL": 7 * 24 * 3600,
+    # Seconds the per-minute statistics (the dashboard's charts) are kept; workers prune older rows.
+    "STATS_KEEP": 2 * 24 * 3600,
 }
 
 
@@ -53,9 +55,18 @@ def _seconds_or_none(name: str, value: Any) -> float | None:
     return value
 
 
+def _keep_seconds(name: str, value: Any) -> float:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or value != value or not DAY_SECONDS <= value < float("inf"):
+        raise ImproperlyConfigured(f"AUTOTASK_{name} must be {KEEP_SECONDS}, not {value!r}.")
+    return value
+
+
 SECONDS_OR_NONE = "None (keep until deleted) or a number of seconds >= 0"
+DAY_SECONDS = 24 * 3600  # the dashboard shows the last day: statistics are kept at least that long
+KEEP_SECONDS = f"a number of seconds >= {DAY_SECONDS} (one day, the dashboard's longest window)"
 # Settings checked whenever they are read (also reported by the system check autotask.E010).
-VALIDATE = {"FAILED_TTL": _seconds_or_none}
+VALIDATE = {"FAILED_TTL": _seconds_or_none, "STATS_KEEP": _keep_seconds}
 
 
 class Settings:
@@ -86,6 +97,7 @@ class Settings:
     WORKER_AUTOSTART: bool
     ORPHAN_GRACE_SECONDS: float
     FAILED_TTL: float | None
+    STATS_KEEP: float
 
     # Not seen by a type checker: a name not annotated above is an error there.
     if not TYPE_CHECKING:

@@ -207,6 +207,90 @@ class Worker(models.Model):
         return f"{self.hostname}:{self.pid}"
 
 
+# -- statistics (written by the workers, read by the dashboard and the metrics) --
+
+# Upper bounds (milliseconds) of the latency histogram buckets; a last bucket
+# holds what is slower than the last bound.  Bucket ``i`` counts values in
+# (bound[i-1], bound[i]]: not cumulative, so rows add up column by column.
+HISTOGRAM_BOUNDS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 300_000)
+HISTOGRAM_BUCKETS = len(HISTOGRAM_BOUNDS_MS) + 1
+# The two measures: pickup delay (started - due) and run time (started - finished).
+MEASURES = ("pickup", "run")
+# Outcomes counted: a run that ended DONE, ERROR or WAITING again (retried),
+# and tasks cancelled before they ran.
+STATS_OUTCOMES = ("done", "error", "retried", "cancelled")
+
+
+def bucket_fields(measure):
+    """Return the column names of ``measure``'s histogram, fastest bucket first."""
+    return [f"{measure}_b{index}" for index in range(HISTOGRAM_BUCKETS)]
+
+
+FIGURE_FIELDS = ["count", "pickup_ms_sum", "run_ms_sum", *bucket_fields("pickup"), *bucket_fields("run")]
+
+
+class StatsFigures(models.Model):
+    """What was counted: tasks, and the histograms of their pickup delay and run time."""
+
+    count = models.BigIntegerField(default=0)
+    pickup_ms_sum = models.FloatField(default=0.0)
+    run_ms_sum = models.FloatField(default=0.0)
+
+    class Meta:
+        abstract = True
+
+
+# The bucket columns, one per bucket and measure (summed by the database, so columns, not JSON).
+for _measure in MEASURES:
+    for _name in bucket_fields(_measure):
+        StatsFigures.add_to_class(_name, models.BigIntegerField(default=0))
+
+
+class TaskStats(StatsFigures):
+    """One minute of one worker's finished tasks of one queue and outcome.
+
+    Each worker writes only its own rows, so workers never wait on each
+    other's; the dashboard sums them.  Pruned after ``AUTOTASK_STATS_KEEP``.
+    """
+
+    minute = models.DateTimeField(help_text="Start of the minute.")
+    worker_id = models.CharField(max_length=64)
+    queue = models.CharField(max_length=100)
+    outcome = models.CharField(max_length=16)
+
+    class Meta:
+        verbose_name = "Task statistics"
+        verbose_name_plural = "Task statistics"
+        constraints = [
+            # Also the index of the dashboard's range reads and of pruning (minute leads).
+            models.UniqueConstraint(
+                fields=["minute", "worker_id", "queue", "outcome"], name="autotask_stats_minute_key"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.minute:%Y-%m-%d %H:%M} {self.worker_id} {self.queue} {self.outcome}: {self.count}"
+
+
+class TaskStatsTotal(StatsFigures):
+    """Every task counted since the table was created, per queue and outcome (never pruned).
+
+    Monotonic, for Prometheus counters and histograms; each worker adds what it
+    counted with an increment in the database (``count = count + n``).
+    """
+
+    queue = models.CharField(max_length=100)
+    outcome = models.CharField(max_length=16)
+
+    class Meta:
+        verbose_name = "Task statistics total"
+        verbose_name_plural = "Task statistics totals"
+        constraints = [models.UniqueConstraint(fields=["queue", "outcome"], name="autotask_stats_total_key")]
+
+    def __str__(self):
+        return f"{self.queue} {self.outcome}: {self.count}"
+
+
 __all__ = [
     "CANCELLED",
     "DONE",
@@ -215,5 +299,7 @@ __all__ = [
     "WAITING",
     "Schedule",
     "TaskQueue",
+    "TaskStats",
+    "TaskStatsTotal",
     "Worker",
 ]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
 from . import enqueue
@@ -20,9 +20,18 @@ from .definitions import registry
 from .exceptions import NotADeclaredTask, TaskFunctionNotFound
 from .maintenance import scheduling
 from .maintenance.pruning import prune
-from .models import Schedule, TaskQueue, Worker
-from .task import ERROR, STATUS_NAMES, WAITING
-from .timeutil import iso_or_value
+from .models import (
+    FIGURE_FIELDS,
+    HISTOGRAM_BOUNDS_MS,
+    STATS_OUTCOMES,
+    Schedule,
+    TaskQueue,
+    TaskStats,
+    Worker,
+    bucket_fields,
+)
+from .task import ERROR, RUNNING, STATUS_NAMES, WAITING
+from .timeutil import aware_utc, iso_or_value, stored
 
 logger = logging.getLogger("autotask")
 
@@ -204,6 +213,176 @@ def format_age(seconds):
     return f"{days} d {hours} h" if hours else f"{days} d"
 
 
+# -- the dashboard -------------------------------------------------------
+
+# window: (seconds shown, seconds per point).  A day in ten-minute points keeps
+# the chart readable (144 points) and the answer small.
+WINDOWS = {"hour": (3600, 60), "day": (24 * 3600, 600)}
+RUNNING_SHOWN = 500  # running tasks listed under the workers, at most
+
+
+def dashboard(window="hour", using=None, now=None):
+    """Return the dashboard's figures for the last hour or day, JSON-ready.
+
+    A few indexed queries, whatever the size of the task table: the charts
+    read the per-minute statistics the workers write (task rows are pruned
+    soon after they finish), queue depth only WAITING and RUNNING rows.
+    """
+    if window not in WINDOWS:
+        raise ValueError(f"window must be one of {', '.join(map(repr, WINDOWS))}, not {window!r}")
+    using = using or conf.DATABASE
+    now = now or timezone.now()
+    span, step = WINDOWS[window]
+    return {
+        "now": iso_or_value(now),
+        "window": window,
+        "step_seconds": step,
+        "series": series(using, now, span, step),
+        "depth": queue_depth(using, now),
+        "workers": workers_running(using, now),
+        "schedules": schedules_next(using),
+    }
+
+
+def schedules_next(using):
+    """Return the schedules, by next run (SCHEDULES_SHOWN at most)."""
+    schedules = Schedule.objects.using(using).order_by("missing", "next_run_at", "name")
+    return [
+        {
+            "id": s.pk,
+            "name": s.name,
+            "kind": s.kind,
+            "spec": s.spec,
+            "next_run_at": iso_or_value(s.next_run_at),
+            "last_run_at": iso_or_value(s.last_run_at),
+            "last_status": STATUS_NAMES.get(s.last_status) if s.last_status is not None else None,
+        }
+        for s in schedules[:SCHEDULES_SHOWN]
+    ]
+
+
+def bucket_starts(now, span, step):
+    """Return the starts of the ``span // step`` buckets of ``step`` seconds up to now's, oldest first."""
+    epoch = datetime(1970, 1, 1, tzinfo=aware_utc(now).tzinfo)
+    current = epoch + timedelta(seconds=(aware_utc(now) - epoch).total_seconds() // step * step)
+    count = span // step
+    return [current - timedelta(seconds=step * (count - 1 - index)) for index in range(count)]
+
+
+def series(using, now, span, step):
+    """Return the charts' series: outcomes per bucket and pickup/run percentiles, from TaskStats."""
+    starts = bucket_starts(now, span, step)
+    counts = {outcome: [0] * len(starts) for outcome in STATS_OUTCOMES}
+    histograms = {
+        measure: [[0] * (len(HISTOGRAM_BOUNDS_MS) + 1) for _ in starts] for measure in ("pickup", "run")
+    }
+    rows = (
+        TaskStats.objects.using(using)
+        .filter(minute__gte=stored(starts[0]))
+        .order_by()
+        .values("minute", "outcome")
+        .annotate(**{f"total_{name}": Sum(name) for name in FIGURE_FIELDS})
+    )
+    for row in rows:
+        index = int((aware_utc(row["minute"]) - starts[0]).total_seconds() // step)
+        if not 0 <= index < len(starts) or row["outcome"] not in counts:
+            continue  # a worker's clock ahead of this one's, or an outcome of a later version
+        counts[row["outcome"]][index] += row["total_count"]
+        for measure, buckets in histograms.items():
+            for position, name in enumerate(bucket_fields(measure)):
+                buckets[index][position] += row[f"total_{name}"]
+    result = {"t": [iso_or_value(start) for start in starts], **counts}
+    for measure, buckets in histograms.items():
+        result[f"{measure}_p50_ms"] = [percentile(b, 0.50) for b in buckets]
+        result[f"{measure}_p95_ms"] = [percentile(b, 0.95) for b in buckets]
+    return result
+
+
+def percentile(buckets, fraction):
+    """Return the ``fraction`` quantile (ms) of a histogram of HISTOGRAM_BOUNDS_MS buckets; None if empty.
+
+    Interpolated linearly inside its bucket; past the last bound, the last bound.
+    """
+    total = sum(buckets)
+    if not total:
+        return None
+    rank = fraction * total
+    seen = 0
+    for index, count in enumerate(buckets):
+        if count and seen + count >= rank:
+            if index == len(HISTOGRAM_BOUNDS_MS):
+                return float(HISTOGRAM_BOUNDS_MS[-1])
+            lower = HISTOGRAM_BOUNDS_MS[index - 1] if index else 0
+            upper = HISTOGRAM_BOUNDS_MS[index]
+            return round(lower + (upper - lower) * (rank - seen) / count, 3)
+        seen += count
+    return float(HISTOGRAM_BOUNDS_MS[-1])  # not reached: rank <= total
+
+
+def queue_depth(using, now):
+    """Return per queue: tasks waiting, due among them, running, and the age of the oldest due one.
+
+    Reads only WAITING and RUNNING rows, each status through its partial index.
+    """
+    tasks = TaskQueue.objects.using(using).order_by()
+    due = Q(scheduled_at__lte=now)
+    waiting = (
+        tasks.filter(status=WAITING)
+        .values("queue")
+        .annotate(waiting=Count("id"), due=Count("id", filter=due), oldest=Min("scheduled_at", filter=due))
+    )
+    running = tasks.filter(status=RUNNING).values("queue").annotate(running=Count("id"))
+    depth = {}
+    for row in waiting:
+        oldest = row["oldest"]
+        depth[row["queue"]] = {
+            "queue": row["queue"],
+            "waiting": row["waiting"],
+            "due": row["due"],
+            "running": 0,
+            "oldest_due_seconds": max(0.0, (now - oldest).total_seconds()) if oldest else None,
+        }
+    for row in running:
+        entry = depth.setdefault(
+            row["queue"],
+            {"queue": row["queue"], "waiting": 0, "due": 0, "running": 0, "oldest_due_seconds": None},
+        )
+        entry["running"] = row["running"]
+    return [depth[queue] for queue in sorted(depth)]
+
+
+def workers_running(using, now):
+    """Return the workers alive, each with the tasks it is running (claimed ahead: ``started_at`` None)."""
+    workers = list(
+        Worker.objects.using(using)
+        .filter(last_seen__gte=alive_after(now))
+        .order_by("hostname", "pid", "worker_id")
+    )
+    running = {w.worker_id: [] for w in workers}
+    rows = (
+        TaskQueue.objects.using(using)
+        .filter(status=RUNNING, worker_id__in=list(running))
+        .order_by()  # no sort: the rows come off the partial index of RUNNING rows
+        .values("id", "function", "started_at", "worker_id")[:RUNNING_SHOWN]
+    )
+    for row in rows:
+        running[row["worker_id"]].append(
+            {"id": row["id"], "function": row["function"], "started_at": iso_or_value(row["started_at"])}
+        )
+    return [
+        {
+            "worker_id": w.worker_id,
+            "hostname": w.hostname,
+            "pid": w.pid,
+            "queues": w.queues,
+            "concurrency": w.concurrency,
+            "last_seen": iso_or_value(w.last_seen),
+            "running": sorted(running[w.worker_id], key=lambda task: task["id"]),
+        }
+        for w in workers
+    ]
+
+
 # -- operator verbs ------------------------------------------------------
 
 
@@ -307,7 +486,9 @@ def prune_all(using=None, now=None, batch=None):
 
 __all__ = [
     "ALIVE_LEASES",
+    "WINDOWS",
     "Snapshot",
+    "dashboard",
     "expired_counts",
     "format_age",
     "prune_all",
