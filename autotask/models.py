@@ -1,6 +1,6 @@
 """The task table and its companions."""
 
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -56,7 +56,17 @@ class TaskQueueQuerySet(models.QuerySet):
         :data:`~autotask.task.CANCELLED_KEPT` before pruning deletes it.
         """
         now = now or timezone.now()
-        return self.waiting().update(status=CANCELLED, finished_at=now, expires_at=now + CANCELLED_KEPT)
+        waiting = self.waiting().order_by()
+        cancelled = 0
+        with transaction.atomic(using=self.db):
+            # Queue by queue: each update's count is what the statistics add (no count read apart).
+            for queue in set(waiting.values_list("queue", flat=True).distinct()):
+                count = waiting.filter(queue=queue).update(
+                    status=CANCELLED, finished_at=now, expires_at=now + CANCELLED_KEPT
+                )
+                cancelled += count
+                record_cancelled(self.db, queue, count, now)
+        return cancelled
 
     def retry_failed(self, now=None, attempts_for=None):
         """Put the ERROR rows back to WAITING, due ``now``; return how many.
@@ -102,6 +112,18 @@ class TaskQueueQuerySet(models.QuerySet):
             if deleted < len(ids):
                 break
         return total
+
+
+def record_cancelled(using, queue, count, now):
+    """Count ``count`` tasks of ``queue`` cancelled at ``now`` in the statistics (a row of no worker)."""
+    if not count:
+        return
+    figures = {"count": count}
+    minute = now.replace(second=0, microsecond=0)
+    TaskStats.objects.using(using).add(
+        {"minute": minute, "worker_id": "", "queue": queue, "outcome": "cancelled"}, figures
+    )
+    TaskStatsTotal.objects.using(using).add({"queue": queue, "outcome": "cancelled"}, figures)
 
 
 class TaskQueue(models.Model):
@@ -229,12 +251,27 @@ def bucket_fields(measure):
 FIGURE_FIELDS = ["count", "pickup_ms_sum", "run_ms_sum", *bucket_fields("pickup"), *bucket_fields("run")]
 
 
+class StatsQuerySet(models.QuerySet):
+    def add(self, key, figures):
+        """Add ``figures`` ({field: value}) to the row of ``key`` ({field: value}), in the database."""
+        increments = {name: F(name) + value for name, value in figures.items() if value}
+        rows = self.filter(**key)
+        if not increments or rows.update(**increments):
+            return
+        # The row's first figures: a row of zeros (of racing processes, the unique
+        # key keeps one and ignores the others), then the same increment.
+        self.bulk_create([self.model(**key)], ignore_conflicts=True)
+        rows.update(**increments)
+
+
 class StatsFigures(models.Model):
     """What was counted: tasks, and the histograms of their pickup delay and run time."""
 
     count = models.BigIntegerField(default=0)
     pickup_ms_sum = models.FloatField(default=0.0)
     run_ms_sum = models.FloatField(default=0.0)
+
+    objects = StatsQuerySet.as_manager()
 
     class Meta:
         abstract = True
