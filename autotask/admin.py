@@ -16,7 +16,7 @@ from django.utils.functional import SimpleLazyObject
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
-from . import monitor, serialization
+from . import dashboard, monitor, serialization
 from .models import Schedule, TaskQueue, Worker
 from .task import CANCELLED, DONE, ERROR, RUNNING, STATUS_NAMES, WAITING
 
@@ -302,6 +302,12 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
         self._report(
             request, deleted, selected, "Deleted", "only finished (Done, Error, Cancelled) tasks are deleted"
         )
+
+    # -- the dashboard (autotask.dashboard) -------------------------------
+
+    def get_urls(self):
+        # Before the admin's own: its "<object_id>/" pattern would take "dashboard/".
+        return dashboard.urls(self) + super().get_urls()
 
     # -- the summary above the list --------------------------------------
 
