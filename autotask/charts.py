@@ -49,6 +49,13 @@ def format_ms(value):
     return f"{value / 60_000:.1f} min".replace(".0 ", " ")
 
 
+def _shares(top, value_format):
+    """Return where the value axis is labelled: bottom, middle, top (no middle half a task)."""
+    if value_format is format_count and top * 0.5 != int(top * 0.5):
+        return (0, 1)
+    return (0, 0.5, 1)
+
+
 def _frame(top_value, value_format, labels, empty_text, body, aria_label):
     """Return the SVG around ``body``: value axis with grid lines, time labels, a note when empty."""
     plot_height = HEIGHT - TOP - BOTTOM
@@ -58,7 +65,7 @@ def _frame(top_value, value_format, labels, empty_text, body, aria_label):
         '<text class="autotask-axis" x="{}" y="{}" text-anchor="end">{}</text>',
         (
             (LEFT, WIDTH - RIGHT, y, y, LEFT - 6, y + 4, value_format(top_value * share))
-            for share in (0, 0.5, 1)
+            for share in _shares(top_value, value_format)
             for y in [round(TOP + plot_height * (1 - share), 1)]
         ),
     )
@@ -219,8 +226,9 @@ def hbar_chart(rows, series, *, aria_label, empty_text):
         '<line class="autotask-grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
         '<text class="autotask-axis" x="{}" y="{}" text-anchor="{}">{}</text>',
         (
-            (x, x, TOP, height - BOTTOM, x, height - 6, anchor, format_count(round(top * share)))
+            (x, x, TOP, height - BOTTOM, x, height - 6, anchor, format_count(top * share))
             for share, anchor in ((0, "start"), (0.5, "middle"), (1, "end"))
+            if share in _shares(top, format_count)
             for x in [round(LABEL_WIDTH + (WIDTH - LABEL_WIDTH - RIGHT) * share, 1)]
         ),
     )

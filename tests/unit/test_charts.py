@@ -124,3 +124,10 @@ def test_hbar_chart_without_rows_is_a_note():
     assert str(charts.hbar_chart([], [("due", "due")], aria_label="x", empty_text="Nothing waits.")) == (
         '<p class="autotask-empty-note">Nothing waits.</p>'
     )
+
+
+def test_count_axes_never_show_half_a_task():
+    tree = parse(charts.bar_chart(["12:00"], [("error", "failed", [1])], aria_label="x", empty_text=""))
+    assert [t.text for t in find(tree, "text", "autotask-axis")] == ["0", "1", "12:00"]
+    tree = parse(charts.hbar_chart([("q", {"due": 1})], [("due", "due")], aria_label="x", empty_text=""))
+    assert [t.text for t in find(tree, "text", "autotask-axis")] == ["0", "1", "q"]
