@@ -111,3 +111,13 @@ def test_the_figures_of_a_full_table_are_right(now, running):
     assert sum(row["running"] for row in depth.values()) == 3
     assert [len(w["running"]) for w in data["workers"]] == [3]
     assert datetime.fromisoformat(data["now"]).astimezone(UTC) == now
+
+
+def test_the_health_verdict_and_a_scrape_read_the_task_table_through_its_indexes(now, running):
+    from autotask.prometheus import registry
+
+    seen = executed(lambda: (monitor.health(now=now), list(registry().collect())))
+    task_table = [(sql, params) for sql, params in seen if TaskQueue._meta.db_table in sql]
+    assert len(task_table) == 3  # the oldest due task; waiting and running depth
+    for sql, params in task_table:
+        assert_no_full_scan(explain(sql, params))
