@@ -62,6 +62,7 @@ class Snapshot:
     depth: dict = field(default_factory=dict)  # queue -> {status name: count}
     oldest_waiting: dict | None = None  # id, function, queue, scheduled_at, age (seconds)
     failures_last_hour: int = 0
+    finished_last_hour: dict = field(default_factory=dict)  # outcome -> count, from the statistics
     workers: list = field(default_factory=list)  # dicts, alive ones first
     schedules: list = field(default_factory=list)  # dicts, by next run (SCHEDULES_SHOWN at most)
     schedules_total: int = 0  # schedules in the table, listed or not
@@ -105,6 +106,7 @@ class Snapshot:
             "oldest_waiting": oldest,
             "oldest_waiting_seconds": oldest["age"] if oldest else None,
             "failures_last_hour": self.failures_last_hour,
+            "finished_last_hour": self.finished_last_hour,
             "worker_timeout": self.worker_timeout,
             "workers_alive": len(self.workers_alive),
             "workers": [_iso_values(w) for w in self.workers],
@@ -127,6 +129,7 @@ def snapshot(using=None, now=None, worker_timeout=None):
     snap.oldest_waiting = _oldest_waiting(tasks, now)
     since = now - FAILURE_WINDOW
     snap.failures_last_hour = tasks.filter(status=ERROR, finished_at__gte=since).count()
+    snap.finished_last_hour = finished_since(using, since)
     snap.workers = _workers(using, alive_after(now, timeout))
     schedules = Schedule.objects.using(using).order_by("missing", "next_run_at", "name")[:SCHEDULES_SHOWN]
     snap.schedules = [
@@ -149,6 +152,22 @@ def snapshot(using=None, now=None, worker_timeout=None):
     if snap.schedules_total == SCHEDULES_SHOWN:  # the list was cut: count them all
         snap.schedules_total = Schedule.objects.using(using).count()
     return snap
+
+
+def finished_since(using, since):
+    """Return {outcome: tasks} counted by the workers' statistics since ``since`` (minute rows)."""
+    counts = dict.fromkeys(STATS_OUTCOMES, 0)
+    rows = (
+        TaskStats.objects.using(using)
+        .filter(minute__gte=stored(aware_utc(since).replace(second=0, microsecond=0)))
+        .order_by()
+        .values("outcome")
+        .annotate(total=Sum("count"))
+    )
+    for row in rows:
+        if row["outcome"] in counts:
+            counts[row["outcome"]] = row["total"]
+    return counts
 
 
 def _workers(using, threshold):
