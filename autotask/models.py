@@ -236,7 +236,7 @@ class Worker(models.Model):
 # (bound[i-1], bound[i]]: not cumulative, so rows add up column by column.
 HISTOGRAM_BOUNDS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 300_000)
 HISTOGRAM_BUCKETS = len(HISTOGRAM_BOUNDS_MS) + 1
-# The two measures: pickup delay (started - due) and run time (started - finished).
+# The two measures: pickup delay (started - due) and run time (finished - started).
 MEASURES = ("pickup", "run")
 # Outcomes counted: a run that ended DONE, ERROR or WAITING again (retried),
 # and tasks cancelled before they ran.

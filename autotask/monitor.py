@@ -62,6 +62,7 @@ class Snapshot:
     depth: dict = field(default_factory=dict)  # queue -> {status name: count}
     oldest_waiting: dict | None = None  # id, function, queue, scheduled_at, age (seconds)
     failures_last_hour: int = 0
+    finished_last_hour: dict = field(default_factory=dict)  # outcome -> count, from the statistics
     workers: list = field(default_factory=list)  # dicts, alive ones first
     schedules: list = field(default_factory=list)  # dicts, by next run (SCHEDULES_SHOWN at most)
     schedules_total: int = 0  # schedules in the table, listed or not
@@ -105,6 +106,7 @@ class Snapshot:
             "oldest_waiting": oldest,
             "oldest_waiting_seconds": oldest["age"] if oldest else None,
             "failures_last_hour": self.failures_last_hour,
+            "finished_last_hour": self.finished_last_hour,
             "worker_timeout": self.worker_timeout,
             "workers_alive": len(self.workers_alive),
             "workers": [_iso_values(w) for w in self.workers],
@@ -127,21 +129,8 @@ def snapshot(using=None, now=None, worker_timeout=None):
     snap.oldest_waiting = _oldest_waiting(tasks, now)
     since = now - FAILURE_WINDOW
     snap.failures_last_hour = tasks.filter(status=ERROR, finished_at__gte=since).count()
-    threshold = alive_after(now, timeout)
-    workers = Worker.objects.using(using).order_by("-last_seen", "worker_id")
-    snap.workers = [
-        {
-            "worker_id": w.worker_id,
-            "hostname": w.hostname,
-            "pid": w.pid,
-            "queues": w.queues,
-            "concurrency": w.concurrency,
-            "started_at": w.started_at,
-            "last_seen": w.last_seen,
-            "alive": w.last_seen >= threshold,
-        }
-        for w in workers
-    ]
+    snap.finished_last_hour = finished_since(using, since)
+    snap.workers = _workers(using, alive_after(now, timeout))
     schedules = Schedule.objects.using(using).order_by("missing", "next_run_at", "name")[:SCHEDULES_SHOWN]
     snap.schedules = [
         {
@@ -163,6 +152,63 @@ def snapshot(using=None, now=None, worker_timeout=None):
     if snap.schedules_total == SCHEDULES_SHOWN:  # the list was cut: count them all
         snap.schedules_total = Schedule.objects.using(using).count()
     return snap
+
+
+def finished_since(using, since):
+    """Return {outcome: tasks} counted by the workers' statistics since ``since`` (minute rows)."""
+    counts = dict.fromkeys(STATS_OUTCOMES, 0)
+    rows = (
+        TaskStats.objects.using(using)
+        .filter(minute__gte=stored(aware_utc(since).replace(second=0, microsecond=0)))
+        .order_by()
+        .values("outcome")
+        .annotate(total=Sum("count"))
+    )
+    for row in rows:
+        if row["outcome"] in counts:
+            counts[row["outcome"]] = row["total"]
+    return counts
+
+
+def _workers(using, threshold):
+    """Return the worker rows as dicts, the last seen first; ``alive``: seen after ``threshold``."""
+    workers = Worker.objects.using(using).order_by("-last_seen", "worker_id")
+    return [
+        {
+            "worker_id": w.worker_id,
+            "hostname": w.hostname,
+            "pid": w.pid,
+            "queues": w.queues,
+            "concurrency": w.concurrency,
+            "started_at": w.started_at,
+            "last_seen": w.last_seen,
+            "alive": w.last_seen >= threshold,
+        }
+        for w in workers
+    ]
+
+
+def health(using=None, now=None, worker_timeout=None, max_wait=None, require_worker=True):
+    """Return the verdict of ``autotask_status`` (same thresholds, same problems), JSON-ready.
+
+    Reads only what the verdict needs: the worker rows and the oldest due
+    waiting task (one probe of the due index); cheap enough for a probe every second.
+    """
+    using = using or conf.DATABASE
+    now = now or timezone.now()
+    timeout = worker_timeout if worker_timeout is not None else ALIVE_LEASES * conf.LEASE_SECONDS
+    snap = Snapshot(now=now, worker_timeout=float(timeout))
+    snap.workers = _workers(using, alive_after(now, timeout))
+    snap.oldest_waiting = _oldest_waiting(TaskQueue.objects.using(using), now)
+    problems = snap.problems(max_wait=max_wait, require_worker=require_worker)
+    return {
+        "healthy": not problems,
+        "problems": problems,
+        "now": iso_or_value(now),
+        "workers_alive": len(snap.workers_alive),
+        "worker_timeout": snap.worker_timeout,
+        "oldest_waiting_seconds": snap.oldest_waiting["age"] if snap.oldest_waiting else None,
+    }
 
 
 def overdue_by(schedule, now):
@@ -351,14 +397,14 @@ def queue_depth(using, now):
     return [depth[queue] for queue in sorted(depth)]
 
 
+WORKER_FIELDS = ("worker_id", "hostname", "pid", "queues", "concurrency", "last_seen")
+
+
 def workers_running(using, now):
     """Return the workers alive, each with the tasks it is running (claimed ahead: ``started_at`` None)."""
-    workers = list(
-        Worker.objects.using(using)
-        .filter(last_seen__gte=alive_after(now))
-        .order_by("hostname", "pid", "worker_id")
-    )
-    running = {w.worker_id: [] for w in workers}
+    workers = [w for w in _workers(using, alive_after(now)) if w["alive"]]
+    workers.sort(key=lambda w: (w["hostname"], w["pid"], w["worker_id"]))  # steady on the page
+    running = {w["worker_id"]: [] for w in workers}
     rows = (
         TaskQueue.objects.using(using)
         .filter(status=RUNNING, worker_id__in=list(running))
@@ -371,13 +417,8 @@ def workers_running(using, now):
         )
     return [
         {
-            "worker_id": w.worker_id,
-            "hostname": w.hostname,
-            "pid": w.pid,
-            "queues": w.queues,
-            "concurrency": w.concurrency,
-            "last_seen": iso_or_value(w.last_seen),
-            "running": sorted(running[w.worker_id], key=lambda task: task["id"]),
+            **{name: iso_or_value(w[name]) for name in WORKER_FIELDS},
+            "running": sorted(running[w["worker_id"]], key=lambda task: task["id"]),
         }
         for w in workers
     ]
@@ -491,6 +532,7 @@ __all__ = [
     "dashboard",
     "expired_counts",
     "format_age",
+    "health",
     "prune_all",
     "retry_failed",
     "retry_failed_tasks",

@@ -134,3 +134,29 @@ def test_depth_workers_and_schedules():
     assert schedule["name"] == "tests.app.tasks.add" and schedule["next_run_at"] == now.isoformat()
     assert schedule["last_run_at"] is None and schedule["last_status"] is None
     json.dumps(data)
+
+
+def test_autotask_status_counts_the_last_hour_from_the_statistics():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    now = timezone.now()
+    minute = now.replace(second=0, microsecond=0)
+    stats(minute, "w1", "done", 4)
+    stats(minute - timedelta(minutes=30), "w2", "done", 1)
+    stats(minute - timedelta(minutes=30), "w2", "error", 2)
+    stats(minute - timedelta(hours=2), "w1", "done", 100)  # outside the hour
+    out = StringIO()
+    with pytest.raises(SystemExit):  # no worker: unhealthy, the figures are printed anyway
+        call_command("autotask_status", "--json", stdout=out, stderr=StringIO())
+    assert json.loads(out.getvalue())["finished_last_hour"] == {
+        "done": 5,
+        "error": 2,
+        "retried": 0,
+        "cancelled": 0,
+    }
+    out = StringIO()
+    with pytest.raises(SystemExit):
+        call_command("autotask_status", stdout=out, stderr=StringIO())
+    assert "Finished in the last hour: 5 done, 2 error, 0 retried, 0 cancelled" in out.getvalue()

@@ -73,3 +73,14 @@ def test_cancelled_tasks_are_counted():
     assert TaskQueue.objects.filter(pk__in=[h.pk for h in handles]).cancel_waiting() == 0
     assert totals() == {("mail", "cancelled"): 3}
     assert dashboard_sum("cancelled") == 3
+
+
+def test_a_worker_prunes_minute_rows_past_stats_keep(worker_process):
+    now = timezone.now().replace(second=0, microsecond=0)
+    for age in (timedelta(days=3), timedelta(days=1, hours=23)):
+        TaskStats.objects.create(minute=now - age, worker_id="gone", queue="default", outcome="done", count=1)
+    TaskStatsTotal.objects.create(queue="default", outcome="done", count=2)
+    worker_process()  # prunes at start-up, then every AUTOTASK_CLEAN_INTERVALL
+    wait_for(lambda: TaskStats.objects.count() == 1, message="the three-day-old row pruned")
+    assert TaskStats.objects.get().minute == now - timedelta(days=1, hours=23)  # within two days: kept
+    assert TaskStatsTotal.objects.get().count == 2  # totals are never pruned
