@@ -114,6 +114,17 @@ def test_charts_fill_live_pause_while_hidden_and_switch_to_the_day(browser, live
     assert css(browser, "#autotask-refresh-seconds")[0].text == str(dashboard.REFRESH_SECONDS["day"])
     assert fetches(browser) >= before + 2  # still the same page
 
+    # Logged out meanwhile: the page says so, and keeps its last figures.
+    browser.delete_all_cookies()
+    set_hidden(browser, False)  # a refresh now rather than in a period
+    until(
+        browser,
+        lambda d: "you are logged out" in css(d, "#autotask-dashboard-status")[0].text,
+        "the refused refresh reported",
+    )
+    assert "autotask-bad" in css(browser, "#autotask-dashboard-status")[0].get_attribute("class")
+    assert shown(browser, "done") >= FINISHED
+
 
 def screenshot(browser, tmp_path):  # noqa: F811 - the driver, not the fixture
     """Save the dashboard for the README, without the navigation sidebar."""

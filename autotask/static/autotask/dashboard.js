@@ -31,6 +31,8 @@
     var url = root.dataset.url + "?window=" + encodeURIComponent(windowName);
     fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}, signal: controller.signal})
       .then(function (response) {
+        // The admin sends a logged-out user to its login page, and refuses one without permission.
+        if (response.redirected || response.status === 403) { throw new Error(root.dataset.textRefused); }
         if (!response.ok || !(response.headers.get("Content-Type") || "").startsWith("application/json")) {
           throw new Error(response.status + " " + response.statusText);
         }
