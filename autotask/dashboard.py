@@ -21,6 +21,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from . import charts, monitor
+from .models import KIND_CHOICES, STATUS_CHOICES
+from .task import STATUS_NAMES
 
 # Seconds between refreshes.  The workers write their figures every few
 # seconds; the day's points are ten minutes wide, so it is read less often.
@@ -28,6 +30,9 @@ REFRESH_SECONDS = {"hour": 5, "day": 30}
 DEFAULT_WINDOW = "hour"
 TIME_FORMATS = {"hour": "H:i", "day": "D H:i"}  # the charts' time labels (Django's date format)
 BODY_TEMPLATE = "admin/autotask/dashboard_body.html"
+# The figures name kinds and statuses as stored; the page shows the models' labels.
+KIND_LABELS = dict(KIND_CHOICES)
+STATUS_LABELS = {STATUS_NAMES[value]: label for value, label in STATUS_CHOICES}
 
 
 def outcome_names():
@@ -179,10 +184,7 @@ def body_context(figures, site_name):
             for row in figures["depth"]
         ],
         "workers": [_worker(w, site_name) for w in figures["workers"]],
-        "schedules": [
-            {**s, "next_run": _local(s["next_run_at"]), "last_run": _local(s["last_run_at"])}
-            for s in figures["schedules"]
-        ],
+        "schedules": [_schedule(s) for s in figures["schedules"]],
     }
 
 
@@ -193,6 +195,21 @@ def _durations(labels, series, measure, name):
         aria_label=_("%(name)s, p50 and p95") % {"name": name},
         empty_text=_("No task finished in this window."),
     )
+
+
+def _label(labels, name):
+    # A model choice label, through the catalogue (the models mark their labels for translation).
+    return _(str(labels[name])) if name in labels else name
+
+
+def _schedule(schedule):
+    return {
+        **schedule,
+        "kind": _label(KIND_LABELS, schedule["kind"]),
+        "last_status": schedule["last_status"] and _label(STATUS_LABELS, schedule["last_status"]),
+        "next_run": _local(schedule["next_run_at"]),
+        "last_run": _local(schedule["last_run_at"]),
+    }
 
 
 def _worker(worker, site_name):

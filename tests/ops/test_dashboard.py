@@ -1,5 +1,7 @@
 """The admin dashboard's page and JSON endpoint: permissions, windows, figures drawn, links, queries."""
 
+import gettext
+import html as html_lib
 import json
 import re
 from datetime import timedelta
@@ -10,7 +12,8 @@ from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import trans_real
 
 from autotask import dashboard, monitor
 from autotask.models import Schedule, TaskStats, Worker
@@ -133,6 +136,47 @@ def test_every_word_of_the_templates_is_marked_for_translation(name):
     text = re.sub(r"{% block bodyclass %}.*?{% endblock %}", "", text)  # CSS classes, not words
     text = re.sub(r"{%.*?%}|{{.*?}}|<[^>]*>|&\w+;", " ", text, flags=re.S)
     assert re.findall(r"[A-Za-z]{2,}", text) == []
+
+
+class Pseudo(gettext.NullTranslations):
+    """Wraps every translated string in ⟪…⟫."""
+
+    def gettext(self, message):
+        return f"⟪{message}⟫"
+
+    def ngettext(self, singular, plural, n):
+        return f"⟪{singular if n == 1 else plural}⟫"
+
+    def to_language(self):
+        return "en"
+
+
+TRANSLATED = re.compile(r"⟪[^⟪⟫]*⟫")  # the innermost: a translation may hold another
+AS_STORED = re.compile(
+    r"[\w-]+(\.[\w-]+)+"  # dotted paths
+    r"|#?\d[\w.:/-]*"  # ids, numbers, dates and times, host:pid
+    r"|\b(ms|s|min|p50|p95)\b"  # units and percentiles
+    r"|\b(host|default|mail|script|every)\b",  # this test's host, queues and schedule spec
+)
+
+
+def test_every_string_shown_is_translated(admin_client):
+    busy_queue()
+    translation.activate("en")
+    trans_real._active.value = Pseudo()
+    try:
+        page = admin_client.get(PAGE).content.decode()
+        refreshed = json.loads(admin_client.get(DATA, {"window": "day"}).content)["html"]
+    finally:
+        translation.deactivate()
+    region = page[page.index('<div id="autotask-dashboard"') : page.index("<!-- END Content -->")]
+    for text in (region, refreshed):
+        text = re.sub(r"<[^>]*?(?:title|aria-label|data-text-\w+)=\"([^\"]*)\"[^>]*>", r" \1 ", text)
+        text = html_lib.unescape(re.sub(r"<[^>]*>", " ", text))
+        while TRANSLATED.search(text):
+            text = TRANSLATED.sub(" ", text)
+        left = AS_STORED.sub(" ", text)
+        assert re.findall(r"[^\W\d_]{2,}", left) == []
 
 
 # -- the JSON endpoint -------------------------------------------------------
