@@ -4,7 +4,7 @@ import gettext
 import html as html_lib
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 PAGE = reverse("admin:autotask_taskqueue_dashboard")
 DATA = reverse("admin:autotask_taskqueue_dashboard_data")
 LIST = reverse("admin:autotask_taskqueue_changelist")
-MAX_QUERIES = 12  # session, user, permissions and the dashboard's few: none per task, worker or minute
+MAX_QUERIES = 8  # session, user, monitor.dashboard()'s six: none per task, worker or minute
 
 
 def user_with(*codenames, staff=True):
@@ -218,3 +218,17 @@ def test_data_costs_a_few_queries_whatever_the_number_of_rows(admin_client):
 
 def test_body_uses_the_windows_of_monitor():
     assert set(dashboard.REFRESH_SECONDS) == set(monitor.WINDOWS) == set(dashboard.TIME_FORMATS)
+
+
+@pytest.mark.parametrize(
+    ("zone", "last"), [("UTC", "12:30"), ("Europe/Berlin", "13:30"), ("America/New_York", "07:30")]
+)
+def test_times_are_shown_in_the_current_time_zone(settings, zone, last):
+    if not settings.USE_TZ:
+        pytest.skip("naive datetimes are shown as stored")
+    now = datetime(2026, 12, 4, 12, 30, 20, tzinfo=UTC)
+    with timezone.override(zone):
+        context = dashboard.body_context(monitor.dashboard("hour", now=now), "admin")
+        day = dashboard.body_context(monitor.dashboard("day", now=now), "admin")
+    assert f">{last}</text>" in str(context["throughput"])
+    assert f"Fri {last}</text>" in str(day["throughput"])
