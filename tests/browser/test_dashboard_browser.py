@@ -17,7 +17,7 @@ import pytest
 from autotask import dashboard
 from autotask.models import Schedule
 from tests.app import tasks
-from tests.browser.test_admin_browser import PAGE_TIMEOUT, browser, css, until  # noqa: F401 - a fixture
+from tests.browser.test_admin_browser import browser, css, until  # noqa: F401 - a fixture
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
