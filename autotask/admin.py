@@ -26,7 +26,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import monitor, serialization
+from . import dashboard, monitor, serialization
 from .exceptions import NotADeclaredTask
 from .models import Schedule, TaskQueue, Worker
 from .task import CANCELLED, DONE, ERROR, FINISHED, RUNNING, STATUS_NAMES, WAITING
@@ -394,7 +394,9 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
     # -- the buttons on a task's page ------------------------------------
 
     def get_urls(self):
-        return [*self.button_urls(), *super().get_urls()]
+        # The dashboard's and the buttons' before the admin's own: its "<object_id>/" pattern
+        # would take "dashboard/".
+        return [*dashboard.urls(self), *self.button_urls(), *super().get_urls()]
 
     def button_urls(self):
         return [

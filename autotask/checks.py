@@ -11,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
 from . import tracing
-from .conf import DEFAULTS, SECONDS_OR_NONE, conf
+from .conf import DAY_SECONDS, DEFAULTS, KEEP_SECONDS, SECONDS_OR_NONE, conf
 from .db.checks import database_errors, mysql_server_warnings, server_errors
 from .definitions import registry
 from .definitions.schedules import ScheduledFunction
@@ -138,6 +138,7 @@ _SETTING_RULES = {
     ),
     "NON_SERVING_COMMANDS": (_names_list, "a list of management command names"),
     "FAILED_TTL": (lambda v: v is None or (_is_number(v) and 0 <= v < float("inf")), SECONDS_OR_NONE),
+    "STATS_KEEP": (lambda v: _is_number(v) and DAY_SECONDS <= v < float("inf"), KEEP_SECONDS),
 }
 _CHECKED_BY_CHECK_SETTINGS = {
     "WORKER_MONITOR_INTERVALL",

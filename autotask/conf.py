@@ -43,6 +43,8 @@ DEFAULTS = {
     "FAILED_TTL": 7 * 24 * 3600,
     # OpenTelemetry spans for each enqueue and each attempt (the opentelemetry extra; see autotask.tracing).
     "TRACING": False,
+    # Seconds the per-minute statistics (the dashboard's charts) are kept; workers prune older rows.
+    "STATS_KEEP": 2 * 24 * 3600,
 }
 
 
@@ -61,9 +63,18 @@ def _true_or_false(name: str, value: Any) -> bool:
     raise ImproperlyConfigured(f"AUTOTASK_{name} must be True or False, not {value!r}.")
 
 
+def _keep_seconds(name: str, value: Any) -> float:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or value != value or not DAY_SECONDS <= value < float("inf"):
+        raise ImproperlyConfigured(f"AUTOTASK_{name} must be {KEEP_SECONDS}, not {value!r}.")
+    return value
+
+
 SECONDS_OR_NONE = "None (keep until deleted) or a number of seconds >= 0"
+DAY_SECONDS = 24 * 3600  # the dashboard shows the last day: statistics are kept at least that long
+KEEP_SECONDS = f"a number of seconds >= {DAY_SECONDS} (one day, the dashboard's longest window)"
 # Settings checked whenever they are read (also reported by the system check autotask.E010).
-VALIDATE = {"FAILED_TTL": _seconds_or_none, "TRACING": _true_or_false}
+VALIDATE = {"FAILED_TTL": _seconds_or_none, "TRACING": _true_or_false, "STATS_KEEP": _keep_seconds}
 
 
 class Settings:
@@ -95,6 +106,7 @@ class Settings:
     ORPHAN_GRACE_SECONDS: float
     FAILED_TTL: float | None
     TRACING: bool
+    STATS_KEEP: float
 
     # Not seen by a type checker: a name not annotated above is an error there.
     if not TYPE_CHECKING:

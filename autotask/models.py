@@ -1,6 +1,6 @@
 """The task table and its companions."""
 
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -65,7 +65,17 @@ class TaskQueueQuerySet(models.QuerySet):
         :data:`~autotask.task.CANCELLED_KEPT` before pruning deletes it.
         """
         now = now or timezone.now()
-        return self.waiting().update(status=CANCELLED, finished_at=now, expires_at=now + CANCELLED_KEPT)
+        waiting = self.waiting().order_by()
+        cancelled = 0
+        with transaction.atomic(using=self.db):
+            # Queue by queue: each update's count is what the statistics add (no count read apart).
+            for queue in set(waiting.values_list("queue", flat=True).distinct()):
+                count = waiting.filter(queue=queue).update(
+                    status=CANCELLED, finished_at=now, expires_at=now + CANCELLED_KEPT
+                )
+                cancelled += count
+                record_cancelled(self.db, queue, count, now)
+        return cancelled
 
     def retry_failed(self, now=None, attempts_for=None):
         """Put the ERROR rows back to WAITING, due ``now``; return how many.
@@ -111,6 +121,18 @@ class TaskQueueQuerySet(models.QuerySet):
             if deleted < len(ids):
                 break
         return total
+
+
+def record_cancelled(using, queue, count, now):
+    """Count ``count`` tasks of ``queue`` cancelled at ``now`` in the statistics (a row of no worker)."""
+    if not count:
+        return
+    figures = {"count": count}
+    minute = now.replace(second=0, microsecond=0)
+    TaskStats.objects.using(using).add(
+        {"minute": minute, "worker_id": "", "queue": queue, "outcome": "cancelled"}, figures
+    )
+    TaskStatsTotal.objects.using(using).add({"queue": queue, "outcome": "cancelled"}, figures)
 
 
 class TaskQueue(models.Model):
@@ -216,6 +238,105 @@ class Worker(models.Model):
         return f"{self.hostname}:{self.pid}"
 
 
+# -- statistics (written by the workers, read by the dashboard and the metrics) --
+
+# Upper bounds (milliseconds) of the latency histogram buckets; a last bucket
+# holds what is slower than the last bound.  Bucket ``i`` counts values in
+# (bound[i-1], bound[i]]: not cumulative, so rows add up column by column.
+HISTOGRAM_BOUNDS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 300_000)
+HISTOGRAM_BUCKETS = len(HISTOGRAM_BOUNDS_MS) + 1
+# The two measures: pickup delay (started - due) and run time (finished - started).
+MEASURES = ("pickup", "run")
+# Outcomes counted: a run that ended DONE, ERROR or WAITING again (retried),
+# and tasks cancelled before they ran.
+STATS_OUTCOMES = ("done", "error", "retried", "cancelled")
+
+
+def bucket_fields(measure):
+    """Return the column names of ``measure``'s histogram, fastest bucket first."""
+    return [f"{measure}_b{index}" for index in range(HISTOGRAM_BUCKETS)]
+
+
+FIGURE_FIELDS = ["count", "pickup_ms_sum", "run_ms_sum", *bucket_fields("pickup"), *bucket_fields("run")]
+
+
+class StatsQuerySet(models.QuerySet):
+    def add(self, key, figures):
+        """Add ``figures`` ({field: value}) to the row of ``key`` ({field: value}), in the database."""
+        increments = {name: F(name) + value for name, value in figures.items() if value}
+        rows = self.filter(**key)
+        if not increments or rows.update(**increments):
+            return
+        # The row's first figures: a row of zeros (of racing processes, the unique
+        # key keeps one and ignores the others), then the same increment.
+        self.bulk_create([self.model(**key)], ignore_conflicts=True)
+        rows.update(**increments)
+
+
+class StatsFigures(models.Model):
+    """What was counted: tasks, and the histograms of their pickup delay and run time."""
+
+    count = models.BigIntegerField(default=0)
+    pickup_ms_sum = models.FloatField(default=0.0)
+    run_ms_sum = models.FloatField(default=0.0)
+
+    objects = StatsQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+# The bucket columns, one per bucket and measure (summed by the database, so columns, not JSON).
+for _measure in MEASURES:
+    for _name in bucket_fields(_measure):
+        StatsFigures.add_to_class(_name, models.BigIntegerField(default=0))
+
+
+class TaskStats(StatsFigures):
+    """One minute of one worker's finished tasks of one queue and outcome.
+
+    Each worker writes only its own rows, so workers never wait on each
+    other's; the dashboard sums them.  Pruned after ``AUTOTASK_STATS_KEEP``.
+    """
+
+    minute = models.DateTimeField(help_text="Start of the minute.")
+    worker_id = models.CharField(max_length=64)
+    queue = models.CharField(max_length=100)
+    outcome = models.CharField(max_length=16)
+
+    class Meta:
+        verbose_name = "Task statistics"
+        verbose_name_plural = "Task statistics"
+        constraints = [
+            # Also the index of the dashboard's range reads and of pruning (minute leads).
+            models.UniqueConstraint(
+                fields=["minute", "worker_id", "queue", "outcome"], name="autotask_stats_minute_key"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.minute:%Y-%m-%d %H:%M} {self.worker_id} {self.queue} {self.outcome}: {self.count}"
+
+
+class TaskStatsTotal(StatsFigures):
+    """Every task counted since the table was created, per queue and outcome (never pruned).
+
+    Monotonic, for Prometheus counters and histograms; each worker adds what it
+    counted with an increment in the database (``count = count + n``).
+    """
+
+    queue = models.CharField(max_length=100)
+    outcome = models.CharField(max_length=16)
+
+    class Meta:
+        verbose_name = "Task statistics total"
+        verbose_name_plural = "Task statistics totals"
+        constraints = [models.UniqueConstraint(fields=["queue", "outcome"], name="autotask_stats_total_key")]
+
+    def __str__(self):
+        return f"{self.queue} {self.outcome}: {self.count}"
+
+
 __all__ = [
     "CANCELLED",
     "DONE",
@@ -224,5 +345,7 @@ __all__ = [
     "WAITING",
     "Schedule",
     "TaskQueue",
+    "TaskStats",
+    "TaskStatsTotal",
     "Worker",
 ]

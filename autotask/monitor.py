@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
 from . import enqueue, tracing
@@ -21,9 +21,18 @@ from .definitions import registry
 from .exceptions import NotADeclaredTask, TaskFunctionNotFound
 from .maintenance import scheduling
 from .maintenance.pruning import prune
-from .models import Schedule, TaskQueue, Worker
-from .task import ERROR, STATUS_NAMES, WAITING
-from .timeutil import iso_or_value
+from .models import (
+    FIGURE_FIELDS,
+    HISTOGRAM_BOUNDS_MS,
+    STATS_OUTCOMES,
+    Schedule,
+    TaskQueue,
+    TaskStats,
+    Worker,
+    bucket_fields,
+)
+from .task import ERROR, RUNNING, STATUS_NAMES, WAITING
+from .timeutil import aware_utc, iso_or_value, stored
 
 logger = logging.getLogger("autotask")
 
@@ -54,6 +63,7 @@ class Snapshot:
     depth: dict = field(default_factory=dict)  # queue -> {status name: count}
     oldest_waiting: dict | None = None  # id, function, queue, scheduled_at, age (seconds)
     failures_last_hour: int = 0
+    finished_last_hour: dict = field(default_factory=dict)  # outcome -> count, from the statistics
     workers: list = field(default_factory=list)  # dicts, alive ones first
     schedules: list = field(default_factory=list)  # dicts, by next run (SCHEDULES_SHOWN at most)
     schedules_total: int = 0  # schedules in the table, listed or not
@@ -97,6 +107,7 @@ class Snapshot:
             "oldest_waiting": oldest,
             "oldest_waiting_seconds": oldest["age"] if oldest else None,
             "failures_last_hour": self.failures_last_hour,
+            "finished_last_hour": self.finished_last_hour,
             "worker_timeout": self.worker_timeout,
             "workers_alive": len(self.workers_alive),
             "workers": [_iso_values(w) for w in self.workers],
@@ -119,21 +130,8 @@ def snapshot(using=None, now=None, worker_timeout=None):
     snap.oldest_waiting = _oldest_waiting(tasks, now)
     since = now - FAILURE_WINDOW
     snap.failures_last_hour = tasks.filter(status=ERROR, finished_at__gte=since).count()
-    threshold = alive_after(now, timeout)
-    workers = Worker.objects.using(using).order_by("-last_seen", "worker_id")
-    snap.workers = [
-        {
-            "worker_id": w.worker_id,
-            "hostname": w.hostname,
-            "pid": w.pid,
-            "queues": w.queues,
-            "concurrency": w.concurrency,
-            "started_at": w.started_at,
-            "last_seen": w.last_seen,
-            "alive": w.last_seen >= threshold,
-        }
-        for w in workers
-    ]
+    snap.finished_last_hour = finished_since(using, since)
+    snap.workers = _workers(using, alive_after(now, timeout))
     schedules = Schedule.objects.using(using).order_by("missing", "next_run_at", "name")[:SCHEDULES_SHOWN]
     snap.schedules = [
         {
@@ -155,6 +153,63 @@ def snapshot(using=None, now=None, worker_timeout=None):
     if snap.schedules_total == SCHEDULES_SHOWN:  # the list was cut: count them all
         snap.schedules_total = Schedule.objects.using(using).count()
     return snap
+
+
+def finished_since(using, since):
+    """Return {outcome: tasks} counted by the workers' statistics since ``since`` (minute rows)."""
+    counts = dict.fromkeys(STATS_OUTCOMES, 0)
+    rows = (
+        TaskStats.objects.using(using)
+        .filter(minute__gte=stored(aware_utc(since).replace(second=0, microsecond=0)))
+        .order_by()
+        .values("outcome")
+        .annotate(total=Sum("count"))
+    )
+    for row in rows:
+        if row["outcome"] in counts:
+            counts[row["outcome"]] = row["total"]
+    return counts
+
+
+def _workers(using, threshold):
+    """Return the worker rows as dicts, the last seen first; ``alive``: seen after ``threshold``."""
+    workers = Worker.objects.using(using).order_by("-last_seen", "worker_id")
+    return [
+        {
+            "worker_id": w.worker_id,
+            "hostname": w.hostname,
+            "pid": w.pid,
+            "queues": w.queues,
+            "concurrency": w.concurrency,
+            "started_at": w.started_at,
+            "last_seen": w.last_seen,
+            "alive": w.last_seen >= threshold,
+        }
+        for w in workers
+    ]
+
+
+def health(using=None, now=None, worker_timeout=None, max_wait=None, require_worker=True):
+    """Return the verdict of ``autotask_status`` (same thresholds, same problems), JSON-ready.
+
+    Reads only what the verdict needs: the worker rows and the oldest due
+    waiting task (one probe of the due index); cheap enough for a probe every second.
+    """
+    using = using or conf.DATABASE
+    now = now or timezone.now()
+    timeout = worker_timeout if worker_timeout is not None else ALIVE_LEASES * conf.LEASE_SECONDS
+    snap = Snapshot(now=now, worker_timeout=float(timeout))
+    snap.workers = _workers(using, alive_after(now, timeout))
+    snap.oldest_waiting = _oldest_waiting(TaskQueue.objects.using(using), now)
+    problems = snap.problems(max_wait=max_wait, require_worker=require_worker)
+    return {
+        "healthy": not problems,
+        "problems": problems,
+        "now": iso_or_value(now),
+        "workers_alive": len(snap.workers_alive),
+        "worker_timeout": snap.worker_timeout,
+        "oldest_waiting_seconds": snap.oldest_waiting["age"] if snap.oldest_waiting else None,
+    }
 
 
 def overdue_by(schedule, now):
@@ -214,6 +269,171 @@ def format_duration(seconds):
         return format_age(seconds)
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+
+
+# -- the dashboard -------------------------------------------------------
+
+# window: (seconds shown, seconds per point).  A day in ten-minute points keeps
+# the chart readable (144 points) and the answer small.
+WINDOWS = {"hour": (3600, 60), "day": (24 * 3600, 600)}
+RUNNING_SHOWN = 500  # running tasks listed under the workers, at most
+
+
+def dashboard(window="hour", using=None, now=None):
+    """Return the dashboard's figures for the last hour or day, JSON-ready.
+
+    A few indexed queries, whatever the size of the task table: the charts
+    read the per-minute statistics the workers write (task rows are pruned
+    soon after they finish), queue depth only WAITING and RUNNING rows.
+    """
+    if window not in WINDOWS:
+        raise ValueError(f"window must be one of {', '.join(map(repr, WINDOWS))}, not {window!r}")
+    using = using or conf.DATABASE
+    now = now or timezone.now()
+    span, step = WINDOWS[window]
+    return {
+        "now": iso_or_value(now),
+        "window": window,
+        "step_seconds": step,
+        "series": series(using, now, span, step),
+        "depth": queue_depth(using, now),
+        "workers": workers_running(using, now),
+        "schedules": schedules_next(using),
+    }
+
+
+def schedules_next(using):
+    """Return the schedules, by next run (SCHEDULES_SHOWN at most)."""
+    schedules = Schedule.objects.using(using).order_by("missing", "next_run_at", "name")
+    return [
+        {
+            "id": s.pk,
+            "name": s.name,
+            "kind": s.kind,
+            "spec": s.spec,
+            "next_run_at": iso_or_value(s.next_run_at),
+            "last_run_at": iso_or_value(s.last_run_at),
+            "last_status": STATUS_NAMES.get(s.last_status) if s.last_status is not None else None,
+        }
+        for s in schedules[:SCHEDULES_SHOWN]
+    ]
+
+
+def bucket_starts(now, span, step):
+    """Return the starts of the ``span // step`` buckets of ``step`` seconds up to now's, oldest first."""
+    epoch = datetime(1970, 1, 1, tzinfo=aware_utc(now).tzinfo)
+    current = epoch + timedelta(seconds=(aware_utc(now) - epoch).total_seconds() // step * step)
+    count = span // step
+    return [current - timedelta(seconds=step * (count - 1 - index)) for index in range(count)]
+
+
+def series(using, now, span, step):
+    """Return the charts' series: outcomes per bucket and pickup/run percentiles, from TaskStats."""
+    starts = bucket_starts(now, span, step)
+    counts = {outcome: [0] * len(starts) for outcome in STATS_OUTCOMES}
+    histograms = {
+        measure: [[0] * (len(HISTOGRAM_BOUNDS_MS) + 1) for _ in starts] for measure in ("pickup", "run")
+    }
+    rows = (
+        TaskStats.objects.using(using)
+        .filter(minute__gte=stored(starts[0]))
+        .order_by()
+        .values("minute", "outcome")
+        .annotate(**{f"total_{name}": Sum(name) for name in FIGURE_FIELDS})
+    )
+    for row in rows:
+        index = int((aware_utc(row["minute"]) - starts[0]).total_seconds() // step)
+        if not 0 <= index < len(starts) or row["outcome"] not in counts:
+            continue  # a worker's clock ahead of this one's, or an outcome of a later version
+        counts[row["outcome"]][index] += row["total_count"]
+        for measure, buckets in histograms.items():
+            for position, name in enumerate(bucket_fields(measure)):
+                buckets[index][position] += row[f"total_{name}"]
+    result = {"t": [iso_or_value(start) for start in starts], **counts}
+    for measure, buckets in histograms.items():
+        result[f"{measure}_p50_ms"] = [percentile(b, 0.50) for b in buckets]
+        result[f"{measure}_p95_ms"] = [percentile(b, 0.95) for b in buckets]
+    return result
+
+
+def percentile(buckets, fraction):
+    """Return the ``fraction`` quantile (ms) of a histogram of HISTOGRAM_BOUNDS_MS buckets; None if empty.
+
+    Interpolated linearly inside its bucket; past the last bound, the last bound.
+    """
+    total = sum(buckets)
+    if not total:
+        return None
+    rank = fraction * total
+    seen = 0
+    for index, count in enumerate(buckets):
+        if count and seen + count >= rank:
+            if index == len(HISTOGRAM_BOUNDS_MS):
+                return float(HISTOGRAM_BOUNDS_MS[-1])
+            lower = HISTOGRAM_BOUNDS_MS[index - 1] if index else 0
+            upper = HISTOGRAM_BOUNDS_MS[index]
+            return round(lower + (upper - lower) * (rank - seen) / count, 3)
+        seen += count
+    return float(HISTOGRAM_BOUNDS_MS[-1])  # not reached: rank <= total
+
+
+def queue_depth(using, now):
+    """Return per queue: tasks waiting, due among them, running, and the age of the oldest due one.
+
+    Reads only WAITING and RUNNING rows, each status through its partial index.
+    """
+    tasks = TaskQueue.objects.using(using).order_by()
+    due = Q(scheduled_at__lte=now)
+    waiting = (
+        tasks.filter(status=WAITING)
+        .values("queue")
+        .annotate(waiting=Count("id"), due=Count("id", filter=due), oldest=Min("scheduled_at", filter=due))
+    )
+    running = tasks.filter(status=RUNNING).values("queue").annotate(running=Count("id"))
+    depth = {}
+    for row in waiting:
+        oldest = row["oldest"]
+        depth[row["queue"]] = {
+            "queue": row["queue"],
+            "waiting": row["waiting"],
+            "due": row["due"],
+            "running": 0,
+            "oldest_due_seconds": max(0.0, (now - oldest).total_seconds()) if oldest else None,
+        }
+    for row in running:
+        entry = depth.setdefault(
+            row["queue"],
+            {"queue": row["queue"], "waiting": 0, "due": 0, "running": 0, "oldest_due_seconds": None},
+        )
+        entry["running"] = row["running"]
+    return [depth[queue] for queue in sorted(depth)]
+
+
+WORKER_FIELDS = ("worker_id", "hostname", "pid", "queues", "concurrency", "last_seen")
+
+
+def workers_running(using, now):
+    """Return the workers alive, each with the tasks it is running (claimed ahead: ``started_at`` None)."""
+    workers = [w for w in _workers(using, alive_after(now)) if w["alive"]]
+    workers.sort(key=lambda w: (w["hostname"], w["pid"], w["worker_id"]))  # steady on the page
+    running = {w["worker_id"]: [] for w in workers}
+    rows = (
+        TaskQueue.objects.using(using)
+        .filter(status=RUNNING, worker_id__in=list(running))
+        .order_by()  # no sort: the rows come off the partial index of RUNNING rows
+        .values("id", "function", "started_at", "worker_id")[:RUNNING_SHOWN]
+    )
+    for row in rows:
+        running[row["worker_id"]].append(
+            {"id": row["id"], "function": row["function"], "started_at": iso_or_value(row["started_at"])}
+        )
+    return [
+        {
+            **{name: iso_or_value(w[name]) for name in WORKER_FIELDS},
+            "running": sorted(running[w["worker_id"]], key=lambda task: task["id"]),
+        }
+        for w in workers
+    ]
 
 
 # -- operator verbs ------------------------------------------------------
@@ -350,10 +570,13 @@ def prune_all(using=None, now=None, batch=None):
 
 __all__ = [
     "ALIVE_LEASES",
+    "WINDOWS",
     "Snapshot",
+    "dashboard",
     "expired_counts",
     "format_age",
     "format_duration",
+    "health",
     "prune_all",
     "retry_failed",
     "retry_failed_tasks",

@@ -86,6 +86,7 @@ class ClaimedTask:
     history: list
     schedule_id: int | None
     created_at: object = None
+    scheduled_at: object = None  # when it was due (a retry: the retry's time)
 
     @classmethod
     def from_row(cls, row):

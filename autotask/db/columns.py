@@ -29,7 +29,7 @@ COLUMNS = (
     Column("status", "smallint", new=str(WAITING)),
     Column("args", "text", claimed=True),
     Column("created_at", "timestamptz", claimed=True),
-    Column("scheduled_at", "timestamptz"),
+    Column("scheduled_at", "timestamptz", claimed=True),  # claimed: the pickup delay (statistics)
     Column("ttl", "double precision", claimed=True),
     Column("attempts", "integer", new="0", claimed=True),
     Column("max_attempts", "integer", claimed=True),

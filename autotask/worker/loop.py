@@ -24,6 +24,7 @@ from ..maintenance import scheduling
 from ..maintenance.heartbeat import forget_worker, heartbeat
 from ..maintenance.pruning import prune
 from ..maintenance.recovery import recover
+from ..maintenance.stats import prune_stats, write_stats
 from ..maintenance.timers import Timers
 from ..task import DONE, WAITING
 from . import identity
@@ -31,6 +32,7 @@ from .claims import ClaimSizing
 from .outcomes import Outcomes
 from .parent import ParentLink
 from .pool import HOLD_SECONDS, TaskPool
+from .stats import TaskStatsBuffer
 from .wakeups import MAX_BACKOFF, Wakeups
 
 logger = logging.getLogger("autotask")
@@ -120,6 +122,7 @@ class Worker:
         self.failures = 0
         self.timers = Timers()
         self.stats = {"done": 0, "failed": 0, "retried": 0}
+        self.task_stats = TaskStatsBuffer()  # the figures of the dashboard and the metrics
 
     @property
     def running(self):
@@ -154,6 +157,7 @@ class Worker:
         finally:
             executor.shutdown(wait=True)
             self._flush()
+            self._write_stats()
             self._close()
         logger.info("worker %s stopped", self.worker_id, extra={"worker_id": self.worker_id, **self.stats})
         return 0
@@ -205,6 +209,8 @@ class Worker:
                     return
                 continue
             self._maintain()
+            if self.task_stats.due():
+                self._write_stats()
             self._release_if_held()
             wanted = self.sizing.claim_size(pool.running, pool.buffered())
             claimed, started = self._claim(wanted) if wanted else ([], True)  # writes the outcomes too
@@ -317,16 +323,28 @@ class Worker:
         if scheduled:
             self.ops_safe(scheduling.record_outcomes, self.using, scheduled)
 
+    def _write_stats(self):
+        """Write this worker's statistics (kept for the next write after a database error)."""
+        buffer = self.task_stats
+        if not buffer.changed:
+            return
+        minutes, totals = buffer.to_write()
+        if self.ops_safe(write_stats, self.using, self.worker_id, minutes, totals) is False:
+            buffer.retry_later()
+        else:
+            buffer.written()
+
     def _collect(self):
         """Take what the pool threads reported: outcomes to write, durations, and stopped runners."""
         self.wakeups.nudged = False
         ended, runners_done = self.outcomes.collect()
         if ended or runners_done:
-            for _, outcome, seconds in ended:
+            for task, outcome, seconds, started_wall in ended:
                 self.sizing.timed(seconds)
                 if outcome is not None:
                     self._count(outcome)
-            self.pool.ended([task_id for task_id, _, _ in ended], runners_done)
+                    self.task_stats.add(task, outcome, seconds, started_wall)
+            self.pool.ended([item[0].id for item in ended], runners_done)
 
     def _count(self, outcome):
         key = "done" if outcome.status == DONE else "retried" if outcome.status == WAITING else "failed"
@@ -338,7 +356,7 @@ class Worker:
 
     def _idle_timeout(self):
         """Seconds to wait when there is free capacity: until the next due task at most."""
-        timeout = min(self.idle_time, self.timers.seconds_to_next())
+        timeout = min(self.idle_time, self.timers.seconds_to_next(), self.task_stats.seconds_to_write())
         due = self.ops_safe(self.ops.next_due, self.queues)
         if due:
             timeout = min(timeout, max(0.0, (due - timezone.now()).total_seconds()))
@@ -407,6 +425,7 @@ class Worker:
 
     def _duty_prune(self, now):
         prune(self.ops, now)
+        prune_stats(self.using, now)
 
     def _duty_schedule(self, now):
         wait = scheduling.tick(self.using, now)

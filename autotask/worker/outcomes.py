@@ -27,9 +27,9 @@ class Outcomes:
 
     # -- pool threads ------------------------------------------------------
 
-    def report(self, task_id, outcome, seconds):
-        """Report a task that ended after ``seconds`` (``outcome`` None: the executor crashed)."""
-        self.channel.put((task_id, outcome, seconds))
+    def report(self, task, outcome, seconds, started_wall):
+        """Report a task that ran ``seconds`` from ``started_wall`` (``outcome`` None: executor crashed)."""
+        self.channel.put((task, outcome, seconds, started_wall))
 
     def runner_done(self):
         self.channel.put(RUNNER_DONE)
@@ -43,8 +43,8 @@ class Outcomes:
     def collect(self):
         """Move the reported outcomes to ``pending``.
 
-        Return the tasks that ended, as (task id, outcome, seconds), and how
-        many pool threads stopped.
+        Return the tasks that ended, as (task, outcome, seconds, started_wall),
+        and how many pool threads stopped.
         """
         ended, runners_done = [], 0
         while True:

@@ -167,10 +167,10 @@ class TaskPool:
             wakeups.wake()
 
     def _execute(self, task):
-        started = time.monotonic()
+        started, started_wall = time.monotonic(), time.time()
         try:
             outcome = execute(task, self.worker_id)
         except BaseException:
             logger.exception("executing task %s crashed the executor", task.id)
             outcome = None
-        self.outcomes.report(task.id, outcome, time.monotonic() - started)
+        self.outcomes.report(task, outcome, time.monotonic() - started, started_wall)

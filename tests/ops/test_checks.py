@@ -62,6 +62,9 @@ def test_the_test_settings_pass_every_check():
         ("FAILED_TTL", "7d", "None (keep until deleted) or a number of seconds >= 0"),
         ("FAILED_TTL", -1, "None (keep until deleted) or a number of seconds >= 0"),
         ("FAILED_TTL", float("inf"), "None (keep until deleted) or a number of seconds >= 0"),
+        ("STATS_KEEP", 3600, "a number of seconds >= 86400"),
+        ("STATS_KEEP", "2d", "a number of seconds >= 86400"),
+        ("STATS_KEEP", None, "a number of seconds >= 86400"),
     ],
 )
 def test_invalid_setting_values(name, value, expected):
@@ -88,6 +91,8 @@ def test_invalid_setting_values(name, value, expected):
         ("FAILED_TTL", None),
         ("FAILED_TTL", 0),
         ("FAILED_TTL", 86400.5),
+        ("STATS_KEEP", 86400),
+        ("STATS_KEEP", 7 * 86400.0),
     ],
 )
 def test_valid_setting_values(name, value):

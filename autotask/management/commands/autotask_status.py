@@ -112,6 +112,8 @@ class Command(BaseCommand):
         else:
             write("Oldest waiting task: none due")
         write(f"Failures in the last hour: {snap.failures_last_hour}")
+        finished = ", ".join(f"{count} {outcome}" for outcome, count in snap.finished_last_hour.items())
+        write(f"Finished in the last hour: {finished}")
         alive = snap.workers_alive
         heading(f"Workers alive: {len(alive)} (heartbeat within {monitor.format_age(snap.worker_timeout)})")
         for w in alive:

@@ -1,0 +1,99 @@
+"""This worker's statistics: counted in memory as outcomes are collected, written every few seconds."""
+
+import time
+from bisect import bisect_left
+from datetime import UTC, datetime
+
+from ..models import FIGURE_FIELDS, HISTOGRAM_BOUNDS_MS
+from ..task import DONE, ERROR, WAITING
+from ..timeutil import aware_utc, claimed_datetime
+
+# Seconds between writes: the dashboard's current minute lags this much at
+# most, and a worker writes a few statements this often, however many tasks it runs.
+WRITE_EVERY = 5.0
+OUTCOME_NAMES = {DONE: "done", ERROR: "error", WAITING: "retried"}
+# Positions in a figures list (ordered like FIGURE_FIELDS).
+COUNT, PICKUP_SUM, RUN_SUM = 0, 1, 2
+PICKUP_BUCKET0 = 3
+RUN_BUCKET0 = PICKUP_BUCKET0 + len(HISTOGRAM_BOUNDS_MS) + 1
+
+
+def new_figures():
+    return [0] * len(FIGURE_FIELDS)
+
+
+def add_to(figures, pickup_ms, run_ms):
+    """Count one task in ``figures``."""
+    figures[COUNT] += 1
+    figures[PICKUP_SUM] += pickup_ms
+    figures[RUN_SUM] += run_ms
+    # bisect_left: a value equal to a bound belongs to that bound's bucket ("<=").
+    figures[PICKUP_BUCKET0 + bisect_left(HISTOGRAM_BOUNDS_MS, pickup_ms)] += 1
+    figures[RUN_BUCKET0 + bisect_left(HISTOGRAM_BOUNDS_MS, run_ms)] += 1
+
+
+class TaskStatsBuffer:
+    """Figures of the tasks this worker finished, not yet written (main thread only).
+
+    ``minutes`` holds each minute's figures whole (the write replaces this
+    worker's row of that minute, so a write that failed is simply done again);
+    ``totals`` what was counted since the last write (added to the totals).
+    """
+
+    def __init__(self):
+        self.minutes = {}  # (epoch minute, queue, outcome) -> figures
+        self.changed = set()  # keys of ``minutes`` changed since the last write
+        self.totals = {}  # (queue, outcome) -> figures
+        self.next_write = time.monotonic() + WRITE_EVERY
+
+    def add(self, task, outcome, seconds, started_wall):
+        """Count a task that ended with ``outcome`` after running ``seconds`` from ``started_wall``."""
+        name = OUTCOME_NAMES.get(outcome.status)
+        if name is None:
+            return
+        due = task.scheduled_at
+        due_at = aware_utc(claimed_datetime(due)).timestamp() if due is not None else started_wall
+        pickup_ms = max(0.0, (started_wall - due_at) * 1000.0)
+        run_ms = seconds * 1000.0
+        key = (int((started_wall + seconds) // 60), task.queue, name)
+        figures = self.minutes.get(key)
+        if figures is None:
+            figures = self.minutes[key] = new_figures()
+        add_to(figures, pickup_ms, run_ms)
+        self.changed.add(key)
+        total = self.totals.get(key[1:])
+        if total is None:
+            total = self.totals[key[1:]] = new_figures()
+        add_to(total, pickup_ms, run_ms)
+
+    def due(self, now=None):
+        """True when there is something to write and the last write is WRITE_EVERY seconds old."""
+        return bool(self.changed) and (now or time.monotonic()) >= self.next_write
+
+    def seconds_to_write(self):
+        """Seconds until the next write is due (infinite: nothing to write)."""
+        if not self.changed:
+            return float("inf")
+        return max(0.0, self.next_write - time.monotonic())
+
+    def to_write(self):
+        """Return (minute rows, totals) to write: {(minute, queue, outcome): {field: value}}, {...}."""
+        minutes = {
+            (datetime.fromtimestamp(minute * 60, UTC), queue, outcome): dict(
+                zip(FIGURE_FIELDS, self.minutes[(minute, queue, outcome)], strict=True)
+            )
+            for minute, queue, outcome in self.changed
+        }
+        totals = {key: dict(zip(FIGURE_FIELDS, figures, strict=True)) for key, figures in self.totals.items()}
+        return minutes, totals
+
+    def written(self, now_wall=None):
+        """Forget what was written; keep the current minute's figures (its row is rewritten whole)."""
+        current = int((now_wall or time.time()) // 60)
+        self.minutes = {key: figures for key, figures in self.minutes.items() if key[0] >= current}
+        self.changed = set()
+        self.totals = {}
+        self.next_write = time.monotonic() + WRITE_EVERY
+
+    def retry_later(self):
+        self.next_write = time.monotonic() + WRITE_EVERY
