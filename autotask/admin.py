@@ -1,4 +1,4 @@
-"""The Django admin for tasks, schedules and workers: read-mostly, with explicit actions.
+"""The Django admin for tasks, schedules, paused queues and workers: read-mostly, with explicit actions.
 
 Task and schedule pages are read-only for everyone (a task row is the
 workers' bookkeeping, not a form); the actions are the only way to change
@@ -8,8 +8,10 @@ view permission alone gives a read-only admin.
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import display_for_field
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
@@ -17,7 +19,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from . import monitor, serialization
-from .models import Schedule, TaskQueue, Worker
+from .conf import conf
+from .exceptions import InvalidQueueName
+from .maintenance import pauses
+from .models import PausedQueue, Schedule, TaskQueue, Worker
 from .task import CANCELLED, DONE, ERROR, RUNNING, STATUS_NAMES, WAITING
 
 MAX_SHOWN_CHARS = 100_000  # characters of one payload shown on a task's page
@@ -386,12 +391,20 @@ def _run_schedules(model_admin, request, schedules, using):
 class ScheduleAdmin(ReadOnlyMixin, admin.ModelAdmin):
     # The list shows the error shortened; the page shows it whole.
     columns = ("name", "kind", "spec", "timezone", "queue", "next_run_at", "last_run_at", "last_status")
-    list_display = (*columns[:5], "next_run", *columns[6:], "last_error_short", "missing")
-    list_filter = ("kind", "missing", "queue")
+    list_display = (*columns[:5], "next_run", *columns[6:], "last_error_short", "missing", "paused")
+    list_filter = ("kind", "missing", "paused", "queue")
     search_fields = ("name",)
     ordering = ("missing", "next_run_at", "name")
-    actions = ("run_now",)
-    readonly_fields = (*columns, "last_error_display", "missing", "updated_at")
+    actions = ("run_now", "pause", "resume")
+    readonly_fields = (
+        *columns,
+        "last_error_display",
+        "missing",
+        "paused",
+        "paused_at",
+        "paused_by",
+        "updated_at",
+    )
     fields = readonly_fields
 
     @admin.display(description="Next run at", ordering="next_run_at")
@@ -418,6 +431,98 @@ class ScheduleAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.action(description="Run now", permissions=["change"])
     def run_now(self, request, queryset):
         _run_schedules(self, request, list(queryset), queryset.db)
+
+    @admin.action(description="Pause (no run is enqueued until resumed)", permissions=["change"])
+    def pause(self, request, queryset):
+        by = _who(request)
+        changed = [s.name for s in queryset if pauses.pause_schedule(s.name, using=queryset.db, by=by)]
+        _report_pauses(self, request, "Paused", changed, queryset.count(), "already paused")
+
+    @admin.action(description="Resume (next run: the next occurrence from now)", permissions=["change"])
+    def resume(self, request, queryset):
+        changed = [s.name for s in queryset if pauses.resume_schedule(s.name, using=queryset.db)]
+        _report_pauses(self, request, "Resumed", changed, queryset.count(), "not paused")
+
+
+def _who(request):
+    """Who pauses, as stored with the pause."""
+    user = getattr(request, "user", None)
+    return f"admin ({user.get_username()})" if user is not None and user.is_authenticated else "admin"
+
+
+def _report_pauses(model_admin, request, did, names, selected, skipped_reason):
+    if names:
+        model_admin.message_user(request, f"{did}: {', '.join(names)}.", messages.SUCCESS)
+    left = selected - len(names)
+    if left:
+        model_admin.message_user(request, f"{left} left alone: {skipped_reason}.", messages.INFO)
+
+
+class PausedQueueForm(forms.ModelForm):
+    class Meta:
+        model = PausedQueue
+        fields = ("name",)
+
+    def clean_name(self):
+        try:
+            return pauses.check_queue_name(self.cleaned_data["name"])
+        except InvalidQueueName as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+@admin.register(PausedQueue)
+class PausedQueueAdmin(admin.ModelAdmin):
+    """Adding a row pauses a queue, deleting it (or the Resume action) resumes it."""
+
+    form = PausedQueueForm
+    list_display = ("name", "paused_at", "paused_by", "waiting")
+    search_fields = ("name",)
+    actions = ("resume",)
+
+    def get_fields(self, request, obj=None):
+        return ("name",) if obj is None else ("name", "paused_at", "paused_by", "waiting")
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else ("name", "paused_at", "paused_by", "waiting")
+
+    def has_change_permission(self, request, obj=None):
+        # A pause is added or deleted, never edited: its page is read-only.
+        return False if obj is not None else super().has_change_permission(request)
+
+    @admin.display(description="Waiting tasks")
+    def waiting(self, obj):
+        return TaskQueue.objects.using(obj._state.db).waiting().filter(queue=obj.name).count()
+
+    def save_model(self, request, obj, form, change):
+        using = obj._state.db or conf.DATABASE
+        if not pauses.pause_queue(obj.name, using=using, by=_who(request)):
+            self.message_user(request, f"The queue {obj.name} was already paused.", messages.INFO)
+        elif pauses.unknown_queues([obj.name], using=using):
+            self.message_user(
+                request,
+                f"No task, schedule or worker uses the queue {obj.name} yet: it is paused ahead of "
+                "time (check the name for a typo).",
+                messages.WARNING,
+            )
+        obj.pk = PausedQueue.objects.using(using).get(name=obj.name).pk
+
+    def delete_model(self, request, obj):
+        pauses.resume_queue(obj.name, using=obj._state.db)
+
+    def delete_queryset(self, request, queryset):
+        for name in queryset.values_list("name", flat=True):
+            pauses.resume_queue(name, using=queryset.db)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # the Resume action says what it does
+        return actions
+
+    @admin.action(description="Resume (workers claim their tasks again)", permissions=["delete"])
+    def resume(self, request, queryset):
+        selected = list(queryset.values_list("name", flat=True))
+        names = [name for name in selected if pauses.resume_queue(name, using=queryset.db)]
+        _report_pauses(self, request, "Resumed", names, len(selected), "not paused")
 
 
 @admin.register(Worker)

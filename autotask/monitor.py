@@ -20,7 +20,7 @@ from .definitions import registry
 from .exceptions import NotADeclaredTask, TaskFunctionNotFound
 from .maintenance import scheduling
 from .maintenance.pruning import prune
-from .models import Schedule, TaskQueue, Worker
+from .models import PausedQueue, Schedule, TaskQueue, Worker
 from .task import ERROR, STATUS_NAMES, WAITING
 from .timeutil import iso_or_value
 
@@ -56,6 +56,7 @@ class Snapshot:
     workers: list = field(default_factory=list)  # dicts, alive ones first
     schedules: list = field(default_factory=list)  # dicts, by next run (SCHEDULES_SHOWN at most)
     schedules_total: int = 0  # schedules in the table, listed or not
+    paused: dict = field(default_factory=lambda: {"queues": [], "schedules": []})  # dicts, by name
 
     @property
     def totals(self):
@@ -100,6 +101,7 @@ class Snapshot:
             "workers_alive": len(self.workers_alive),
             "workers": [_iso_values(w) for w in self.workers],
             "schedules": [_iso_values(s) for s in self.schedules],
+            "paused": {kind: [_iso_values(p) for p in rows] for kind, rows in self.paused.items()},
         }
 
 
@@ -145,6 +147,7 @@ def snapshot(using=None, now=None, worker_timeout=None):
             "last_run_at": s.last_run_at,
             "last_status": STATUS_NAMES.get(s.last_status) if s.last_status is not None else None,
             "missing": s.missing,
+            "paused": s.paused,
             "overdue": (late := overdue_by(s, now)) is not None,
             "overdue_seconds": late,
         }
@@ -153,7 +156,17 @@ def snapshot(using=None, now=None, worker_timeout=None):
     snap.schedules_total = len(snap.schedules)
     if snap.schedules_total == SCHEDULES_SHOWN:  # the list was cut: count them all
         snap.schedules_total = Schedule.objects.using(using).count()
+    snap.paused = _paused(using)
     return snap
+
+
+def _paused(using):
+    """What is paused: {"queues": [...], "schedules": [...]}, each a dict with name, when, by whom."""
+    fields = ("name", "paused_at", "paused_by")
+    return {
+        "queues": list(PausedQueue.objects.using(using).order_by("name").values(*fields)),
+        "schedules": list(Schedule.objects.using(using).filter(paused=True).order_by("name").values(*fields)),
+    }
 
 
 def overdue_by(schedule, now):
@@ -163,7 +176,7 @@ def overdue_by(schedule, now):
     every second); a next run more than OVERDUE_AFTER seconds in the past
     means no worker is running the schedules, not that the run is upcoming.
     """
-    if schedule.missing:
+    if schedule.missing or schedule.paused:
         return None
     late = (now - schedule.next_run_at).total_seconds()
     return late if late > OVERDUE_AFTER else None
@@ -173,6 +186,8 @@ def _oldest_waiting(tasks, now):
     # Only due tasks count: one scheduled for tomorrow is not late.
     row = (
         tasks.filter(status=WAITING, scheduled_at__lte=now)
+        # A paused queue's tasks wait on purpose: not a sign of missing workers.
+        .exclude(queue__in=PausedQueue.objects.using(tasks.db).values("name"))
         .order_by("scheduled_at", "id")
         .values("id", "function", "queue", "scheduled_at")
         .first()
