@@ -472,12 +472,11 @@ class PausedQueueForm(forms.ModelForm):
 
 @admin.register(PausedQueue)
 class PausedQueueAdmin(admin.ModelAdmin):
-    """Adding a row pauses a queue, deleting it (or the Resume action) resumes it."""
+    """Adding a row pauses a queue, deleting it resumes the queue (and wakes its workers)."""
 
     form = PausedQueueForm
     list_display = ("name", "paused_at", "paused_by", "waiting")
     search_fields = ("name",)
-    actions = ("resume",)
 
     def get_fields(self, request, obj=None):
         return ("name",) if obj is None else ("name", "paused_at", "paused_by", "waiting")
@@ -512,17 +511,6 @@ class PausedQueueAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for name in queryset.values_list("name", flat=True):
             pauses.resume_queue(name, using=queryset.db)
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)  # the Resume action says what it does
-        return actions
-
-    @admin.action(description="Resume (workers claim their tasks again)", permissions=["delete"])
-    def resume(self, request, queryset):
-        selected = list(queryset.values_list("name", flat=True))
-        names = [name for name in selected if pauses.resume_queue(name, using=queryset.db)]
-        _report_pauses(self, request, "Resumed", names, len(selected), "not paused")
 
 
 @admin.register(Worker)
