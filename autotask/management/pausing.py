@@ -43,12 +43,8 @@ class PauseCommand(BaseCommand):
         for name in names:  # every name checked before any is changed
             pauses.check_queue_name(name)
         unknown = set(pauses.unknown_queues(names, using=using)) if self.pausing else set()
+        self._apply("queue", names, using, pauses.pause_queue, pauses.resume_queue)
         for name in names:
-            if self.pausing:
-                changed = pauses.pause_queue(name, using=using, by=_who())
-            else:
-                changed = pauses.resume_queue(name, using=using)
-            self._report("queue", name, changed)
             if name in unknown:
                 self.stderr.write(
                     self.style.WARNING(
@@ -60,12 +56,12 @@ class PauseCommand(BaseCommand):
     def _schedules(self, names, using):
         for name in names:  # every name checked before any is changed
             pauses.stored_schedule(name, using)
+        self._apply("schedule", names, using, pauses.pause_schedule, pauses.resume_schedule)
+
+    def _apply(self, what, names, using, pause, resume):
         for name in names:
-            if self.pausing:
-                changed = pauses.pause_schedule(name, using=using, by=_who())
-            else:
-                changed = pauses.resume_schedule(name, using=using)
-            self._report("schedule", name, changed)
+            changed = pause(name, using=using, by=_who()) if self.pausing else resume(name, using=using)
+            self._report(what, name, changed)
 
     def _report(self, what, name, changed):
         done = "paused" if self.pausing else "resumed"
