@@ -18,7 +18,8 @@ from autotask.models import PausedQueue, TaskQueue
 from autotask.task import DONE, WAITING
 from tests.db.test_contract import LEASE, every_claim_path, in_thread, names, task
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
+other_connections = pytest.mark.django_db(transaction=True)  # for tests that commit, seen from elsewhere
 VENDOR = connection.vendor
 
 
@@ -81,6 +82,7 @@ def test_next_due_leaves_paused_queues_out(ops, now):
     assert ops.next_due(None) == now + timedelta(seconds=1)
 
 
+@other_connections
 def test_a_pause_committed_on_another_connection_holds_for_the_next_claim(ops, now):
     ops.insert_tasks([task(now, "held", queue="q")])
     in_thread(pauses.pause_queue, "q")  # committed once it returns
@@ -89,6 +91,7 @@ def test_a_pause_committed_on_another_connection_holds_for_the_next_claim(ops, n
     assert names(ops.claim("w", None, 10, now + LEASE, now)) == ["held"]
 
 
+@other_connections
 def test_an_uncommitted_pause_holds_nothing_and_blocks_no_claim(ops, now):
     ops.insert_tasks([task(now, "t", queue="q")])
     with transaction.atomic():
@@ -105,6 +108,7 @@ def claim_elsewhere(ops_class, now):
     return names(ops_class(connections["default"]).claim("w", None, 10, now + LEASE, now))
 
 
+@other_connections
 @pytest.mark.skipif(VENDOR == "sqlite", reason="SQLite has one writer: nothing to hold open beside it")
 def test_an_open_claim_does_not_lock_the_paused_table(ops, now):
     ops.insert_tasks([task(now, "t", queue="a")])
@@ -145,3 +149,31 @@ def test_paused_tasks_stay_waiting(ops, now):
     pause("q")
     ops.claim("w", None, 10, now + LEASE, now)
     assert TaskQueue.objects.get(pk=pk).status == WAITING
+
+
+# -- plans: a paused queue keeps the claim an index scan in claim order -----------------
+
+
+@pytest.mark.parametrize(
+    ("queues", "index"), [(None, "autotask_claim_all_idx"), (["q1"], "autotask_claim_idx")]
+)
+def test_claim_with_a_paused_queue_still_reads_the_claim_index_in_order(ops, now, queues, index):
+    from tests.db.test_contract import explain, fill_history
+
+    fill_history(ops, now)
+    pause("q2")
+    plan = explain(ops, queues, now)
+    if VENDOR == "postgresql":
+        text = "\n".join(row["query plan"] for row in plan)
+        assert f"Index Scan using {index}" in text, text
+        assert "Sort" not in text and "Seq Scan on autotask_taskqueue" not in text, text
+        assert "hashed SubPlan" in text, text  # the paused queues read once per claim
+    elif VENDOR == "mysql":
+        (row,) = [row for row in plan if row["table"] == "autotask_taskqueue"]
+        assert row["key"] == index and "filesort" not in (row["extra"] or ""), plan
+    else:
+        details = [row["detail"] for row in plan]
+        assert any(index in d or "autotask_claim_all_idx" in d for d in details), details
+        assert not any("TEMP B-TREE" in d for d in details), details
+    claimed = ops.claim("w", queues, 1000, now + LEASE, now)
+    assert claimed and not any(t.queue == "q2" for t in claimed)
