@@ -42,6 +42,9 @@ class PauseCommand(BaseCommand):
     def _queues(self, names, using):
         for name in names:  # every name checked before any is changed
             pauses.check_queue_name(name)
+            if "," in name or name != name.strip():
+                # A list in one argument, as --queues takes it: most likely not one queue's name.
+                raise CommandError(f"{name!r} is not a queue name: give queue names separated by spaces")
         unknown = set(pauses.unknown_queues(names, using=using)) if self.pausing else set()
         self._apply("queue", names, using, pauses.pause_queue, pauses.resume_queue)
         for name in names:

@@ -127,7 +127,7 @@ def test_pausing_twice_and_resuming_what_is_not_paused(db):
     assert pauses.resume_queue("q") is False
 
 
-@pytest.mark.parametrize("name", ["", " q", "a,b", "has space", "x" * 101, None, 3, b"q"])
+@pytest.mark.parametrize("name", ["", "x" * 101, None, 3, b"q", ["q"]])
 def test_a_name_no_queue_can_have_is_refused(db, name):
     with pytest.raises(ValueError, match="queue"):
         pauses.pause_queue(name)
