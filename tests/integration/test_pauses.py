@@ -265,3 +265,14 @@ def test_the_admin_pauses_and_resumes_schedules(admin_client, declared):
     response = admin_client.post(SCHEDULES, {"action": "resume", "_selected_action": [row.pk]}, follow=True)
     assert messages_of(response) == [f"Resumed: {EVERY_SECOND}."]
     assert not Schedule.objects.get(pk=row.pk).paused
+
+
+def test_run_due_leaves_a_paused_queue_alone(db):
+    from autotask.testing import run_due
+
+    held = tasks.add.using(queue="held")(1, 2)
+    free = tasks.add.using(queue="free")(2, 3)
+    pauses.pause_queue("held")
+    assert [r.pk for r in run_due()] == [free.pk]
+    pauses.resume_queue("held")
+    assert [r.pk for r in run_due()] == [held.pk]
