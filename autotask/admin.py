@@ -499,7 +499,7 @@ class PausedQueueAdmin(admin.ModelAdmin):
         elif pauses.unknown_queues([obj.name], using=using):
             self.message_user(
                 request,
-                f"No task, schedule or worker uses the queue {obj.name} yet: it is paused ahead of "
+                f"No waiting task, schedule or worker uses the queue {obj.name}: it is paused ahead of "
                 "time (check the name for a typo).",
                 messages.WARNING,
             )

@@ -21,6 +21,7 @@ from ..conf import conf
 from ..cron import CronExpression
 from ..db import get_ops
 from ..definitions import registry
+from ..definitions.options import function_path
 from ..definitions.schedules import ScheduleSpec, _schedules
 from ..exceptions import InvalidQueueName, ScheduleNotFound
 from ..models import PausedQueue, Schedule, TaskQueue, Worker
@@ -76,7 +77,7 @@ def resume_queue(name, using=None):
 
 
 def unknown_queues(names, using=None):
-    """Return those of ``names`` that no task, schedule, worker or declared task uses.
+    """Return those of ``names`` that no waiting task, schedule, worker or declared task uses.
 
     Pausing such a name is allowed (ahead of time), but may be a typo.
     """
@@ -93,13 +94,10 @@ def unknown_queues(names, using=None):
     known.update(Schedule.objects.using(alias).filter(queue__in=remaining).values_list("queue", flat=True))
     for queues in Worker.objects.using(alias).exclude(queues="").values_list("queues", flat=True):
         known.update(q.strip() for q in queues.split(","))
-    # Waiting rows first (the claim index leads with the queue), then any row.
-    tasks = TaskQueue.objects.using(alias)
-    for name in remaining:
-        if name not in known and (
-            tasks.filter(status=WAITING, queue=name).exists() or tasks.filter(queue=name).exists()
-        ):
-            known.add(name)
+    # Waiting tasks only: the claim index (led by the queue) answers at once, where a look
+    # for any row of the queue would read the whole table for a typo.
+    waiting = TaskQueue.objects.using(alias).filter(status=WAITING)
+    known.update(name for name in remaining if name not in known and waiting.filter(queue=name).exists())
     return [name for name in remaining if name not in known]
 
 
@@ -122,8 +120,6 @@ def schedule_name(task_or_name):
     if isinstance(name, str) and name:
         return name
     if callable(task_or_name):
-        from ..definitions.options import function_path
-
         return function_path(task_or_name)
     raise TypeError(f"schedule must be a schedule's name or its task, not {task_or_name!r}")
 

@@ -51,7 +51,7 @@ class PauseCommand(BaseCommand):
             if name in unknown:
                 self.stderr.write(
                     self.style.WARNING(
-                        f"warning: no task, schedule or worker uses the queue {name!r} yet; it is paused "
+                        f"warning: no waiting task, schedule or worker uses the queue {name!r}; it is paused "
                         "ahead of time (check the name for a typo)"
                     )
                 )
