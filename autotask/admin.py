@@ -1,4 +1,4 @@
-"""The Django admin for tasks, schedules and workers: read-mostly, with explicit actions.
+"""The Django admin for tasks, schedules, paused queues and workers: read-mostly, with explicit actions.
 
 Task and schedule pages are read-only for everyone (a task row is the
 workers' bookkeeping, not a form); the actions and the buttons on a task's
@@ -11,10 +11,11 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
-from django.contrib.admin.utils import quote, unquote
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin.utils import display_for_field, quote, unquote
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
@@ -27,8 +28,10 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import dashboard, monitor, serialization
-from .exceptions import NotADeclaredTask
-from .models import Schedule, TaskQueue, Worker
+from .conf import conf
+from .exceptions import InvalidQueueName, NotADeclaredTask
+from .maintenance import pauses
+from .models import PausedQueue, Schedule, TaskQueue, Worker
 from .task import CANCELLED, DONE, ERROR, FINISHED, RUNNING, STATUS_NAMES, WAITING
 from .timeutil import parse_iso
 
@@ -703,16 +706,25 @@ def _run_schedules(model_admin, request, schedules, using):
 class ScheduleAdmin(ReadOnlyMixin, admin.ModelAdmin):
     # The list shows the error shortened; the page shows it whole.
     columns = ("name", "kind", "spec", "timezone", "queue", "next_run", "last_run_at_display", "last_status")
-    list_display = (*columns, "last_error_short", "missing")
-    list_filter = ("kind", "missing", "queue")
+    list_display = (*columns, "last_error_short", "missing", "paused")
+    list_filter = ("kind", "missing", "paused", "queue")
     search_fields = ("name",)
     ordering = ("missing", "next_run_at", "name")
-    actions = ("run_now",)
-    readonly_fields = (*columns, "last_error_display", "missing", "updated_at_display")
+    actions = ("run_now", "pause", "resume")
+    readonly_fields = (
+        *columns,
+        "last_error_display",
+        "missing",
+        "paused",
+        "paused_at_display",
+        "paused_by",
+        "updated_at_display",
+    )
     fields = readonly_fields
 
     last_run_at_display = _time_column("last_run_at", _("Last run at"))
     updated_at_display = _time_column("updated_at", _("Updated at"))
+    paused_at_display = _time_column("paused_at", _("Paused at"))
 
     @admin.display(description=_("Next run at"), ordering="next_run_at")
     def next_run(self, obj):
@@ -738,6 +750,96 @@ class ScheduleAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.action(description=_("Run now"), permissions=["change"])
     def run_now(self, request, queryset):
         _run_schedules(self, request, list(queryset), queryset.db)
+
+    @admin.action(description=_("Pause (no run is enqueued until resumed)"), permissions=["change"])
+    def pause(self, request, queryset):
+        by = _who(request)
+        changed = [s for s in queryset if pauses.pause_schedule(s.name, using=queryset.db, by=by)]
+        log(request, changed, CHANGE, gettext("Paused."))
+        _report_pauses(self, request, gettext("Paused"), changed, queryset.count(), gettext("already paused"))
+
+    @admin.action(description=_("Resume (next run: the next occurrence from now)"), permissions=["change"])
+    def resume(self, request, queryset):
+        changed = [s for s in queryset if pauses.resume_schedule(s.name, using=queryset.db)]
+        log(request, changed, CHANGE, gettext("Resumed."))
+        _report_pauses(self, request, gettext("Resumed"), changed, queryset.count(), gettext("not paused"))
+
+
+def _who(request):
+    """Who pauses, as stored with the pause."""
+    user = getattr(request, "user", None)
+    return f"admin ({user.get_username()})" if user is not None and user.is_authenticated else "admin"
+
+
+def _report_pauses(model_admin, request, did, schedules, selected, skipped_reason):
+    if schedules:
+        names = ", ".join(s.name for s in schedules)
+        model_admin.message_user(request, f"{did}: {names}.", messages.SUCCESS)
+    left = selected - len(schedules)
+    if left:
+        text = gettext("%(count)d left alone: %(reason)s.") % {"count": left, "reason": skipped_reason}
+        model_admin.message_user(request, text, messages.INFO)
+
+
+class PausedQueueForm(forms.ModelForm):
+    class Meta:
+        model = PausedQueue
+        fields = ("name",)
+
+    def clean_name(self):
+        try:
+            return pauses.check_queue_name(self.cleaned_data["name"])
+        except InvalidQueueName as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+@admin.register(PausedQueue)
+class PausedQueueAdmin(admin.ModelAdmin):
+    """Adding a row pauses a queue, deleting it resumes the queue (and wakes its workers)."""
+
+    form = PausedQueueForm
+    list_display = ("name", "paused_at_display", "paused_by", "waiting")
+    search_fields = ("name",)
+
+    def get_fields(self, request, obj=None):
+        return ("name",) if obj is None else ("name", "paused_at_display", "paused_by", "waiting")
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else ("name", "paused_at_display", "paused_by", "waiting")
+
+    paused_at_display = _time_column("paused_at", _("Paused at"))
+
+    def has_change_permission(self, request, obj=None):
+        # A pause is added or deleted, never edited: its page is read-only.
+        return False if obj is not None else super().has_change_permission(request)
+
+    @admin.display(description=_("Waiting tasks"))
+    def waiting(self, obj):
+        return TaskQueue.objects.using(obj._state.db).waiting().filter(queue=obj.name).count()
+
+    def save_model(self, request, obj, form, change):
+        using = obj._state.db or conf.DATABASE
+        if not pauses.pause_queue(obj.name, using=using, by=_who(request)):
+            text = gettext("The queue %(name)s was already paused.") % {"name": obj.name}
+            self.message_user(request, text, messages.INFO)
+        elif pauses.unknown_queues([obj.name], using=using):
+            self.message_user(
+                request,
+                gettext(
+                    "No waiting task, schedule or worker uses the queue %(name)s: it is paused ahead "
+                    "of time (check the name for a typo)."
+                )
+                % {"name": obj.name},
+                messages.WARNING,
+            )
+        obj.pk = PausedQueue.objects.using(using).get(name=obj.name).pk
+
+    def delete_model(self, request, obj):
+        pauses.resume_queue(obj.name, using=obj._state.db)
+
+    def delete_queryset(self, request, queryset):
+        for name in queryset.values_list("name", flat=True):
+            pauses.resume_queue(name, using=queryset.db)
 
 
 @admin.register(Worker)

@@ -31,3 +31,11 @@ class TaskTimeout(AutotaskError, TimeoutError):
 
 class WorkerLost(AutotaskError, RuntimeError):
     """The worker running a task vanished before recording an outcome."""
+
+
+class InvalidQueueName(AutotaskError, ValueError):
+    """A queue name that no task can carry (empty, too long, with a comma or spaces)."""
+
+
+class ScheduleNotFound(AutotaskError, LookupError):
+    """No periodic or cron schedule of that name is stored or declared."""

@@ -209,6 +209,11 @@ class Schedule(models.Model):
     last_status = models.SmallIntegerField(choices=STATUS_CHOICES, null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
     missing = models.BooleanField(default=False, help_text=_("The function is gone from the code."))
+    # A paused schedule does not fire; resumed, its next run is the next occurrence after
+    # the resume (no burst of the runs missed meanwhile): see autotask.maintenance.pauses.
+    paused = models.BooleanField(default=False, help_text=_("Paused: no run is enqueued until resumed."))
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_by = models.CharField(max_length=150, blank=True, default="", help_text=_("Who paused it."))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -217,6 +222,27 @@ class Schedule(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.kind}: {self.spec})"
+
+
+class PausedQueue(models.Model):
+    """A paused queue: no worker claims its tasks while this row exists.
+
+    Every claim statement excludes the queues named here (see
+    ``Driver._queue_filter``); deleting the row resumes the queue.  A name
+    may be paused before any task of that queue exists.
+    """
+
+    name = models.CharField(max_length=100, unique=True, help_text=_("The queue's name."))
+    paused_at = models.DateTimeField(default=timezone.now)
+    paused_by = models.CharField(max_length=150, blank=True, default="", help_text=_("Who paused it."))
+
+    class Meta:
+        verbose_name = _("Paused queue")
+        verbose_name_plural = _("Paused queues")
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
 
 
 class Worker(models.Model):
@@ -343,6 +369,7 @@ __all__ = [
     "ERROR",
     "RUNNING",
     "WAITING",
+    "PausedQueue",
     "Schedule",
     "TaskQueue",
     "TaskStats",

@@ -25,6 +25,7 @@ from .models import (
     FIGURE_FIELDS,
     HISTOGRAM_BOUNDS_MS,
     STATS_OUTCOMES,
+    PausedQueue,
     Schedule,
     TaskQueue,
     TaskStats,
@@ -67,6 +68,7 @@ class Snapshot:
     workers: list = field(default_factory=list)  # dicts, alive ones first
     schedules: list = field(default_factory=list)  # dicts, by next run (SCHEDULES_SHOWN at most)
     schedules_total: int = 0  # schedules in the table, listed or not
+    paused: dict = field(default_factory=lambda: {"queues": [], "schedules": []})  # dicts, by name
 
     @property
     def totals(self):
@@ -112,6 +114,7 @@ class Snapshot:
             "workers_alive": len(self.workers_alive),
             "workers": [_iso_values(w) for w in self.workers],
             "schedules": [_iso_values(s) for s in self.schedules],
+            "paused": {kind: [_iso_values(p) for p in rows] for kind, rows in self.paused.items()},
         }
 
 
@@ -144,6 +147,7 @@ def snapshot(using=None, now=None, worker_timeout=None):
             "last_run_at": s.last_run_at,
             "last_status": STATUS_NAMES.get(s.last_status) if s.last_status is not None else None,
             "missing": s.missing,
+            "paused": s.paused,
             "overdue": (late := overdue_by(s, now)) is not None,
             "overdue_seconds": late,
         }
@@ -152,6 +156,7 @@ def snapshot(using=None, now=None, worker_timeout=None):
     snap.schedules_total = len(snap.schedules)
     if snap.schedules_total == SCHEDULES_SHOWN:  # the list was cut: count them all
         snap.schedules_total = Schedule.objects.using(using).count()
+    snap.paused = _paused(using)
     return snap
 
 
@@ -212,6 +217,15 @@ def health(using=None, now=None, worker_timeout=None, max_wait=None, require_wor
     }
 
 
+def _paused(using):
+    """What is paused: {"queues": [...], "schedules": [...]}, each a dict with name, when, by whom."""
+    fields = ("name", "paused_at", "paused_by")
+    return {
+        "queues": list(PausedQueue.objects.using(using).order_by("name").values(*fields)),
+        "schedules": list(Schedule.objects.using(using).filter(paused=True).order_by("name").values(*fields)),
+    }
+
+
 def overdue_by(schedule, now):
     """Seconds a schedule's next run is past due, beyond the scheduler's tolerance; else None.
 
@@ -219,7 +233,7 @@ def overdue_by(schedule, now):
     every second); a next run more than OVERDUE_AFTER seconds in the past
     means no worker is running the schedules, not that the run is upcoming.
     """
-    if schedule.missing:
+    if schedule.missing or schedule.paused:
         return None
     late = (now - schedule.next_run_at).total_seconds()
     return late if late > OVERDUE_AFTER else None
@@ -229,6 +243,8 @@ def _oldest_waiting(tasks, now):
     # Only due tasks count: one scheduled for tomorrow is not late.
     row = (
         tasks.filter(status=WAITING, scheduled_at__lte=now)
+        # A paused queue's tasks wait on purpose: not a sign of missing workers.
+        .exclude(queue__in=PausedQueue.objects.using(tasks.db).values("name"))
         .order_by("scheduled_at", "id")
         .values("id", "function", "queue", "scheduled_at")
         .first()

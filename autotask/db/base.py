@@ -259,10 +259,11 @@ class Driver:
         # Imported here, not at module level: the decorators import this module,
         # and must stay importable when 'autotask' is missing from INSTALLED_APPS
         # so that the system check (autotask.E012) can say so.
-        from ..models import TaskQueue
+        from ..models import PausedQueue, TaskQueue
 
         self.connection = connection
         self.table = self._quote(TaskQueue._meta.db_table)
+        self.paused_table = self._quote(PausedQueue._meta.db_table)
         self.one_row_sql = {}  # notify or not -> the one-row INSERT
 
     # -- helpers ---------------------------------------------------------
@@ -304,13 +305,23 @@ class Driver:
         return f"({', '.join(f'%({name})s' for name in params)})", params
 
     def _queue_filter(self, queues):
-        """SQL fragment and named parameters restricting a query to ``queues`` (None: all)."""
+        """SQL fragment and named parameters restricting a query to ``queues`` (None: all), unpaused.
+
+        Every claim and :meth:`next_due` build on it, so a paused queue
+        (a row of the paused-queue table) is left out by the statement
+        itself: a claim that starts once the pause is committed never takes
+        its tasks, on every vendor and through every claim verb.  The
+        subquery is uncorrelated: evaluated once per statement (a hashed
+        subplan, a materialised list), and the paused table is not locked
+        by a claim's FOR UPDATE.
+        """
+        paused = f" AND queue NOT IN (SELECT name FROM {self.paused_table})"
         if not queues:
-            return "", {}
+            return paused, {}
         if len(queues) == 1:
-            return " AND queue = %(queue)s", {"queue": queues[0]}
+            return " AND queue = %(queue)s" + paused, {"queue": queues[0]}
         marks, params = self._in_list("queue", queues)
-        return f" AND queue IN {marks}", params
+        return f" AND queue IN {marks}" + paused, params
 
     # -- enqueue ---------------------------------------------------------
 

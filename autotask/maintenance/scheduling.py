@@ -8,7 +8,8 @@ finds ``next_run_at`` due advances it with a compare-and-set
 in the same transaction: whoever wins the update enqueues, everybody else
 updates nothing.  The new ``next_run_at`` is the first occurrence after *now*,
 so a schedule missed during downtime runs once, not once per missed
-occurrence.
+occurrence.  A paused schedule does not fire at all; resumed, it runs at its
+next occurrence after the resume (:mod:`autotask.maintenance.pauses`).
 
 Whichever process declares a schedule stores it (a web process whose view
 imports the module, a script, ``manage.py shell``), at the first moment that
@@ -128,8 +129,8 @@ def tick(using=None, now=None):
     now_utc = _aware(now)
     upcoming = []
     for row in rows:
-        if row.missing or row.name not in _schedules:
-            continue
+        if row.missing or row.paused or row.name not in _schedules:
+            continue  # a paused schedule neither fires nor sets the next wake-up
         if _aware(row.next_run_at) <= now_utc:
             upcoming.append(_fire(row, _schedules[row.name], now_utc, alias))
         else:
@@ -140,7 +141,7 @@ def tick(using=None, now=None):
 
 
 def _stored_schedules(alias):
-    return list(Schedule.objects.using(alias).only("name", "next_run_at", "missing"))
+    return list(Schedule.objects.using(alias).only("name", "next_run_at", "missing", "paused"))
 
 
 def _fire(row, spec, now_utc, alias):
@@ -150,7 +151,8 @@ def _fire(row, spec, now_utc, alias):
     with transaction.atomic(using=alias):
         won = (
             Schedule.objects.using(alias)
-            .filter(pk=row.pk, next_run_at=row.next_run_at, missing=False)
+            # Not paused: a pause committed since the read holds (see maintenance.pauses).
+            .filter(pk=row.pk, next_run_at=row.next_run_at, missing=False, paused=False)
             .update(next_run_at=_stored(following), last_run_at=_stored(occurrence))
         )
         if not won:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('autotask', '0003_schedule_runs_index'),
+        ('autotask', '0006_pauses'),
     ]
 
     operations = [

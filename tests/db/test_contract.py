@@ -721,7 +721,8 @@ def test_postgresql_claim_uses_the_claim_index(ops, now, queues, index):
 def test_mysql_claim_reads_index_order_without_a_sort(ops, now, queues, index):
     # A filesort would make InnoDB lock every due row, not just the LIMIT it returns.
     fill_history(ops, now)
-    (plan,) = explain(ops, queues, now)
+    # The task table's row (the paused queues' subquery has its own: materialised once).
+    (plan,) = [row for row in explain(ops, queues, now) if row["table"] == "autotask_taskqueue"]
     assert plan["key"] == index, plan
     assert "filesort" not in (plan["extra"] or ""), plan
 

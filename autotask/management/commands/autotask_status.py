@@ -84,6 +84,18 @@ class Command(BaseCommand):
         if problems:
             raise SystemExit(UNHEALTHY)
 
+    def _print_paused(self, snap, write, heading):
+        paused = [("queue", p) for p in snap.paused["queues"]] + [
+            ("schedule", p) for p in snap.paused["schedules"]
+        ]
+        if not paused:
+            return
+        heading(f"Paused: {len(paused)}")
+        for kind, p in paused:
+            by = f" by {p['paused_by']}" if p["paused_by"] else ""
+            since = f" since {p['paused_at']:%Y-%m-%d %H:%M:%S %Z}" if p["paused_at"] else ""
+            write(f"  {kind} {p['name']}{since}{by}")
+
     def _print(self, snap, problems):
         # Every line carries stored data (queue, function, worker and schedule
         # names, errors): escape what would steer the terminal before styling.
@@ -129,9 +141,12 @@ class Command(BaseCommand):
                 if s["missing"]
                 else f"{s['next_run_at']:%Y-%m-%d %H:%M:%S %Z}"
             )
+            if s["paused"]:
+                when = "PAUSED"
             if s["overdue"]:
                 when += f"  OVERDUE by {monitor.format_age(s['overdue_seconds'])}"
             write(f"  {when}  {s['name']} ({s['kind']} {s['spec']})")
+        self._print_paused(snap, write, heading)
         if problems:
             for problem in problems:
                 self.stderr.write(printable(f"UNHEALTHY: {problem}"))
