@@ -16,6 +16,7 @@ once tracing is on; with it off, an enqueue pays one setting read.
 """
 
 import functools
+from importlib import metadata
 from types import SimpleNamespace
 
 from django.core.exceptions import ImproperlyConfigured
@@ -46,11 +47,9 @@ def _otel():
         )
     from opentelemetry import propagate, trace
 
-    from . import __version__
-
     # A tracer taken before the application sets its tracer provider is a proxy
     # that follows the provider once set: caching it is safe.
-    return SimpleNamespace(propagate=propagate, trace=trace, tracer=trace.get_tracer("autotask", __version__))
+    return SimpleNamespace(propagate=propagate, trace=trace, tracer=trace.get_tracer("autotask", _version()))
 
 
 def _common(function, queue, operation):
@@ -139,3 +138,11 @@ def unconfigured():
 
 
 __all__ = ["CARRIER", "SYSTEM", "missing_extra", "process", "send", "unconfigured"]
+
+
+def _version():
+    """The installed autotask's version (the package root is not imported: it sits above every layer)."""
+    try:
+        return metadata.version("autotask")
+    except metadata.PackageNotFoundError:
+        return None
