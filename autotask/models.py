@@ -5,6 +5,7 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from .definitions.unique import SCOPE_NAMES
 from .task import CANCELLED, CANCELLED_KEPT, DONE, ERROR, FINISHED, RUNNING, STATUS_NAMES, WAITING
 
 STATUS_CHOICES = [(value, name.capitalize()) for value, name in STATUS_NAMES.items()]
@@ -143,6 +144,14 @@ class TaskQueue(models.Model):
         related_name="runs",
         db_constraint=False,
         db_index=False,
+    )
+
+    # Unique tasks: the key (namespaced by the function) and its scope (1 active,
+    # 2 waiting, 3 window); a unique index over the rows in scope, created per
+    # database by migration 0004, keeps a second one out.
+    unique_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    unique_scope = models.SmallIntegerField(
+        null=True, blank=True, choices=[(code, name.capitalize()) for code, name in SCOPE_NAMES.items()]
     )
 
     objects = TaskQueueQuerySet.as_manager()
