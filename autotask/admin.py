@@ -139,6 +139,7 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 )
             },
         ),
+        ("Unique", {"fields": ("unique_key", "unique_scope")}),
     )
     readonly_fields = (
         "id",
@@ -163,6 +164,8 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "worker_id",
         "lease_expires_at",
         "history_display",
+        "unique_key",
+        "unique_scope",
         "options_display",
     )
 
@@ -273,8 +276,16 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.action(description="Retry failed tasks", permissions=["change"])
     def retry_failed(self, request, queryset):
         selected = queryset.count()
-        retried, refused = monitor.retry_failed_tasks(queryset)
+        key_taken = []  # ids of failed tasks whose unique key another task holds
+        retried, refused = monitor.retry_failed_tasks(queryset, key_taken=key_taken)
         self._report(request, retried, selected, "Retried", "only failed (Error) tasks are retried")
+        if key_taken:
+            self.message_user(
+                request,
+                f"Not retried, another task holds their unique key (they stay failed): "
+                f"{', '.join(f'#{pk}' for pk in key_taken)}.",
+                messages.WARNING,
+            )
         if refused:
             self.message_user(request, _not_declared("Not retried", refused), messages.WARNING)
 

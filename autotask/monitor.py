@@ -17,11 +17,12 @@ from . import enqueue
 from .conf import conf
 from .db import get_ops
 from .definitions import registry
+from .definitions.unique import SCOPE_NAMES
 from .exceptions import NotADeclaredTask, TaskFunctionNotFound
 from .maintenance import scheduling
 from .maintenance.pruning import prune
 from .models import Schedule, TaskQueue, Worker
-from .task import ERROR, STATUS_NAMES, WAITING
+from .task import ERROR, RUNNING, STATUS_NAMES, WAITING
 from .timeutil import iso_or_value
 
 logger = logging.getLogger("autotask")
@@ -56,6 +57,7 @@ class Snapshot:
     workers: list = field(default_factory=list)  # dicts, alive ones first
     schedules: list = field(default_factory=list)  # dicts, by next run (SCHEDULES_SHOWN at most)
     schedules_total: int = 0  # schedules in the table, listed or not
+    unique: dict = field(default_factory=dict)  # scope name -> waiting or running tasks holding a key
 
     @property
     def totals(self):
@@ -100,6 +102,7 @@ class Snapshot:
             "workers_alive": len(self.workers_alive),
             "workers": [_iso_values(w) for w in self.workers],
             "schedules": [_iso_values(s) for s in self.schedules],
+            "unique": self.unique,
         }
 
 
@@ -118,6 +121,7 @@ def snapshot(using=None, now=None, worker_timeout=None):
     snap.oldest_waiting = _oldest_waiting(tasks, now)
     since = now - FAILURE_WINDOW
     snap.failures_last_hour = tasks.filter(status=ERROR, finished_at__gte=since).count()
+    snap.unique = _unique_counts(tasks)
     threshold = alive_after(now, timeout)
     workers = Worker.objects.using(using).order_by("-last_seen", "worker_id")
     snap.workers = [
@@ -154,6 +158,15 @@ def snapshot(using=None, now=None, worker_timeout=None):
     if snap.schedules_total == SCHEDULES_SHOWN:  # the list was cut: count them all
         snap.schedules_total = Schedule.objects.using(using).count()
     return snap
+
+
+def _unique_counts(tasks):
+    """{scope name: count} of the waiting or running tasks that hold a unique key (every scope)."""
+    counts = dict.fromkeys(SCOPE_NAMES.values(), 0)
+    keyed = tasks.filter(unique_key__isnull=False, status__in=(WAITING, RUNNING)).order_by()
+    for row in keyed.values("unique_scope").annotate(count=Count("id")):
+        counts[SCOPE_NAMES.get(row["unique_scope"], str(row["unique_scope"]))] = row["count"]
+    return counts
 
 
 def overdue_by(schedule, now):
@@ -215,10 +228,12 @@ def retry_failed(queryset, now=None):
     return retry_failed_tasks(queryset, now)[0]
 
 
-def retry_failed_tasks(queryset, now=None):
+def retry_failed_tasks(queryset, now=None, key_taken=None):
     """Put the ERROR tasks of ``queryset`` back to WAITING, due now.
 
     Return (how many, the set of function names left ERROR as not declared).
+    A unique task whose key another task holds stays ERROR, its id appended
+    to ``key_taken`` if given (and logged).
 
     Each gets a fresh attempt budget: as many attempts as its task allows
     (``retries`` + 1, read from the task's definition; one attempt when the
@@ -234,7 +249,12 @@ def retry_failed_tasks(queryset, now=None):
             logger.warning("not retried, not a declared task: %s", ", ".join(sorted(refused)))
             failed = failed.exclude(function__in=refused)
         queues = set(failed.values_list("queue", flat=True).distinct())
-        retried = failed.retry_failed(now, attempts_for=_attempt_budget)
+        taken = [] if key_taken is None else key_taken
+        retried = failed.retry_failed(now, attempts_for=_attempt_budget, key_taken=taken)
+        if taken:
+            logger.warning(
+                "not retried, another task holds their unique key: task(s) %s", ", ".join(map(str, taken))
+            )
         if retried:
             _wake(alias, queues)
     return retried, refused
