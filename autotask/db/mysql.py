@@ -154,7 +154,15 @@ class MysqlDriver(Driver):
         return list(range(first, first + count * step, step))
 
     def _insert_keyed(self, task):
-        """Insert ``task`` with its key in a savepoint; None when the unique index refuses it."""
+        """Insert ``task`` with its key in a savepoint; None when the unique index refuses it.
+
+        A rival insert of the same key can deadlock with it (InnoDB's
+        duplicate check takes a shared lock): outside the caller's
+        transaction it is run again.
+        """
+        return self._retrying(self._insert_keyed_once, task)
+
+    def _insert_keyed_once(self, task):
         try:
             with transaction.atomic(using=self.connection.alias), self.cursor() as cursor:
                 cursor.execute(self._keyed_insert_sql(), self._keyed_params(task))

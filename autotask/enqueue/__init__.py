@@ -77,12 +77,18 @@ def store(rows, using=None, sender=None):
         ids = ops.insert_tasks(rows)
         announce(alias, ids, rows, sender)
         return [(pk, False) for pk in ids]
-    # Several rows: all or none (a single one needs no transaction of its own).
+    # Several rows: all or none (a single one needs no transaction of its own),
+    # inserted in key order: concurrent batches then take the index's locks in
+    # one order, and cannot deadlock on each other.
+    order = sorted(range(len(rows)), key=lambda i: rows[i].unique_key or "")
+    stored = [(0, False)] * len(rows)
     with transaction.atomic(using=alias) if len(rows) > 1 else nullcontext():
-        stored = [
-            ops.insert_unique(row) if row.unique_key is not None else (ops.insert_tasks([row])[0], False)
-            for row in rows
-        ]
+        for i in order:
+            row = rows[i]
+            if row.unique_key is None:
+                stored[i] = (ops.insert_tasks([row])[0], False)
+            else:
+                stored[i] = ops.insert_unique(row)
         new = [(pk, row) for (pk, duplicate), row in zip(stored, rows, strict=True) if not duplicate]
         if new:
             announce(alias, [pk for pk, _ in new], [row for _, row in new], sender)

@@ -31,3 +31,14 @@ def hourly(key):
 @delayed_task(retries=2, retry_delay=0.05, unique="waiting", unique_key="{key}")
 def failing_once(key):
     raise RuntimeError("fails")
+
+
+@delayed_task(unique=timedelta(days=365), unique_key="{key}")
+def once_a_year(key):
+    """A window long enough that a test never sees two periods; its rows stay in scope."""
+    insert_record(key)
+
+
+@delayed_task(unique="active", unique_key="{key}")
+def per_user_key(key):
+    insert_record(key)
