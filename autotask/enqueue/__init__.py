@@ -86,11 +86,14 @@ def store(rows, using=None, sender=None):
         for i in order:
             row = rows[i]
             if row.unique_key is None:
-                stored[i] = (ops.insert_tasks([row])[0], False)
+                stored[i] = (ops.insert_tasks([row], notify=False)[0], False)
             else:
-                stored[i] = ops.insert_unique(row)
+                stored[i] = ops.insert_unique(row, notify=False)
         new = [(pk, row) for (pk, duplicate), row in zip(stored, rows, strict=True) if not duplicate]
         if new:
+            # One wake-up for the batch, not one per row.
+            with ops.cursor() as cursor:
+                ops.notify(cursor, {row.queue for _, row in new if row.due})
             announce(alias, [pk for pk, _ in new], [row for _, row in new], sender)
     return stored
 
