@@ -75,8 +75,11 @@ class TaskQueueQuerySet(models.QuerySet):
         failed = self.failed().order_by()
         # Rows that would enter their key's scope again go one by one, each in a savepoint.
         rejoining = Q(unique_key__isnull=False, unique_scope__in=REJOINING_SCOPES)
+        # One query says which functions have failed rows, and which have rows that rejoin a scope.
+        found = set(failed.values_list("function", "unique_scope").distinct())
+        keyed = {function for function, scope in found if scope in REJOINING_SCOPES}
         retried = 0
-        for function in sorted(set(failed.values_list("function", flat=True).distinct())):
+        for function in sorted({function for function, _ in found}):
             budget = attempts_for(function) if attempts_for else 1
             changes = {
                 "status": WAITING,
@@ -89,6 +92,9 @@ class TaskQueueQuerySet(models.QuerySet):
                 "max_attempts": Greatest(F("max_attempts"), F("attempts") + budget),
             }
             rows = failed.filter(function=function)
+            if function not in keyed:
+                retried += rows.update(**changes)
+                continue
             retried += rows.exclude(rejoining).update(**changes)
             for pk in rows.filter(rejoining).values_list("pk", flat=True):
                 try:
