@@ -89,7 +89,7 @@ class Task(Generic[P, R]):
         For a unique task whose key is taken, the handle is the existing
         task's, with ``duplicate`` True.
         """
-        pk, duplicate = _enqueue.enqueue(
+        pk, duplicate = _enqueue.enqueue_call(
             self.name, args, kwargs, self.options, using=self.database, sender=self, func=self.func
         )
         handle: DelayedTask[R] = DelayedTask(pk, using=self.database)
@@ -121,7 +121,7 @@ class Task(Generic[P, R]):
         """
         pairs = [_call_pair(index, call) for index, call in enumerate(calls)]
         alias = self.database or conf.DATABASE  # once, not once per handle
-        ids, duplicates = _enqueue.enqueue_many(
+        ids, duplicates = _enqueue.enqueue_calls(
             self.name, pairs, self.options, using=alias, sender=self, func=self.func
         )
         handles: list[DelayedTask[R]] = [DelayedTask(pk, using=alias) for pk in ids]

@@ -124,18 +124,30 @@ def _wake_local(alias):
 
 
 def enqueue(name, args, kwargs, options, using=None, sender=None, func=None):
+    """Store one call; return its id (for a unique task whose key is taken, the holder's)."""
+    return enqueue_call(name, args, kwargs, options, using, sender, func)[0]
+
+
+def enqueue_call(name, args, kwargs, options, using=None, sender=None, func=None):
     """Store one call; return (its id, False), or (the id of the task holding its unique key, True)."""
     row = build_row(name, args, kwargs, options, timezone.now(), func=func)
     return store([row], using=using, sender=sender)[0]
 
 
 def enqueue_many(name, calls, options, using=None, sender=None, func=None):
-    """Store many calls in one statement; return their ids in order, and which were duplicates.
+    """Store many calls in one statement; return their ids in order.
 
     ``calls`` holds (args, kwargs) pairs.  Every call is encoded before the
-    first is stored, so one bad argument stores nothing.  The second value
-    is None when the task is not unique, else one flag per call: True where
-    the call's unique key was taken (its id is then the holder's).
+    first is stored, so one bad argument stores nothing.
+    """
+    return enqueue_calls(name, calls, options, using, sender, func)[0]
+
+
+def enqueue_calls(name, calls, options, using=None, sender=None, func=None):
+    """:func:`enqueue_many`, also saying which calls were duplicates: (ids, flags).
+
+    ``flags`` is None when the task is not unique, else one per call: True
+    where the call's unique key was taken (its id is then the holder's).
     """
     alias = using or conf.DATABASE
     if options.unique is not None or options.unique_key is not None:
