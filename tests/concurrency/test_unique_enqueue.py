@@ -88,3 +88,44 @@ def test_concurrent_enqueue_with_workers_running_runs_each_key_once(tmp_path, wo
         assert code == 0, out
     executed = Counter(records("k"))
     assert len(executed) == KEYS and set(executed.values()) == {1}, "a key ran more than once"
+
+
+def test_a_worker_retrying_waiting_unique_tasks_meets_no_conflict(worker_process):
+    """ "waiting" scope through a real worker's claims ahead, starts and retries.
+
+    Each key's task fails three times; meanwhile the same keys are enqueued
+    again and again.  A started task leaves the scope, so a second task per
+    key may join it; never two that have not started.  The worker must not
+    meet a unique violation in any transition (it would log it and stop).
+    """
+    from tests.app import unique_tasks
+
+    keys = [f"w{i}" for i in range(20)]
+    worker = worker_process("--concurrency", "2")
+    name = "tests.app.unique_tasks.failing_once"
+
+    def not_started_per_key():
+        rows = TaskQueue.objects.filter(function=name, status__in=(1, 2), attempts=0)
+        return Counter(rows.values_list("unique_key", flat=True))
+
+    def settled():
+        for key in keys:
+            unique_tasks.failing_once(key)
+        counts = not_started_per_key()
+        assert not counts or max(counts.values()) == 1, counts
+        return TaskQueue.objects.filter(function=name, attempts__gte=2).count() >= len(keys)
+
+    wait_for(settled, timeout=RUN_TIMEOUT, interval=0.05, message="retries of every key")
+    wait_for(
+        lambda: not TaskQueue.objects.filter(function=name, status__in=(1, 2)).exists(),
+        timeout=RUN_TIMEOUT,
+        interval=0.2,
+        message="every task to fail for good",
+    )
+    code, out = worker.stop()
+    assert code == 0, out
+    for violation in ("IntegrityError", "UNIQUE constraint", "duplicate key", "Duplicate entry"):
+        assert violation not in out, out
+    per_key = Counter(TaskQueue.objects.filter(function=name).values_list("unique_key", flat=True))
+    assert len(per_key) == len(keys) and min(per_key.values()) >= 2, per_key  # the scope freed on start
+    assert set(TaskQueue.objects.filter(function=name).values_list("status", flat=True)) == {4}
