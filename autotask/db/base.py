@@ -213,6 +213,7 @@ class Driver:
         "insert_tasks",
         "insert_calls",
         "insert_unique",
+        "insert_unique_many",
         "notify",
         "cursor",
         # the worker
@@ -386,6 +387,10 @@ class Driver:
             f"unique key {task.unique_key!r}: the row holding it kept leaving its scope; "
             f"gave up after {UNIQUE_INSERT_TRIES} tries"
         )
+
+    def insert_unique_many(self, tasks):
+        """:meth:`insert_unique` for each of ``tasks``; the caller holds the transaction and wakes workers."""
+        return [self.insert_unique(task, notify=False) for task in tasks]
 
     def _keyed_insert_sql(self):
         """The one-row INSERT of a row with its unique key (no RETURNING, no conflict clause)."""

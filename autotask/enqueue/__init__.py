@@ -82,13 +82,13 @@ def store(rows, using=None, sender=None):
     # one order, and cannot deadlock on each other.
     order = sorted(range(len(rows)), key=lambda i: rows[i].unique_key or "")
     stored = [(0, False)] * len(rows)
+    keyed = [i for i in order if rows[i].unique_key is not None]
     with transaction.atomic(using=alias) if len(rows) > 1 else nullcontext():
         for i in order:
-            row = rows[i]
-            if row.unique_key is None:
-                stored[i] = (ops.insert_tasks([row], notify=False)[0], False)
-            else:
-                stored[i] = ops.insert_unique(row, notify=False)
+            if rows[i].unique_key is None:
+                stored[i] = (ops.insert_tasks([rows[i]], notify=False)[0], False)
+        for i, pair in zip(keyed, ops.insert_unique_many([rows[i] for i in keyed]), strict=True):
+            stored[i] = pair
         new = [(pk, row) for (pk, duplicate), row in zip(stored, rows, strict=True) if not duplicate]
         if new:
             # One wake-up for the batch, not one per row.

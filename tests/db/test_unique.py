@@ -156,3 +156,15 @@ def test_claim_of_keyed_rows_is_unchanged(ops, now):
     claimed = ops.claim("w", None, 10, now + LEASE, now)
     assert sorted(t.id for t in claimed) == sorted(ids)
     assert {row(pk).status for pk in ids} == {RUNNING}
+
+
+def test_a_batch_flags_stored_holders_and_its_own_repeats(ops, now):
+    held, _ = ops.insert_unique(keyed(now, "a"))
+    batch = [keyed(now, key, name=f"n{i}") for i, key in enumerate(["a", "b", "b", "c", "a"])]
+    with transaction.atomic():
+        results = ops.insert_unique_many(batch)
+    b, c = results[1][0], results[3][0]
+    assert results == [(held, True), (b, False), (b, True), (c, False), (held, True)]
+    assert json.loads(row(b).args) == "n1"  # the first call of the batch with the key was stored
+    assert TaskQueue.objects.count() == 3
+    assert ops.insert_unique_many([]) == []
