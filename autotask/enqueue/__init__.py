@@ -169,7 +169,7 @@ def enqueue_calls(name, calls, options, using=None, sender=None, func=None):
 
 
 def _enqueue_many_unique(name, calls, options, alias, sender, func):
-    """enqueue_many of a unique task: one keyed insert per call, in one transaction."""
+    """enqueue_many of a unique task, in one transaction (see Driver.insert_unique_many)."""
     now = timezone.now()
     rows = []
     for index, (args, kwargs) in enumerate(calls):
