@@ -251,6 +251,7 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 )
             },
         ),
+        (_("Unique"), {"fields": ("unique_key", "unique_scope")}),
     )
     readonly_fields = tuple(name for _name, fieldset in fieldsets for name in fieldset["fields"])
 
@@ -524,15 +525,28 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def _retry(self, request, queryset):
         alias = queryset.db
+        key_taken = []  # ids of failed tasks whose unique key another task holds: they stay failed
         with transaction.atomic(using=alias):
             ids = _locked(queryset, "failed")
-            retried, refused = monitor.retry_failed_tasks(TaskQueue.objects.using(alias).filter(pk__in=ids))
-            changed = TaskQueue.objects.using(alias).filter(pk__in=ids).exclude(function__in=refused)
+            retried, refused = monitor.retry_failed_tasks(
+                TaskQueue.objects.using(alias).filter(pk__in=ids), key_taken=key_taken
+            )
+            changed = (
+                TaskQueue.objects.using(alias)
+                .filter(pk__in=ids)
+                .exclude(function__in=refused)
+                .exclude(pk__in=key_taken)
+            )
             log(
                 request,
                 changed.only("id", "function", "status"),
                 CHANGE,
                 gettext("Retried: waiting again, due now."),
+            )
+        if key_taken:
+            text = gettext("Not retried, another task holds their unique key (they stay failed): %(ids)s.")
+            self.message_user(
+                request, text % {"ids": ", ".join(f"#{pk}" for pk in key_taken)}, messages.WARNING
             )
         return retried, refused
 

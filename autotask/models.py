@@ -1,12 +1,17 @@
 """The task table and its companions."""
 
-from django.db import models, transaction
-from django.db.models import F
+from django.db import IntegrityError, models, transaction
+from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .definitions.unique import ACTIVE, SCOPE_NAMES
+from .definitions.unique import WAITING as WAITING_SCOPE
 from .task import CANCELLED, CANCELLED_KEPT, DONE, ERROR, FINISHED, RUNNING, STATUS_NAMES, WAITING
+
+# Scopes a failed row enters again when retried (a window's row never leaves its scope).
+REJOINING_SCOPES = (ACTIVE, WAITING_SCOPE)
 
 # The labels the admin shows (translatable); STATUS_NAMES keeps the stored words.
 STATUS_LABELS = {
@@ -77,27 +82,46 @@ class TaskQueueQuerySet(models.QuerySet):
                 record_cancelled(self.db, queue, count, now)
         return cancelled
 
-    def retry_failed(self, now=None, attempts_for=None):
+    def retry_failed(self, now=None, attempts_for=None, key_taken=None):
         """Put the ERROR rows back to WAITING, due ``now``; return how many.
 
         Each gets a fresh attempt budget of ``attempts_for(function)``
         attempts (default 1), counted on from the attempts it already made.
+        A unique task whose key another task holds meanwhile stays ERROR (the
+        unique index refuses it): its id is appended to ``key_taken`` if given.
         """
         now = now or timezone.now()
         failed = self.failed().order_by()
+        # Rows that would enter their key's scope again go one by one, each in a savepoint.
+        rejoining = Q(unique_key__isnull=False, unique_scope__in=REJOINING_SCOPES)
+        # One query says which functions have failed rows, and which have rows that rejoin a scope.
+        found = set(failed.values_list("function", "unique_scope").distinct())
+        keyed = {function for function, scope in found if scope in REJOINING_SCOPES}
         retried = 0
-        for function in sorted(set(failed.values_list("function", flat=True).distinct())):
+        for function in sorted({function for function, _scope in found}):
             budget = attempts_for(function) if attempts_for else 1
-            retried += failed.filter(function=function).update(
-                status=WAITING,
-                scheduled_at=now,
-                started_at=None,
-                finished_at=None,
-                expires_at=None,
-                worker_id="",
-                lease_expires_at=None,
-                max_attempts=Greatest(F("max_attempts"), F("attempts") + budget),
-            )
+            changes = {
+                "status": WAITING,
+                "scheduled_at": now,
+                "started_at": None,
+                "finished_at": None,
+                "expires_at": None,
+                "worker_id": "",
+                "lease_expires_at": None,
+                "max_attempts": Greatest(F("max_attempts"), F("attempts") + budget),
+            }
+            rows = failed.filter(function=function)
+            if function not in keyed:
+                retried += rows.update(**changes)
+                continue
+            retried += rows.exclude(rejoining).update(**changes)
+            for pk in rows.filter(rejoining).values_list("pk", flat=True):
+                try:
+                    with transaction.atomic(using=self.db):
+                        retried += rows.filter(pk=pk).update(**changes)
+                except IntegrityError:
+                    if key_taken is not None:
+                        key_taken.append(pk)
         return retried
 
     def delete_finished(self):
@@ -174,6 +198,14 @@ class TaskQueue(models.Model):
         related_name="runs",
         db_constraint=False,
         db_index=False,
+    )
+
+    # Unique tasks: the key (namespaced by the function) and its scope (1 active,
+    # 2 waiting, 3 window); a unique index over the rows in scope, created per
+    # database by migration 0004, keeps a second one out.
+    unique_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    unique_scope = models.SmallIntegerField(
+        null=True, blank=True, choices=[(code, name.capitalize()) for code, name in SCOPE_NAMES.items()]
     )
 
     objects = TaskQueueQuerySet.as_manager()

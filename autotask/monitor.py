@@ -18,6 +18,7 @@ from .conf import conf
 from .db import get_ops
 from .db.base import NewTask
 from .definitions import registry
+from .definitions.unique import SCOPE_NAMES
 from .exceptions import NotADeclaredTask, TaskFunctionNotFound
 from .maintenance import scheduling
 from .maintenance.pruning import prune
@@ -69,6 +70,7 @@ class Snapshot:
     schedules: list = field(default_factory=list)  # dicts, by next run (SCHEDULES_SHOWN at most)
     schedules_total: int = 0  # schedules in the table, listed or not
     paused: dict = field(default_factory=lambda: {"queues": [], "schedules": []})  # dicts, by name
+    unique: dict = field(default_factory=dict)  # scope name -> waiting or running tasks holding a key
 
     @property
     def totals(self):
@@ -115,6 +117,7 @@ class Snapshot:
             "workers": [_iso_values(w) for w in self.workers],
             "schedules": [_iso_values(s) for s in self.schedules],
             "paused": {kind: [_iso_values(p) for p in rows] for kind, rows in self.paused.items()},
+            "unique": self.unique,
         }
 
 
@@ -133,6 +136,7 @@ def snapshot(using=None, now=None, worker_timeout=None):
     snap.oldest_waiting = _oldest_waiting(tasks, now)
     since = now - FAILURE_WINDOW
     snap.failures_last_hour = tasks.filter(status=ERROR, finished_at__gte=since).count()
+    snap.unique = _unique_counts(tasks)
     snap.finished_last_hour = finished_since(using, since)
     snap.workers = _workers(using, alive_after(now, timeout))
     schedules = Schedule.objects.using(using).order_by("missing", "next_run_at", "name")[:SCHEDULES_SHOWN]
@@ -224,6 +228,15 @@ def _paused(using):
         "queues": list(PausedQueue.objects.using(using).order_by("name").values(*fields)),
         "schedules": list(Schedule.objects.using(using).filter(paused=True).order_by("name").values(*fields)),
     }
+
+
+def _unique_counts(tasks):
+    """{scope name: count} of the waiting or running tasks that hold a unique key (every scope)."""
+    counts = dict.fromkeys(SCOPE_NAMES.values(), 0)
+    keyed = tasks.filter(unique_key__isnull=False, status__in=(WAITING, RUNNING)).order_by()
+    for row in keyed.values("unique_scope").annotate(count=Count("id")):
+        counts[SCOPE_NAMES.get(row["unique_scope"], str(row["unique_scope"]))] = row["count"]
+    return counts
 
 
 def overdue_by(schedule, now):
@@ -463,10 +476,12 @@ def retry_failed(queryset, now=None):
     return retry_failed_tasks(queryset, now)[0]
 
 
-def retry_failed_tasks(queryset, now=None):
+def retry_failed_tasks(queryset, now=None, key_taken=None):
     """Put the ERROR tasks of ``queryset`` back to WAITING, due now.
 
     Return (how many, the set of function names left ERROR as not declared).
+    A unique task whose key another task holds stays ERROR, its id appended
+    to ``key_taken`` if given (and logged).
 
     Each gets a fresh attempt budget: as many attempts as its task allows
     (``retries`` + 1, read from the task's definition; one attempt when the
@@ -482,7 +497,12 @@ def retry_failed_tasks(queryset, now=None):
             logger.warning("not retried, not a declared task: %s", ", ".join(sorted(refused)))
             failed = failed.exclude(function__in=refused)
         queues = set(failed.values_list("queue", flat=True).distinct())
-        retried = failed.retry_failed(now, attempts_for=_attempt_budget)
+        taken = [] if key_taken is None else key_taken
+        retried = failed.retry_failed(now, attempts_for=_attempt_budget, key_taken=taken)
+        if taken:
+            logger.warning(
+                "not retried, another task holds their unique key: task(s) %s", ", ".join(map(str, taken))
+            )
         if retried:
             _wake(alias, queues)
     return retried, refused

@@ -3,11 +3,12 @@
 import functools
 import inspect
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any, Generic, ParamSpec, TypedDict, TypeVar, Unpack, cast, overload
 
 from . import enqueue as _enqueue
 from .conf import conf
-from .definitions import registry
+from .definitions import registry, unique
 from .definitions.options import FROM_SETTING, TaskOptions, function_path
 from .definitions.schedules import CronFactory, PeriodicFactory, ScheduledFunction
 from .enqueue.handle import DelayedTask
@@ -57,6 +58,8 @@ class TaskOverrides(TypedDict, total=False):
     backoff: float | None
     max_retry_delay: float | None
     failed_ttl: float | None
+    unique: bool | str | float | timedelta | None
+    unique_key: Callable[..., str] | str | None
 
 
 class Task(Generic[P, R]):
@@ -74,15 +77,25 @@ class Task(Generic[P, R]):
         self.options = options
         self.name = name or function_path(func)
         self.database = using
+        unique.check_template_fields(func, options.unique_key)
         functools.update_wrapper(self, func)
 
     def __repr__(self) -> str:
         return f"<Task {self.name}>"
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> DelayedTask[R]:
-        """Store this call and return a :class:`DelayedTask` at once."""
-        pk = _enqueue.enqueue(self.name, args, kwargs, self.options, using=self.database, sender=self)
-        return DelayedTask(pk, using=self.database)
+        """Store this call and return a :class:`DelayedTask` at once.
+
+        For a unique task whose key is taken, the handle is the existing
+        task's, with ``duplicate`` True.
+        """
+        pk, duplicate = _enqueue.enqueue_call(
+            self.name, args, kwargs, self.options, using=self.database, sender=self, func=self.func
+        )
+        handle: DelayedTask[R] = DelayedTask(pk, using=self.database)
+        if duplicate:
+            handle.duplicate = True
+        return handle
 
     def __get__(self, instance: object, owner: type | None = None) -> "Task[P, R]":
         # Tasks are plain functions; as class attributes they stay unbound
@@ -102,12 +115,20 @@ class Task(Generic[P, R]):
     def enqueue_many(self, calls: Iterable[Call | tuple[Any, ...]]) -> list[DelayedTask[R]]:
         """Store many calls in one statement; return their :class:`DelayedTask` handles.
 
-        Each item is a :class:`Call` or a tuple of positional arguments.
+        Each item is a :class:`Call` or a tuple of positional arguments.  For
+        a unique task, a call whose key is taken (by a stored task or an
+        earlier call of the list) gets that task's handle, with ``duplicate`` True.
         """
         pairs = [_call_pair(index, call) for index, call in enumerate(calls)]
         alias = self.database or conf.DATABASE  # once, not once per handle
-        ids = _enqueue.enqueue_many(self.name, pairs, self.options, using=alias, sender=self)
-        return [DelayedTask(pk, using=alias) for pk in ids]
+        ids, duplicates = _enqueue.enqueue_calls(
+            self.name, pairs, self.options, using=alias, sender=self, func=self.func
+        )
+        handles: list[DelayedTask[R]] = [DelayedTask(pk, using=alias) for pk in ids]
+        for handle, duplicate in zip(handles, duplicates or (), strict=False):
+            if duplicate:
+                handle.duplicate = True
+        return handles
 
     def run(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Call the function here and now, synchronously."""
@@ -184,6 +205,8 @@ def delayed_task(
     backoff: float | None = None,
     max_retry_delay: float | None = None,
     failed_ttl: float | None = ...,
+    unique: bool | str | float | timedelta | None = None,
+    unique_key: Callable[..., str] | str | None = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 @_keywords_named
 def delayed_task(  # type: ignore[no-untyped-def]  # the overloads above give the types
@@ -198,13 +221,15 @@ def delayed_task(  # type: ignore[no-untyped-def]  # the overloads above give th
     backoff=None,
     max_retry_delay=None,
     failed_ttl=FROM_SETTING,
+    unique=None,
+    unique_key=None,
 ):
     """Make calls to the decorated function store a task and return a DelayedTask.
 
     ``@delayed_task``, ``@delayed_task()`` and ``@delayed_task(delay=0,
     retries=0, ttl=300, queue=None, priority=0, timeout=None, retry_delay=None,
     backoff=None, max_retry_delay=None,
-    failed_ttl=AUTOTASK_FAILED_TTL)``.  With ``AUTOTASK_IS_ACTIVE`` false
+    failed_ttl=AUTOTASK_FAILED_TTL, unique=None, unique_key=None)``.  With ``AUTOTASK_IS_ACTIVE`` false
     the function is returned unchanged and calls run synchronously.
     """
     return _decorator("delayed_task", dict(locals()), _DelayedFactory)
@@ -241,6 +266,8 @@ def periodic_task(
     backoff: float | None = None,
     max_retry_delay: float | None = None,
     failed_ttl: float | None = ...,
+    unique: bool | str | float | timedelta | None = None,
+    unique_key: Callable[..., str] | str | None = None,
 ) -> Callable[[Callable[P, R]], ScheduledFunction[P, R]]: ...
 @_keywords_named
 def periodic_task(  # type: ignore[no-untyped-def]  # the overloads above give the types
@@ -256,11 +283,14 @@ def periodic_task(  # type: ignore[no-untyped-def]  # the overloads above give t
     backoff=None,
     max_retry_delay=None,
     failed_ttl=FROM_SETTING,
+    unique=None,
+    unique_key=None,
 ):
     """Run the decorated function every ``seconds`` (fixed rate).
 
     ``@periodic_task(seconds=3600, start_now=False)``.  Calling the function
-    from code does nothing and returns None.
+    from code does nothing and returns None.  With ``unique``, an occurrence
+    whose previous run still holds the key is skipped.
     """
     options = dict(locals())  # first: the arguments by name, nothing else
     return _decorator("periodic_task", options, PeriodicFactory)
@@ -291,6 +321,8 @@ def cron_task(
     backoff: float | None = None,
     max_retry_delay: float | None = None,
     failed_ttl: float | None = ...,
+    unique: bool | str | float | timedelta | None = None,
+    unique_key: Callable[..., str] | str | None = None,
 ) -> Callable[[Callable[P, R]], ScheduledFunction[P, R]]: ...
 @_keywords_named
 def cron_task(  # type: ignore[no-untyped-def]  # the overloads above give the types
@@ -312,6 +344,8 @@ def cron_task(  # type: ignore[no-untyped-def]  # the overloads above give the t
     backoff=None,
     max_retry_delay=None,
     failed_ttl=FROM_SETTING,
+    unique=None,
+    unique_key=None,
 ):
     """Run the decorated function on a cron schedule.
 

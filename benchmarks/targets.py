@@ -41,3 +41,15 @@ class AutotaskTarget:
         from benchmarks.tasks import stamp
 
         stamp(port)
+
+
+class UniqueTarget(AutotaskTarget):
+    """autotask with a unique key on every task (the same workers run both)."""
+
+    name = "autotask, unique keys"
+
+    def enqueue_bulk(self, count):
+        """Enqueue ``count`` calls of a unique task, each with a key of its own (one transaction)."""
+        from benchmarks.tasks import unique_noop
+
+        unique_noop.enqueue_many((f"k{i}",) for i in range(count))

@@ -31,3 +31,8 @@ def mark(key):
     """Record one execution of ``key`` (duplicates show up as repeated keys)."""
     with connection.cursor() as cursor:
         cursor.execute("INSERT INTO bench_mark (key) VALUES (%s)", [key])
+
+
+@delayed_task(unique=True, unique_key="{key}")
+def unique_noop(key):
+    """Do nothing, holding a unique key while waiting or running (the unique benchmark)."""

@@ -27,7 +27,7 @@ from .. import serialization
 from ..conf import conf
 from ..db.base import NewTask
 from ..db.checks import vendor_supported
-from ..definitions import registry
+from ..definitions import registry, unique
 from ..definitions.options import FROM_SETTING, TaskOptions
 from ..exceptions import InvalidTaskOptions, TaskFunctionNotFound
 from ..models import KIND_FRAMEWORK, TaskQueue
@@ -88,6 +88,10 @@ class AutotaskTask(Task):
     # Seconds a failed task is kept; None: until deleted by hand; unset: the backend's OPTIONS,
     # then AUTOTASK_FAILED_TTL.
     failed_ttl: float | None = FROM_SETTING  # type: ignore[assignment]  # the sentinel: not given
+    # Unique tasks, as @delayed_task(unique=..., unique_key=...): a duplicate's
+    # enqueue returns the result of the task holding the key.
+    unique: Any = None
+    unique_key: Any = None
     periodic: float | None = None  # run every this many seconds (fixed rate)
     start_now: bool = False  # periodic: first run at once rather than after ``periodic``
     cron: str | None = None  # run on this cron expression (standard field order)
@@ -135,7 +139,12 @@ class AutotaskBackend(BaseTaskBackend):
         super().validate_task(task)
         if len(task.queue_name) > QUEUE_NAME_MAX_LENGTH:
             raise InvalidTask(f"queue_name must be at most {QUEUE_NAME_MAX_LENGTH} characters.")
-        registry.note_timeout(task.module_path, task.func, self.options_for(task))
+        options = self.options_for(task)
+        registry.note_timeout(task.module_path, task.func, options)
+        try:
+            unique.check_template_fields(task.func, options.unique_key)
+        except InvalidTaskOptions as exc:
+            raise InvalidTask(str(exc)) from exc
         _schedule_spec(task, self)
 
     def options_for(self, task: Task) -> TaskOptions:
@@ -174,7 +183,14 @@ class AutotaskBackend(BaseTaskBackend):
             max_attempts=options.retries + 1,
             options=stored,
         )
-        (pk,) = _enqueue.insert([row], using=self.database, sender=task)
+        if options.unique is not None or options.unique_key is not None:
+            try:
+                _enqueue.set_unique_key(row, task.module_path, options, task.func, tuple(args), kwargs)
+            except InvalidTaskOptions as exc:
+                raise InvalidTask(str(exc)) from exc
+        ((pk, duplicate),) = _enqueue.store([row], using=self.database, sender=task)
+        if duplicate:
+            return self.get_result(str(pk))  # the task holding the key, as it stands
         result = TaskResult(
             task=task,
             id=str(pk),

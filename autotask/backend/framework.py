@@ -30,7 +30,10 @@ except ImportError:  # Django 5.2 with the django-tasks backport
 
 
 # autotask's own per-task options that framework tasks accept too (None: the backend's OPTIONS).
-EXTRA_OPTIONS = ("retries", "ttl", "timeout", "retry_delay", "backoff", "max_retry_delay", "failed_ttl")
+EXTRA_OPTIONS = (
+    *("retries", "ttl", "timeout", "retry_delay", "backoff", "max_retry_delay", "failed_ttl"),
+    *("unique", "unique_key"),
+)
 
 
 def _given(key, value):

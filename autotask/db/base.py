@@ -14,8 +14,33 @@ from typing import NamedTuple
 
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 
+from ..definitions import unique as scopes
 from ..task import CANCELLED, DONE, FINISHED, RUNNING, WAITING
-from .columns import CLAIM_COLUMNS, COLUMN, INSERT_COLUMNS, NEW_ROW_LITERALS, outcome_set, outcome_values
+from .columns import (
+    CLAIM_COLUMNS,
+    COLUMN,
+    INSERT_COLUMNS,
+    NEW_ROW_LITERALS,
+    UNIQUE_COLUMNS,
+    outcome_set,
+    outcome_values,
+)
+
+# The unique index: one entry per row in its key's scope.  "waiting" counts
+# a row until it starts (attempts = 0): a claimed-ahead row (RUNNING, never
+# started) stays in scope, released or recovered it goes back to WAITING
+# without leaving it, and no state change of the worker moves a row into the
+# scope, so none can meet a conflict.  A window's row is in scope until it is
+# deleted (its key holds the period's number).
+UNIQUE_INDEX = "autotask_unique_idx"
+IN_UNIQUE_SCOPE = (
+    f"unique_key IS NOT NULL AND (unique_scope = {scopes.WINDOW} OR (status IN ({WAITING}, {RUNNING}) "
+    f"AND (unique_scope = {scopes.ACTIVE} OR attempts = 0)))"
+)
+# A released started row that must keep its attempt (see Driver.release).
+KEEPS_ATTEMPT = f"unique_scope = {scopes.WAITING}"
+# Tries of a keyed insert whose rival left the scope before it could be read.
+UNIQUE_INSERT_TRIES = 10
 
 
 @dataclass
@@ -33,6 +58,8 @@ class NewTask:
     max_attempts: int = 1
     options: dict = field(default_factory=dict)
     schedule_id: int | None = None
+    unique_key: str | None = None  # with unique_scope: see Driver.insert_unique
+    unique_scope: int | None = None
 
     @property
     def due(self):
@@ -186,6 +213,8 @@ class Driver:
         # enqueue
         "insert_tasks",
         "insert_calls",
+        "insert_unique",
+        "insert_unique_many",
         "notify",
         "cursor",
         # the worker
@@ -210,6 +239,8 @@ class Driver:
         # schema
         "create_indexes",
         "drop_indexes",
+        "create_unique_index",
+        "drop_unique_index",
     )
     # The private methods a vendor may override (the other private ones are helpers).
     HOOKS = (
@@ -225,6 +256,8 @@ class Driver:
         "_direct_cursor",
         "_driver_sql",
         "_drop_index_sql",
+        "_insert_keyed",
+        "_find_unique",
     )
 
     vendor = "unknown"
@@ -343,6 +376,58 @@ class Driver:
             if notify:
                 self.notify(cursor, {t.queue for t in tasks if t.due})
         return ids
+
+    def insert_unique(self, task, notify=True):
+        """Insert ``task`` (with a ``unique_key``) unless a row with its key is in scope.
+
+        Return (its id, False), or (the id of the row in scope, True).  The
+        unique index decides, never a read before the write: a rival insert
+        in flight makes this one wait for its commit.  If the rival left the
+        scope before it could be read (finished meanwhile), insert again.
+        """
+        for _ in range(UNIQUE_INSERT_TRIES):
+            pk = self._insert_keyed(task)
+            if pk is not None:
+                if notify and task.due:
+                    with self.cursor() as cursor:
+                        self.notify(cursor, [task.queue])
+                return pk, False
+            existing = self._find_unique(task.unique_key)
+            if existing is not None:
+                return existing, True
+        raise DatabaseError(
+            f"unique key {task.unique_key!r}: the row holding it kept leaving its scope; "
+            f"gave up after {UNIQUE_INSERT_TRIES} tries"
+        )
+
+    def insert_unique_many(self, tasks):
+        """:meth:`insert_unique` for each of ``tasks``; the caller holds the transaction and wakes workers."""
+        return [self.insert_unique(task, notify=False) for task in tasks]
+
+    def _keyed_insert_sql(self):
+        """The one-row INSERT of a row with its unique key (no RETURNING, no conflict clause)."""
+        columns = (*INSERT_COLUMNS, *UNIQUE_COLUMNS)
+        marks = ", ".join(self._param(c, COLUMN[c]) for c in columns)
+        return f"INSERT INTO {self.table} ({', '.join(columns)}) VALUES ({marks})"
+
+    def _keyed_params(self, task):
+        return {**task.values(self), "unique_key": task.unique_key, "unique_scope": task.unique_scope}
+
+    def _insert_keyed(self, task):
+        """Insert ``task`` with its key; its id, or None if the unique index refused it."""
+        with self.cursor() as cursor:
+            cursor.execute(
+                self._keyed_insert_sql() + " ON CONFLICT DO NOTHING RETURNING id", self._keyed_params(task)
+            )
+            row = cursor.fetchone()
+        return None if row is None else row[0]
+
+    def _find_unique(self, key):
+        """The id of the row in scope holding ``key``, or None."""
+        with self.cursor() as cursor:
+            cursor.execute(f"SELECT id FROM {self.table} WHERE unique_key = %s AND {IN_UNIQUE_SCOPE}", [key])
+            row = cursor.fetchone()
+        return None if row is None else row[0]
 
     def _insert_one(self, task, queue):
         """Insert one row, waking ``queue``'s workers (if not None) on commit; return its id.
@@ -628,9 +713,14 @@ class Driver:
             return 0
         ids = [task.id for task in tasks]
         # attempts before started_at: MySQL assigns from left to right, reading the new values.
+        # A started row of a "waiting"-unique task keeps its attempt (with one more
+        # allowed): given back, it would enter its key's scope again, where a
+        # task enqueued since may hold the key.
         sql = (
             f"UPDATE {self.table} SET status = %s, worker_id = '', "
-            "attempts = attempts - CASE WHEN started_at IS NULL THEN 0 ELSE 1 END, started_at = NULL, "
+            f"attempts = attempts - CASE WHEN started_at IS NULL OR {KEEPS_ATTEMPT} THEN 0 ELSE 1 END, "
+            f"max_attempts = max_attempts + CASE WHEN started_at IS NOT NULL AND {KEEPS_ATTEMPT} "
+            "THEN 1 ELSE 0 END, started_at = NULL, "
             "lease_expires_at = NULL "
             f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND status = %s AND worker_id = %s"
         )
@@ -767,6 +857,15 @@ class Driver:
     def drop_indexes(self, schema_editor):
         for name in self.INDEXES:
             schema_editor.execute(self._drop_index_sql(name))
+
+    def create_unique_index(self, schema_editor):
+        """The unique index over the rows in their key's scope (migration 0004)."""
+        schema_editor.execute(
+            f"CREATE UNIQUE INDEX {UNIQUE_INDEX} ON {self.table} (unique_key) WHERE {IN_UNIQUE_SCOPE}"
+        )
+
+    def drop_unique_index(self, schema_editor):
+        schema_editor.execute(self._drop_index_sql(UNIQUE_INDEX))
 
     def _drop_index_sql(self, name):
         return f"DROP INDEX {name}"

@@ -44,11 +44,17 @@ COLUMNS = (
     Column("expires_at", "timestamptz", inserted=False),
     Column("started_at", "timestamptz", inserted=False),
     Column("lease_expires_at", "timestamptz", inserted=False),
+    # Unique tasks: written only by the keyed insert (Driver.insert_unique), so
+    # the plain enqueue's statements stay as they were.
+    Column("unique_key", "text", inserted=False),
+    Column("unique_scope", "smallint", inserted=False),
 )
 COLUMN = {column.name: column for column in COLUMNS}
 
 # Columns written by an enqueue.
 INSERT_COLUMNS = tuple(c.name for c in COLUMNS if c.inserted)
+# What a keyed insert writes besides INSERT_COLUMNS.
+UNIQUE_COLUMNS = ("unique_key", "unique_scope")
 # Columns a claim returns (see ClaimedTask.from_row).
 CLAIM_COLUMNS = tuple(c.name for c in COLUMNS if c.claimed)
 # What every new row starts with, as SQL literals (the one-row INSERT writes them inline).

@@ -24,10 +24,10 @@ import functools
 import random
 import time
 
-from django.db import OperationalError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 
 from ..task import FINISHED, WAITING
-from .base import CLAIM_COLUMNS, ClaimedTask, Driver, fill_statements
+from .base import CLAIM_COLUMNS, IN_UNIQUE_SCOPE, UNIQUE_INDEX, ClaimedTask, Driver, fill_statements
 
 # InnoDB error codes meaning "this statement lost a lock conflict; run it again".
 ER_LOCK_WAIT_TIMEOUT = 1205
@@ -37,6 +37,11 @@ LOCK_CONFLICT_ATTEMPTS = 5  # tries of one claim/finish before the worker's own 
 LOCK_CONFLICT_PAUSE = 0.01  # seconds, doubled per retry and jittered so rivals do not collide again
 
 ATTEMPTS_INDEX = CLAIM_COLUMNS.index("attempts")
+ER_DUP_ENTRY = 1062  # a unique index refused the row
+
+# No partial indexes: a generated column holds the key while the row is in its
+# scope (NULL otherwise, and NULLs never conflict), under a unique index.
+UNIQUE_SLOT = "unique_slot"
 
 # -- the statements -------------------------------------------------------
 # Each statement whole, with named parameters; {table}, {waiting} and
@@ -44,6 +49,14 @@ ATTEMPTS_INDEX = CLAIM_COLUMNS.index("attempts")
 # per call: {queues} (Driver._queue_filter), {lock} (FOR UPDATE, SKIP LOCKED
 # where the server has it), {set} (Driver._claim_set_clause), {ids}.
 
+ADD_UNIQUE_SLOT = (
+    "ALTER TABLE {table} ADD COLUMN " + UNIQUE_SLOT + " VARCHAR(255) "
+    "AS (CASE WHEN " + IN_UNIQUE_SCOPE + " THEN unique_key END) STORED, "
+    "ADD UNIQUE INDEX " + UNIQUE_INDEX + " (" + UNIQUE_SLOT + ")"
+)
+DROP_UNIQUE_SLOT = "ALTER TABLE {table} DROP INDEX " + UNIQUE_INDEX + ", DROP COLUMN " + UNIQUE_SLOT
+# The row holding a key, read locked: it sees the latest commit at any isolation level.
+FIND_UNIQUE = "SELECT id FROM {table} WHERE " + UNIQUE_SLOT + " = %(key)s LOCK IN SHARE MODE"
 # A claim locks the due rows reading the claim index in claim order, and stops
 # at its LIMIT, then marks exactly those.
 LOCK_DUE = (
@@ -72,6 +85,9 @@ def statements(table):
             "MARK_CLAIMED": MARK_CLAIMED,
             "TOP_PRIORITY": TOP_PRIORITY,
             "LOCK_DUE_AT_PRIORITY": LOCK_DUE_AT_PRIORITY,
+            "ADD_UNIQUE_SLOT": ADD_UNIQUE_SLOT,
+            "DROP_UNIQUE_SLOT": DROP_UNIQUE_SLOT,
+            "FIND_UNIQUE": FIND_UNIQUE,
         },
         table,
     )
@@ -136,6 +152,31 @@ class MysqlDriver(Driver):
         first = cursor.lastrowid
         step = self._autoinc_step(cursor) if count > 1 else 1
         return list(range(first, first + count * step, step))
+
+    def _insert_keyed(self, task):
+        """Insert ``task`` with its key in a savepoint; None when the unique index refuses it.
+
+        A rival insert of the same key can deadlock with it (InnoDB's
+        duplicate check takes a shared lock): outside the caller's
+        transaction it is run again.
+        """
+        return self._retrying(self._insert_keyed_once, task)
+
+    def _insert_keyed_once(self, task):
+        try:
+            with transaction.atomic(using=self.connection.alias), self.cursor() as cursor:
+                cursor.execute(self._keyed_insert_sql(), self._keyed_params(task))
+                return cursor.lastrowid
+        except IntegrityError as exc:
+            if exc.args and exc.args[0] == ER_DUP_ENTRY:
+                return None
+            raise
+
+    def _find_unique(self, key):
+        with self.cursor() as cursor:
+            cursor.execute(statements(self.table).FIND_UNIQUE, {"key": key})
+            row = cursor.fetchone()
+        return None if row is None else row[0]
 
     def _autoinc_step(self, cursor):
         cursor.execute("SELECT @@SESSION.auto_increment_increment")
@@ -252,3 +293,9 @@ class MysqlDriver(Driver):
 
     def _drop_index_sql(self, name):
         return f"DROP INDEX {name} ON {self.table}"
+
+    def create_unique_index(self, schema_editor):
+        schema_editor.execute(statements(self.table).ADD_UNIQUE_SLOT)
+
+    def drop_unique_index(self, schema_editor):
+        schema_editor.execute(statements(self.table).DROP_UNIQUE_SLOT)

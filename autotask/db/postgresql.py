@@ -10,12 +10,13 @@ from ..conf import conf
 from ..models import TaskQueue
 from ..task import RUNNING
 from ..timeutil import json_iso
-from .base import ClaimedTask, Driver, Listener, fill_statements
+from .base import IN_UNIQUE_SCOPE, ClaimedTask, Driver, Listener, fill_statements
 from .columns import (
     COLUMN,
     INSERT_COLUMNS,
     NEW_ROW_LITERALS,
     OUTCOME_COLUMNS,
+    UNIQUE_COLUMNS,
     outcome_set,
     outcome_values,
     pg_record,
@@ -97,6 +98,17 @@ INSERT_ROWS = (
     "WITH ins AS (INSERT INTO {table} ({inserted}) "
     "SELECT {select} FROM {source} RETURNING id) SELECT ins.id FROM ins"
 )
+# The bulk insert of rows with unique keys (see PostgresDriver.insert_unique_many):
+# {columns} are INSERT_COLUMNS and the unique ones; {order} is the key's position.
+INSERT_KEYED = (
+    "WITH ins AS (INSERT INTO {table} ({columns}) "
+    "SELECT {select} FROM {source} ORDER BY {order} ON CONFLICT DO NOTHING RETURNING id, unique_key) "
+    "SELECT ins.id, ins.unique_key FROM ins"
+)
+# The rows in scope holding any of the keys %(keys)s.
+FIND_UNIQUE_MANY = (
+    "SELECT id, unique_key FROM {table} WHERE unique_key = ANY(%(keys)s) AND " + IN_UNIQUE_SCOPE
+)
 # The bulk insert of calls of one task: only the arguments vary, one JSON array.
 INSERT_CALLS = (
     "WITH ins AS (INSERT INTO {table} ({inserted}) "
@@ -115,6 +127,8 @@ def statements(table):
             "START": START,
             "OUTCOMES": OUTCOMES,
             "INSERT_ROWS": INSERT_ROWS,
+            "INSERT_KEYED": INSERT_KEYED,
+            "FIND_UNIQUE_MANY": FIND_UNIQUE_MANY,
             "INSERT_CALLS": INSERT_CALLS,
         },
         table,
@@ -273,10 +287,14 @@ class PostgresDriver(Driver):
 
         return psycopg.Cursor(raw)
 
-    def _insert_statement(self, rows):
-        """``WITH ins AS (INSERT ... RETURNING id) SELECT ins.id FROM ins`` for several ``rows`` (dicts)."""
+    def _insert_statement(self, rows, columns=INSERT_COLUMNS, statement="INSERT_ROWS"):
+        """``WITH ins AS (INSERT ... RETURNING id) SELECT ins.id FROM ins`` for several ``rows`` (dicts).
+
+        ``columns``: the columns written (each row has them); ``statement``: which
+        of the statements (INSERT_ROWS, or INSERT_KEYED with the unique columns).
+        """
         exprs, params, varying = [], {}, []
-        for name in INSERT_COLUMNS:
+        for name in columns:
             column = COLUMN[name]
             first = rows[0][name]
             if all(row[name] == first for row in rows):  # the same in every row: send it once
@@ -293,7 +311,44 @@ class PostgresDriver(Driver):
         else:
             source = "generate_series(1, %(count)s) AS u"
             params["count"] = len(rows)
-        return statements(self.table).INSERT_ROWS.format(select=", ".join(exprs), source=source), params
+        sql = getattr(statements(self.table), statement)
+        order = columns.index("unique_key") + 1 if "unique_key" in columns else 1
+        fields = {"select": ", ".join(exprs), "source": source, "columns": ", ".join(columns), "order": order}
+        return sql.format(**fields), params
+
+    def insert_unique_many(self, tasks):
+        """Insert keyed ``tasks`` in one statement; (id, duplicate) per task, as insert_unique.
+
+        The rows go in key order with ON CONFLICT DO NOTHING: the index
+        refuses a key in scope (a stored row's, or an earlier row's of the
+        batch), and concurrent batches take its locks in one order.  The
+        holders of the refused keys are read in a second statement; a key
+        whose holder left the scope meanwhile goes through insert_unique.
+        """
+        if len(tasks) < 2:
+            return super().insert_unique_many(tasks)
+        rows = [self._keyed_params(task) for task in tasks]
+        sql, params = self._insert_statement(rows, (*INSERT_COLUMNS, *UNIQUE_COLUMNS), "INSERT_KEYED")
+        inserted = {key: pk for pk, key in self._execute_direct(sql, params)}
+        refused = sorted({task.unique_key for task in tasks} - set(inserted))
+        holders = {}
+        if refused:
+            found = self._execute_direct(statements(self.table).FIND_UNIQUE_MANY, {"keys": refused})
+            holders = {key: pk for pk, key in found}
+        result, seen = [], set()
+        for task in tasks:
+            key = task.unique_key
+            if key in inserted and key not in seen:
+                result.append((inserted[key], False))
+            elif key in inserted:
+                result.append((inserted[key], True))  # an earlier call of this batch holds it
+            elif key in holders:
+                result.append((holders[key], True))
+            else:
+                result.append(self.insert_unique(task, notify=False))
+                inserted[key] = result[-1][0]
+            seen.add(key)
+        return result
 
     def finish(self, worker_id, outcomes):
         """Write a batch of outcomes in one statement (one round trip, one commit)."""

@@ -1,12 +1,14 @@
 """Task options: validated when a task is declared, stored with each row, read by the worker."""
 
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 from typing import ClassVar
 
 from ..conf import conf
 from ..exceptions import InvalidTaskOptions
+from . import unique as _unique
 
 PRIORITY_RANGE = (-100, 100)  # the range django.tasks uses; higher runs first
 
@@ -63,6 +65,9 @@ class TaskOptions:
     max_retry_delay: float | None = None  # None: AUTOTASK_RETRY_MAX_DELAY
     # Seconds a failed (ERROR) task is kept; None: until deleted by hand.
     failed_ttl: float | _FromSetting | None = FROM_SETTING
+    # Unique tasks (see definitions/unique.py): None, "active", "waiting" or a window in seconds.
+    unique: str | float | None = None
+    unique_key: Callable[..., str] | str | None = None  # a callable or a template; None: the arguments
     NAMES: ClassVar[tuple[str, ...]]  # set below the class, from its fields
 
     def __post_init__(self):
@@ -86,6 +91,8 @@ class TaskOptions:
         set_(self, "max_retry_delay", _number("max_retry_delay", self.max_retry_delay, allow_none=True))
         if self.failed_ttl is not FROM_SETTING:
             set_(self, "failed_ttl", _number("failed_ttl", self.failed_ttl, allow_none=True))
+        set_(self, "unique", _unique.normalize_unique(self.unique))
+        _unique.check_unique_key(self.unique_key)
 
     @classmethod
     def build(cls, caller, options, base=None):

@@ -15,7 +15,7 @@ from django.conf import settings
 from ..conf import conf
 from ..cron import CronExpression, resolve_timezone
 from ..exceptions import InvalidTaskOptions
-from . import registry
+from . import registry, unique
 from .options import TaskOptions, function_path
 
 P = ParamSpec("P")
@@ -105,6 +105,7 @@ class _Factory:
             registry.declare_inactive(func, lambda name: ScheduledFunction(func, self.make_spec(name)))
             return func
         spec = self.make_spec(function_path(func))
+        unique.check_template_fields(func, spec.options.unique_key)
         scheduled = ScheduledFunction(func, spec)
         add(spec)
         registry.register(scheduled)

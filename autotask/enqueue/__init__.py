@@ -1,6 +1,7 @@
 """Store calls as task rows, in the caller's transaction, and wake workers on commit."""
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from .. import serialization, tracing
 from ..conf import conf
 from ..db import get_ops
 from ..db.base import NewTask
+from ..definitions import unique
 from ..exceptions import SerializationError
 from ..signals import task_enqueued
 from .handle import DelayedTask
@@ -20,9 +22,12 @@ from .handle import DelayedTask
 local_wakeups: list[Callable[..., Any]] = []
 
 
-def build_row(name, args, kwargs, options, now, kind="delayed", schedule_id=None):
-    """Return the :class:`NewTask` for one call; raise before anything is stored."""
-    return NewTask(
+def build_row(name, args, kwargs, options, now, kind="delayed", schedule_id=None, func=None):
+    """Return the :class:`NewTask` for one call; raise before anything is stored.
+
+    ``func`` (the task's function) names the arguments of a ``unique_key`` template.
+    """
+    row = NewTask(
         function=name,
         args=serialization.encode_call(args, kwargs),
         created_at=now,
@@ -35,22 +40,77 @@ def build_row(name, args, kwargs, options, now, kind="delayed", schedule_id=None
         options=options.stored(),
         schedule_id=schedule_id,
     )
+    if options.unique is not None or options.unique_key is not None:
+        set_unique_key(row, name, options, func, args, kwargs)
+    return row
+
+
+def set_unique_key(row, name, options, func, args, kwargs):
+    """Give ``row`` the unique key and scope of its call (see definitions/unique.py)."""
+    row.unique_key, row.unique_scope = unique.row_key(
+        name, options, func, args, kwargs, row.args, row.created_at
+    )
+    if row.unique_scope == unique.WINDOW:
+        # The finished row holds the window's key until it is deleted: keep it
+        # at least until its period ends, or pruning would let a second one in.
+        until = unique.window_end(options.unique, row.created_at)
+        row.ttl = max(row.ttl, until)
+        failed_ttl = row.options.get("failed_ttl", conf.FAILED_TTL)
+        if failed_ttl is not None and failed_ttl < until:
+            row.options = {**row.options, "failed_ttl": until}
 
 
 def insert(rows, using=None, sender=None, traced=True):
-    """Insert prepared rows in one statement; return their ids.
+    """Insert prepared rows in one statement; return their ids."""
+    return [pk for pk, _ in store(rows, using, sender, traced)]
 
+
+def store(rows, using=None, sender=None, traced=True):
+    """Insert prepared rows; return (id, duplicate) per row.
+
+    A row with a unique key whose key is taken is not stored: its pair holds
+    the id of the row in scope and True.  Rows without keys go in one statement.
     With AUTOTASK_TRACING (and ``traced``: a scheduled run is not), the
     insert runs in a send span whose context the rows carry.
     """
+    if traced and conf.TRACING:
+        pairs = []
+
+        def stored_ids():
+            pairs.extend(_store(rows, using, sender))
+            return [pk for pk, _ in pairs]
+
+        tracing.send(rows, stored_ids)
+        return pairs
+    return _store(rows, using, sender)
+
+
+def _store(rows, using, sender):
     alias = using or conf.DATABASE
     ops = get_ops(alias)
-    if traced and conf.TRACING:
-        ids = tracing.send(rows, lambda: ops.insert_tasks(rows))
-    else:
+    if not any(row.unique_key is not None for row in rows):
         ids = ops.insert_tasks(rows)
-    announce(alias, ids, rows, sender)
-    return ids
+        announce(alias, ids, rows, sender)
+        return [(pk, False) for pk in ids]
+    # Several rows: all or none (a single one needs no transaction of its own),
+    # inserted in key order: concurrent batches then take the index's locks in
+    # one order, and cannot deadlock on each other.
+    order = sorted(range(len(rows)), key=lambda i: rows[i].unique_key or "")
+    stored = [(0, False)] * len(rows)
+    keyed = [i for i in order if rows[i].unique_key is not None]
+    with transaction.atomic(using=alias) if len(rows) > 1 else nullcontext():
+        for i in order:
+            if rows[i].unique_key is None:
+                stored[i] = (ops.insert_tasks([rows[i]], notify=False)[0], False)
+        for i, pair in zip(keyed, ops.insert_unique_many([rows[i] for i in keyed]), strict=True):
+            stored[i] = pair
+        new = [(pk, row) for (pk, duplicate), row in zip(stored, rows, strict=True) if not duplicate]
+        if new:
+            # One wake-up for the batch, not one per row.
+            with ops.cursor() as cursor:
+                ops.notify(cursor, {row.queue for _, row in new if row.due})
+            announce(alias, [pk for pk, _ in new], [row for _, row in new], sender)
+    return stored
 
 
 def announce(alias, ids, rows, sender):
@@ -78,19 +138,35 @@ def _wake_local(alias):
         wake(alias)
 
 
-def enqueue(name, args, kwargs, options, using=None, sender=None):
-    """Store one call; return its id."""
-    row = build_row(name, args, kwargs, options, timezone.now())
-    return insert([row], using=using, sender=sender)[0]
+def enqueue(name, args, kwargs, options, using=None, sender=None, func=None):
+    """Store one call; return its id (for a unique task whose key is taken, the holder's)."""
+    return enqueue_call(name, args, kwargs, options, using, sender, func)[0]
 
 
-def enqueue_many(name, calls, options, using=None, sender=None):
+def enqueue_call(name, args, kwargs, options, using=None, sender=None, func=None):
+    """Store one call; return (its id, False), or (the id of the task holding its unique key, True)."""
+    row = build_row(name, args, kwargs, options, timezone.now(), func=func)
+    return store([row], using=using, sender=sender)[0]
+
+
+def enqueue_many(name, calls, options, using=None, sender=None, func=None):
     """Store many calls in one statement; return their ids in order.
 
     ``calls`` holds (args, kwargs) pairs.  Every call is encoded before the
     first is stored, so one bad argument stores nothing.
     """
+    return enqueue_calls(name, calls, options, using, sender, func)[0]
+
+
+def enqueue_calls(name, calls, options, using=None, sender=None, func=None):
+    """:func:`enqueue_many`, also saying which calls were duplicates: (ids, flags).
+
+    ``flags`` is None when the task is not unique, else one per call: True
+    where the call's unique key was taken (its id is then the holder's).
+    """
     alias = using or conf.DATABASE
+    if options.unique is not None or options.unique_key is not None:
+        return _enqueue_many_unique(name, calls, options, alias, sender, func)
     # Everything but the arguments is the same for every call: build it once.
     template = build_row(name, (), {}, options, timezone.now())
     serializer = conf.SERIALIZER
@@ -108,4 +184,17 @@ def enqueue_many(name, calls, options, using=None, sender=None):
         else:
             ids = ops.insert_calls(template, encoded)
         announce(alias, ids, template, sender)
-    return ids
+    return ids, None
+
+
+def _enqueue_many_unique(name, calls, options, alias, sender, func):
+    """enqueue_many of a unique task, in one transaction (see Driver.insert_unique_many)."""
+    now = timezone.now()
+    rows = []
+    for index, (args, kwargs) in enumerate(calls):
+        try:
+            rows.append(build_row(name, args, kwargs, options, now, func=func))
+        except SerializationError as exc:
+            raise SerializationError(f"calls[{index}] of enqueue_many: {exc}") from exc
+    stored = store(rows, using=alias, sender=sender)
+    return [pk for pk, _ in stored], [duplicate for _, duplicate in stored]

@@ -20,7 +20,13 @@ class DelayedTask(Generic[R]):
     A task whose row is gone (deleted after its ttl) reads as ``status``
     None, ``ready`` None and ``result`` None; nothing raises.  Generic over
     the task function's return type ``R``: ``result`` is ``R | None``.
+
+    ``duplicate`` is True on the handle an enqueue of a unique task returned
+    when its key was taken: the handle is then the existing task's, and the
+    call was not stored.
     """
+
+    duplicate: bool = False  # set on an instance: that enqueue found its unique key taken
 
     def __init__(self, pk: int, using: str | None = None) -> None:
         self.pk = pk

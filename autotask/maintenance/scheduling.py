@@ -168,7 +168,17 @@ def _enqueue_run(spec, schedule_id, occurrence, alias):
         spec.name, (), {}, spec.options, timezone.now(), kind=spec.kind, schedule_id=schedule_id
     )
     row.scheduled_at = _stored(occurrence)
-    _enqueue.insert([row], using=alias, traced=False)  # nobody enqueued it: its run span is a root
+    ((pk, duplicate),) = _enqueue.store(
+        [row], using=alias, traced=False
+    )  # nobody enqueued it: its run span is a root
+    if duplicate:
+        # A unique schedule: the previous run still holds the key; this occurrence is skipped.
+        logger.info(
+            "schedule %s skipped the occurrence at %s: its run #%s still holds the unique key",
+            spec.name,
+            occurrence.isoformat(),
+            pk,
+        )
 
 
 def run_now(schedule, using=None):

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("autotask", "0003_schedule_runs_index")]
+    dependencies = [("autotask", "0004_unique_tasks")]
 
     operations = [
         migrations.CreateModel(
