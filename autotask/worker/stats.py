@@ -4,9 +4,11 @@ import time
 from bisect import bisect_left
 from datetime import UTC, datetime
 
+from django.conf import settings
+from django.utils import timezone
+
 from ..models import FIGURE_FIELDS, HISTOGRAM_BOUNDS_MS
 from ..task import DONE, ERROR, WAITING
-from ..timeutil import aware_utc, claimed_datetime
 
 # Seconds between writes: the dashboard's current minute lags this much at
 # most, and a worker writes a few statements this often, however many tasks it runs.
@@ -45,15 +47,16 @@ class TaskStatsBuffer:
         self.changed = set()  # keys of ``minutes`` changed since the last write
         self.totals = {}  # (queue, outcome) -> figures
         self.next_write = time.monotonic() + WRITE_EVERY
+        # A claim's raw rows skip Django's converters: SQLite gives naive datetimes
+        # (or text), in UTC under USE_TZ, else in the default time zone.
+        self.naive_zone = UTC if settings.USE_TZ else timezone.get_default_timezone()
 
     def add(self, task, outcome, seconds, started_wall):
         """Count a task that ended with ``outcome`` after running ``seconds`` from ``started_wall``."""
         name = OUTCOME_NAMES.get(outcome.status)
         if name is None:
             return
-        due = task.scheduled_at
-        due_at = aware_utc(claimed_datetime(due)).timestamp() if due is not None else started_wall
-        pickup_ms = max(0.0, (started_wall - due_at) * 1000.0)
+        pickup_ms = max(0.0, (started_wall - self._epoch(task.scheduled_at, started_wall)) * 1000.0)
         run_ms = seconds * 1000.0
         key = (int((started_wall + seconds) // 60), task.queue, name)
         figures = self.minutes.get(key)
@@ -65,6 +68,16 @@ class TaskStatsBuffer:
         if total is None:
             total = self.totals[key[1:]] = new_figures()
         add_to(total, pickup_ms, run_ms)
+
+    def _epoch(self, due, default):
+        """Seconds since the epoch of a claimed row's due time (a few microseconds: once per task)."""
+        if due is None:
+            return default
+        if isinstance(due, str):
+            due = datetime.fromisoformat(due)
+        if due.tzinfo is None:
+            due = due.replace(tzinfo=self.naive_zone)
+        return due.timestamp()
 
     def due(self, now=None):
         """True when there is something to write and the last write is WRITE_EVERY seconds old."""

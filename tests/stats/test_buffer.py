@@ -87,3 +87,12 @@ def test_a_bad_stats_keep_is_refused_when_read(settings, value):
     settings.AUTOTASK_STATS_KEEP = value
     with pytest.raises(ImproperlyConfigured, match=r"AUTOTASK_STATS_KEEP must be a number of seconds >= 8"):
         getattr(conf, "STATS_KEEP")  # noqa: B009 - read it as the workers do
+
+
+def test_without_use_tz_a_naive_due_time_is_in_the_default_time_zone(settings):
+    settings.USE_TZ = False
+    settings.TIME_ZONE = "Europe/Paris"  # UTC+1 in December
+    buffer = TaskStatsBuffer()
+    buffer.add(task(datetime(2026, 12, 4, 13, 30)), outcome(DONE), 0.0, MINUTE.timestamp() + 3)
+    _, totals = buffer.to_write()
+    assert totals[("default", "done")]["pickup_ms_sum"] == pytest.approx(3_000)
