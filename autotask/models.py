@@ -79,7 +79,7 @@ class TaskQueueQuerySet(models.QuerySet):
                     status=CANCELLED, finished_at=now, expires_at=now + CANCELLED_KEPT
                 )
                 cancelled += count
-                record_cancelled(self.db, queue, count, now)
+                record_finished(self.db, queue, "cancelled", count, now)
         return cancelled
 
     def retry_failed(self, now=None, attempts_for=None, key_taken=None):
@@ -147,16 +147,20 @@ class TaskQueueQuerySet(models.QuerySet):
         return total
 
 
-def record_cancelled(using, queue, count, now):
-    """Count ``count`` tasks of ``queue`` cancelled at ``now`` in the statistics (a row of no worker)."""
+def record_finished(using, queue, outcome, count, now):
+    """Count ``count`` tasks of ``queue`` that ended ``outcome`` at ``now`` outside a worker's run.
+
+    Cancelled, or recovered from a lost worker: a minute row of no worker
+    (``worker_id`` ''), counted with increments; no durations.
+    """
     if not count:
         return
     figures = {"count": count}
     minute = now.replace(second=0, microsecond=0)
     TaskStats.objects.using(using).add(
-        {"minute": minute, "worker_id": "", "queue": queue, "outcome": "cancelled"}, figures
+        {"minute": minute, "worker_id": "", "queue": queue, "outcome": outcome}, figures
     )
-    TaskStatsTotal.objects.using(using).add({"queue": queue, "outcome": "cancelled"}, figures)
+    TaskStatsTotal.objects.using(using).add({"queue": queue, "outcome": outcome}, figures)
 
 
 class TaskQueue(models.Model):

@@ -193,6 +193,7 @@ class Lapsed(NamedTuple):
     history: list
     started: bool  # started_at set: an attempt was used; else only claimed ahead
     options: dict  # the stored options (failed_ttl)
+    queue: str = ""  # for the statistics of what recovery made of it
 
 
 class Driver:
@@ -765,13 +766,13 @@ class Driver:
         """Return up to ``limit`` :class:`Lapsed` rows, oldest lease first."""
         with self.cursor() as cursor:
             cursor.execute(
-                f"SELECT id, attempts, max_attempts, worker_id, history, started_at, options "
+                f"SELECT id, attempts, max_attempts, worker_id, history, started_at, options, queue "
                 f"FROM {self.table} WHERE status = %s AND lease_expires_at < %s "
                 "ORDER BY lease_expires_at LIMIT %s",
                 [RUNNING, self._dt(now), limit],
             )
             return [
-                Lapsed(*row[:4], _json(row[4], []), row[5] is not None, _json(row[6], {}))
+                Lapsed(*row[:4], _json(row[4], []), row[5] is not None, _json(row[6], {}), row[7])
                 for row in cursor.fetchall()
             ]
 

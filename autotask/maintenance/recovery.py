@@ -2,11 +2,13 @@
 
 import logging
 import time
+from collections import Counter
 
 from django.utils import timezone
 
 from ..db.base import Outcome
 from ..definitions.options import failed_expiry
+from ..models import record_finished
 from ..task import ERROR, WAITING
 
 logger = logging.getLogger("autotask")
@@ -54,6 +56,7 @@ def recover_batch(ops, lapsed, now=None):
         if row.started:
             outcomes[row.id] = (row.worker_id, _lost_outcome(row, now))
     released = ops.release_lapsed(now, [outcome for _, outcome in outcomes.values()])
+    _count_released(ops, lapsed, outcomes, released, now)
     for task_id in released:
         worker_id, outcome = outcomes[task_id]
         logger.warning(
@@ -63,6 +66,17 @@ def recover_batch(ops, lapsed, now=None):
             extra={"task_id": task_id, "worker_id": worker_id, "outcome": "recovered"},
         )
     return given_back + len(released)
+
+
+def _count_released(ops, lapsed, outcomes, released, now):
+    """Count the recovered attempts in the statistics: retried, or ended ERROR, per queue."""
+    queues = {row.id: row.queue for row in lapsed}
+    counts = Counter(
+        (queues[task_id], "retried" if outcomes[task_id][1].status == WAITING else "error")
+        for task_id in released
+    )
+    for (queue, outcome), count in counts.items():
+        record_finished(ops.connection.alias, queue, outcome, count, now)
 
 
 def _lost_outcome(row, now):

@@ -540,7 +540,10 @@ def test_lapsed_leases_oldest_first_with_limit(ops, now):
     TaskQueue.objects.filter(pk=ids[2]).update(started_at=None, attempts=0)  # claimed ahead, never started
     lapsed = ops.lapsed_leases(now, 2)
     assert [entry[0] for entry in lapsed] == [ids[0], ids[2]]
-    assert lapsed == [(ids[0], 1, 2, "w", [], True, {}), (ids[2], 0, 2, "w", [], False, {})]
+    assert lapsed == [
+        (ids[0], 1, 2, "w", [], True, {}, "default"),
+        (ids[2], 0, 2, "w", [], False, {}, "default"),
+    ]
     assert [entry[0] for entry in ops.lapsed_leases(now, 10)] == [ids[0], ids[2], ids[1]]
 
 

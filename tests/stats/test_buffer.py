@@ -73,13 +73,28 @@ def test_a_write_keeps_the_current_minute_whole_and_forgets_the_totals(monkeypat
     monkeypatch.setattr(stats_module.time, "monotonic", lambda: buffer.next_write)
     assert buffer.due() and buffer.seconds_to_write() == 0
     buffer.written(now_wall=MINUTE.timestamp() + 61)
-    assert buffer.changed == set() and buffer.totals == {}
+    assert buffer.changed == set() and buffer.to_write() == ({}, {})
     assert buffer.seconds_to_write() == float("inf")
-    # The current minute's row is rewritten whole by the next write: its figures stay.
+    assert [key[0] for key in buffer.minutes] == [int(MINUTE.timestamp() // 60) + 1]  # the past minute: gone
+    # The current minute's row is rewritten whole by the next write: its figures stay;
+    # the totals get only what came since the last write.
     buffer.add(task(MINUTE), outcome(DONE), 0.0, MINUTE.timestamp() + 62)
     minutes, totals = buffer.to_write()
     assert [figures["count"] for figures in minutes.values()] == [2]
     assert totals[("default", "done")]["count"] == 1
+    assert totals[("default", "done")]["run_b0"] == 1
+
+
+def test_a_failed_write_is_written_again_whole():
+    buffer = TaskStatsBuffer()
+    buffer.add(task(MINUTE), outcome(DONE), 0.0, MINUTE.timestamp())
+    first = buffer.to_write()
+    buffer.retry_later()  # the write failed: nothing is remembered as written
+    buffer.add(task(MINUTE), outcome(DONE), 0.0, MINUTE.timestamp() + 1)
+    minutes, totals = buffer.to_write()
+    assert first[1][("default", "done")]["count"] == 1
+    assert totals[("default", "done")]["count"] == 2
+    assert [figures["count"] for figures in minutes.values()] == [2]
 
 
 @pytest.mark.parametrize("value", [3600, -1, "2d", None, float("inf"), True])
@@ -87,3 +102,12 @@ def test_a_bad_stats_keep_is_refused_when_read(settings, value):
     settings.AUTOTASK_STATS_KEEP = value
     with pytest.raises(ImproperlyConfigured, match=r"AUTOTASK_STATS_KEEP must be a number of seconds >= 8"):
         getattr(conf, "STATS_KEEP")  # noqa: B009 - read it as the workers do
+
+
+def test_without_use_tz_a_naive_due_time_is_in_the_default_time_zone(settings):
+    settings.USE_TZ = False
+    settings.TIME_ZONE = "Europe/Paris"  # UTC+1 in December
+    buffer = TaskStatsBuffer()
+    buffer.add(task(datetime(2026, 12, 4, 13, 30)), outcome(DONE), 0.0, MINUTE.timestamp() + 3)
+    _, totals = buffer.to_write()
+    assert totals[("default", "done")]["pickup_ms_sum"] == pytest.approx(3_000)
