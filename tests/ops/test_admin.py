@@ -28,7 +28,9 @@ LIST = reverse("admin:autotask_taskqueue_changelist")
 SCHEDULES = reverse("admin:autotask_schedule_changelist")
 WORKERS = reverse("admin:autotask_worker_changelist")
 PAGE_SIZE = 100
-MAX_QUERIES = 14  # session, user, summary (5), filters, the page, ...: none per row
+# session, user, the summary (the status snapshot: counts, workers, schedules, statistics,
+# unique keys, pauses), filters, the page, ...: a fixed number, none per row.
+MAX_QUERIES = 16
 # An action also locks its rows, reads them back for the history and writes it in one INSERT.
 ACTION_QUERIES = MAX_QUERIES + 4
 
