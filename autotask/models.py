@@ -166,29 +166,50 @@ def record_finished(using, queue, outcome, count, now):
 class TaskQueue(models.Model):
     """One stored call of a task function."""
 
-    function = models.CharField(max_length=255, help_text=_("Dotted path of the task function."))
-    kind = models.CharField(max_length=16, choices=KIND_CHOICES, default=KIND_DELAYED)
-    queue = models.CharField(max_length=100, default="default")
-    priority = models.SmallIntegerField(default=0, help_text=_("Higher runs first."))
-    status = models.SmallIntegerField(choices=STATUS_CHOICES, default=WAITING)
-    args = models.TextField(default="", help_text=_("Encoded positional and keyword arguments."))
+    function = models.CharField(
+        verbose_name=_("function"), max_length=255, help_text=_("Dotted path of the task function.")
+    )
+    kind = models.CharField(verbose_name=_("kind"), max_length=16, choices=KIND_CHOICES, default=KIND_DELAYED)
+    queue = models.CharField(verbose_name=_("queue"), max_length=100, default="default")
+    priority = models.SmallIntegerField(
+        verbose_name=_("priority"), default=0, help_text=_("Higher runs first.")
+    )
+    status = models.SmallIntegerField(verbose_name=_("status"), choices=STATUS_CHOICES, default=WAITING)
+    args = models.TextField(
+        verbose_name=_("args"), default="", help_text=_("Encoded positional and keyword arguments.")
+    )
     # NULL (no result yet) differs from any encoded value, '' included.
-    result = models.TextField(null=True, blank=True, help_text=_("Encoded return value."))  # noqa: DJ001
-    created_at = models.DateTimeField(default=timezone.now)
-    scheduled_at = models.DateTimeField(default=timezone.now, help_text=_("Not run before this."))
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True, help_text=_("Deleted after this."))
-    ttl = models.FloatField(default=300, help_text=_("Seconds the outcome is kept."))
-    attempts = models.PositiveIntegerField(default=0, help_text=_("Runs started so far."))
-    max_attempts = models.PositiveIntegerField(default=1, help_text=_("1 + retries."))
-    options = models.JSONField(default=dict, blank=True, help_text=_("Retry and timeout options."))
-    worker_id = models.CharField(max_length=64, blank=True, default="")
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    error_message = models.TextField(blank=True, default="")
-    traceback = models.TextField(blank=True, default="")
+    result = models.TextField(  # noqa: DJ001
+        verbose_name=_("result"), null=True, blank=True, help_text=_("Encoded return value.")
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=timezone.now)
+    scheduled_at = models.DateTimeField(
+        verbose_name=_("scheduled at"), default=timezone.now, help_text=_("Not run before this.")
+    )
+    started_at = models.DateTimeField(verbose_name=_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(verbose_name=_("finished at"), null=True, blank=True)
+    expires_at = models.DateTimeField(
+        verbose_name=_("expires at"), null=True, blank=True, help_text=_("Deleted after this.")
+    )
+    ttl = models.FloatField(verbose_name=_("ttl"), default=300, help_text=_("Seconds the outcome is kept."))
+    attempts = models.PositiveIntegerField(
+        verbose_name=_("attempts"), default=0, help_text=_("Runs started so far.")
+    )
+    max_attempts = models.PositiveIntegerField(
+        verbose_name=_("max attempts"), default=1, help_text=_("1 + retries.")
+    )
+    options = models.JSONField(
+        verbose_name=_("options"), default=dict, blank=True, help_text=_("Retry and timeout options.")
+    )
+    worker_id = models.CharField(verbose_name=_("worker id"), max_length=64, blank=True, default="")
+    lease_expires_at = models.DateTimeField(verbose_name=_("lease expires at"), null=True, blank=True)
+    error_message = models.TextField(verbose_name=_("error message"), blank=True, default="")
+    traceback = models.TextField(verbose_name=_("traceback"), blank=True, default="")
     history = models.JSONField(
-        default=list, blank=True, help_text=_("One entry per attempt: worker, times, error.")
+        verbose_name=_("history"),
+        default=list,
+        blank=True,
+        help_text=_("One entry per attempt: worker, times, error."),
     )
     # No constraint in the database: its trigger runs for every enqueued row,
     # scheduled or not (a third of a bulk enqueue's time on PostgreSQL), and
@@ -196,6 +217,7 @@ class TaskQueue(models.Model):
     # The index, on scheduled runs only, is created per database by migration 0003.
     schedule = models.ForeignKey(
         "Schedule",
+        verbose_name=_("schedule"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -207,9 +229,14 @@ class TaskQueue(models.Model):
     # Unique tasks: the key (namespaced by the function) and its scope (1 active,
     # 2 waiting, 3 window); a unique index over the rows in scope, created per
     # database by migration 0004, keeps a second one out.
-    unique_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    unique_key = models.CharField(  # noqa: DJ001
+        verbose_name=_("unique key"), max_length=255, null=True, blank=True
+    )
     unique_scope = models.SmallIntegerField(
-        null=True, blank=True, choices=[(code, name.capitalize()) for code, name in SCOPE_NAMES.items()]
+        verbose_name=_("unique scope"),
+        null=True,
+        blank=True,
+        choices=[(code, name.capitalize()) for code, name in SCOPE_NAMES.items()],
     )
 
     objects = TaskQueueQuerySet.as_manager()
@@ -235,22 +262,36 @@ class TaskQueue(models.Model):
 class Schedule(models.Model):
     """A periodic or cron task: one row per function, one run per occurrence."""
 
-    name = models.CharField(max_length=255, unique=True, help_text=_("Dotted path of the function."))
-    kind = models.CharField(max_length=16, choices=KIND_CHOICES[1:3])
-    spec = models.CharField(max_length=255, help_text=_("Seconds, or a standard cron expression."))
-    timezone = models.CharField(max_length=64, blank=True, default="")
-    queue = models.CharField(max_length=100, default="default")
-    next_run_at = models.DateTimeField(help_text=_("The next occurrence to enqueue."))
-    last_run_at = models.DateTimeField(null=True, blank=True)
-    last_status = models.SmallIntegerField(choices=STATUS_CHOICES, null=True, blank=True)
-    last_error = models.TextField(blank=True, default="")
-    missing = models.BooleanField(default=False, help_text=_("The function is gone from the code."))
+    name = models.CharField(
+        verbose_name=_("name"), max_length=255, unique=True, help_text=_("Dotted path of the function.")
+    )
+    kind = models.CharField(verbose_name=_("kind"), max_length=16, choices=KIND_CHOICES[1:3])
+    spec = models.CharField(
+        verbose_name=_("spec"), max_length=255, help_text=_("Seconds, or a standard cron expression.")
+    )
+    timezone = models.CharField(verbose_name=_("timezone"), max_length=64, blank=True, default="")
+    queue = models.CharField(verbose_name=_("queue"), max_length=100, default="default")
+    next_run_at = models.DateTimeField(
+        verbose_name=_("next run at"), help_text=_("The next occurrence to enqueue.")
+    )
+    last_run_at = models.DateTimeField(verbose_name=_("last run at"), null=True, blank=True)
+    last_status = models.SmallIntegerField(
+        verbose_name=_("last status"), choices=STATUS_CHOICES, null=True, blank=True
+    )
+    last_error = models.TextField(verbose_name=_("last error"), blank=True, default="")
+    missing = models.BooleanField(
+        verbose_name=_("missing"), default=False, help_text=_("The function is gone from the code.")
+    )
     # A paused schedule does not fire; resumed, its next run is the next occurrence after
     # the resume (no burst of the runs missed meanwhile): see autotask.maintenance.pauses.
-    paused = models.BooleanField(default=False, help_text=_("Paused: no run is enqueued until resumed."))
-    paused_at = models.DateTimeField(null=True, blank=True)
-    paused_by = models.CharField(max_length=150, blank=True, default="", help_text=_("Who paused it."))
-    updated_at = models.DateTimeField(auto_now=True)
+    paused = models.BooleanField(
+        verbose_name=_("paused"), default=False, help_text=_("Paused: no run is enqueued until resumed.")
+    )
+    paused_at = models.DateTimeField(verbose_name=_("paused at"), null=True, blank=True)
+    paused_by = models.CharField(
+        verbose_name=_("paused by"), max_length=150, blank=True, default="", help_text=_("Who paused it.")
+    )
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("Schedule")
@@ -268,9 +309,13 @@ class PausedQueue(models.Model):
     may be paused before any task of that queue exists.
     """
 
-    name = models.CharField(max_length=100, unique=True, help_text=_("The queue's name."))
-    paused_at = models.DateTimeField(default=timezone.now)
-    paused_by = models.CharField(max_length=150, blank=True, default="", help_text=_("Who paused it."))
+    name = models.CharField(
+        verbose_name=_("name"), max_length=100, unique=True, help_text=_("The queue's name.")
+    )
+    paused_at = models.DateTimeField(verbose_name=_("paused at"), default=timezone.now)
+    paused_by = models.CharField(
+        verbose_name=_("paused by"), max_length=150, blank=True, default="", help_text=_("Who paused it.")
+    )
 
     class Meta:
         verbose_name = _("Paused queue")
@@ -284,13 +329,13 @@ class PausedQueue(models.Model):
 class Worker(models.Model):
     """A live worker process, kept fresh by its heartbeat (for display and health checks)."""
 
-    worker_id = models.CharField(max_length=64, unique=True)
-    hostname = models.CharField(max_length=255)
-    pid = models.IntegerField()
-    queues = models.CharField(max_length=255, blank=True, default="")
-    concurrency = models.PositiveIntegerField(default=1)
-    started_at = models.DateTimeField(default=timezone.now)
-    last_seen = models.DateTimeField(default=timezone.now)
+    worker_id = models.CharField(verbose_name=_("worker id"), max_length=64, unique=True)
+    hostname = models.CharField(verbose_name=_("hostname"), max_length=255)
+    pid = models.IntegerField(verbose_name=_("pid"))
+    queues = models.CharField(verbose_name=_("queues"), max_length=255, blank=True, default="")
+    concurrency = models.PositiveIntegerField(verbose_name=_("concurrency"), default=1)
+    started_at = models.DateTimeField(verbose_name=_("started at"), default=timezone.now)
+    last_seen = models.DateTimeField(verbose_name=_("last seen"), default=timezone.now)
 
     class Meta:
         verbose_name = _("Worker")

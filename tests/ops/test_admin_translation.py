@@ -148,10 +148,11 @@ def test_the_task_list_is_translated(admin_client, pseudo, tasks):
 def test_the_task_page_and_its_buttons_are_translated(admin_client, pseudo, tasks):
     html = admin_client.get(change_url(tasks)).content.decode()
     assert "⟪Retry⟫" in html
-    # The fieldsets' headings and the values; the labels of the model's own fields
-    # come from their verbose names (which need a migration to be marked).
-    regions = (".autotask-buttons", "h2.fieldset-heading", "div.readonly", ".autotask-history")
-    assert untranslated(html, *regions) == []
+    # The fieldsets whole: headings, the fields' labels (the model's verbose names),
+    # help texts and values.
+    regions = (".autotask-buttons", "fieldset.module", ".autotask-history")
+    # "ID" is Django's own label of the primary key.
+    assert untranslated(html, *regions) == ["ID"]
 
 
 def test_every_message_is_translated(admin_client, pseudo, tasks):

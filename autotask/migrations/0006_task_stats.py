@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('autotask', '0006_pauses'),
+        ('autotask', '0005_pauses'),
     ]
 
     operations = [
