@@ -108,3 +108,18 @@ def isolated_schedules():
     ):
         target.clear()
         target.update(value)
+
+
+@pytest.fixture
+def declared_schedules(isolated_schedules):
+    """tests.app.scheduled's one-second schedules, declared in this process for one test.
+
+    Declared afresh (a reload: the module may have been imported before, its
+    schedules since put away by isolated_schedules), and out of the tick once
+    the test ends, so no later test in this process runs them.
+    """
+    import importlib
+
+    import tests.app.scheduled
+
+    return importlib.reload(tests.app.scheduled)

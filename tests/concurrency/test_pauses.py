@@ -85,9 +85,9 @@ def occurrences(name):
     )
 
 
-def test_a_paused_schedule_does_not_fire_across_a_restart_and_resumes_without_a_burst(worker_process):
-    import tests.app.scheduled  # noqa: F401 - declares the schedules in this process too
-
+def test_a_paused_schedule_does_not_fire_across_a_restart_and_resumes_without_a_burst(
+    worker_process, declared_schedules
+):
     scheduling.sync()
     assert pauses.pause_schedule(EVERY_SECOND)
     workers = start_workers(worker_process, env=SCHEDULES)

@@ -1,6 +1,5 @@
 """Pausing from code, the commands, autotask_status and the admin; the scheduler and paused schedules."""
 
-import importlib
 import io
 import json
 from datetime import timedelta
@@ -25,15 +24,9 @@ EVERY_SECOND = "tests.app.scheduled.every_second"
 
 
 @pytest.fixture
-def declared(isolated_schedules):
-    """The one-second schedules of tests.app.scheduled, declared in this process for one test.
-
-    Declared afresh (a reload) inside isolated_schedules: once the test ends they
-    leave the tick, so no later test in this process runs them.
-    """
-    import tests.app.scheduled
-
-    return importlib.reload(tests.app.scheduled)
+def declared(declared_schedules):
+    """The one-second schedules of tests.app.scheduled, declared in this process for one test."""
+    return declared_schedules
 
 
 def runs(name):

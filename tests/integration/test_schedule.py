@@ -143,9 +143,7 @@ def _tick_at(when):
 
 
 @pytest.mark.parametrize("use_tz", [True, False])
-def test_tick_enqueues_each_occurrence_once_in_process(use_tz, settings):
-    import tests.app.scheduled  # noqa: F401 - declares the schedules
-
+def test_tick_enqueues_each_occurrence_once_in_process(use_tz, settings, declared_schedules):
     settings.USE_TZ = use_tz
     settings.TIME_ZONE = "Europe/Berlin"
     name = "tests.app.scheduled.every_second"
