@@ -47,7 +47,9 @@ class Traced:
 
 
 @pytest.fixture
-def traced():
+def traced(isolated_schedules):
+    # Only the schedules a test declares tick meanwhile: a run of another module's
+    # periodic task would add spans of its own.
     exporter = memory_exporter()
     exporter.clear()
     with override_settings(AUTOTASK_TRACING=True):
