@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import dashboard, monitor, serialization
 from .conf import conf
+from .db import get_ops
 from .exceptions import InvalidQueueName, NotADeclaredTask
 from .maintenance import pauses
 from .models import PausedQueue, Schedule, TaskQueue, Worker
@@ -665,6 +666,7 @@ def _locked(queryset, verb):
     FOR UPDATE refuses); the verb's condition stays on the locked rows, so
     PostgreSQL checks it again on a row that changed while it waited.
     """
+    get_ops(queryset.db).reserve()  # SQLite: the write lock first, or the writes could not follow the read
     rows = TaskQueue.objects.using(queryset.db).filter(pk__in=queryset.order_by().values("pk"))
     return list(getattr(rows, verb)().order_by().select_for_update().values_list("id", flat=True))
 

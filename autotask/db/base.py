@@ -237,6 +237,7 @@ class Driver:
         "unclaim_lapsed",
         "prune",
         "cancel",
+        "reserve",
         # schema
         "create_indexes",
         "drop_indexes",
@@ -749,6 +750,13 @@ class Driver:
                 [self._dt(lease_until), RUNNING, worker_id, *params],
             )
             return cursor.rowcount
+
+    def reserve(self):
+        """Take the write lock for the rest of the caller's transaction, where the database has one.
+
+        For an operator's read-then-write (the admin's actions).  Row-locking
+        databases need nothing: the caller locks its rows.
+        """
 
     def cancel(self, task_id, now):
         """Cancel a task that has not started; return True if it was waiting."""

@@ -55,6 +55,18 @@ class SqliteDriver(Driver):
         with self.connection.wrap_database_errors:
             return self.connection.connection.execute("PRAGMA data_version").fetchone()[0]
 
+    def reserve(self):
+        """Take SQLite's write lock now, inside the caller's transaction.
+
+        A deferred transaction that reads first cannot take the write lock
+        later once another connection (a worker) has written meanwhile:
+        "database is locked" at once, whatever the busy timeout.  A write
+        statement first takes it, waiting as the busy timeout allows; this one
+        changes no row.
+        """
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {self.table} SET id = id WHERE id = -1")
+
     def is_transient(self, exc):
         return isinstance(exc, OperationalError) or super().is_transient(exc)
 

@@ -908,3 +908,26 @@ def test_a_vendor_overrides_only_the_contract_and_the_hooks_and_provides_a_claim
     assert cls.vendor != Driver.vendor
     if cls.claim is Driver.claim:  # a claim in one statement
         assert {"DUE", "CLAIM"} <= set(vars(cls._statements(cls(connection))))
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's database-wide write lock")
+def test_reserve_takes_sqlites_write_lock_for_the_callers_transaction():
+    # An admin action reads, then writes: without the write lock taken first, a
+    # worker's commit in between makes its writes fail at once ("database is locked").
+    import sqlite3
+
+    other = sqlite3.connect(connection.settings_dict["NAME"], timeout=0.1, isolation_level=None)
+    try:
+        with transaction.atomic():
+            get_ops("default").reserve()
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+    finally:
+        other.close()
+
+
+def test_reserve_leaves_the_rows_as_they_were():
+    pk = TaskQueue.objects.create(function="tests.app.tasks.echo").pk
+    with transaction.atomic():
+        get_ops("default").reserve()
+    assert TaskQueue.objects.filter(pk=pk).count() == 1
