@@ -113,7 +113,10 @@ def test_a_worker_retrying_waiting_unique_tasks_meets_no_conflict(worker_process
             unique_tasks.failing_once(key)
         counts = not_started_per_key()
         assert not counts or max(counts.values()) == 1, counts
-        return TaskQueue.objects.filter(function=name, attempts__gte=2).count() >= len(keys)
+        # Until every key was retried and enqueued again once its first task had started.
+        rows = Counter(TaskQueue.objects.filter(function=name).values_list("unique_key", flat=True))
+        retried = TaskQueue.objects.filter(function=name, attempts__gte=2).count() >= len(keys)
+        return retried and len(rows) == len(keys) and min(rows.values()) >= 2
 
     wait_for(settled, timeout=RUN_TIMEOUT, interval=0.05, message="retries of every key")
     wait_for(
