@@ -1,6 +1,5 @@
 """The admin dashboard's page and JSON endpoint: permissions, windows, figures drawn, links, queries."""
 
-import gettext
 import html as html_lib
 import json
 import re
@@ -19,6 +18,7 @@ from autotask import dashboard, monitor
 from autotask.models import Schedule, TaskStats, Worker
 from autotask.task import RUNNING, WAITING
 from tests.ops.test_admin import make_task
+from tests.ops.test_admin_translation import TRANSLATED, Pseudo
 
 pytestmark = pytest.mark.django_db
 
@@ -138,20 +138,6 @@ def test_every_word_of_the_templates_is_marked_for_translation(name):
     assert re.findall(r"[A-Za-z]{2,}", text) == []
 
 
-class Pseudo(gettext.NullTranslations):
-    """Wraps every translated string in ⟪…⟫."""
-
-    def gettext(self, message):
-        return f"⟪{message}⟫"
-
-    def ngettext(self, singular, plural, n):
-        return f"⟪{singular if n == 1 else plural}⟫"
-
-    def to_language(self):
-        return "en"
-
-
-TRANSLATED = re.compile(r"⟪[^⟪⟫]*⟫")  # the innermost: a translation may hold another
 AS_STORED = re.compile(
     r"[\w-]+(\.[\w-]+)+"  # dotted paths
     r"|#?\d[\w.:/-]*"  # ids, numbers, dates and times, host:pid
