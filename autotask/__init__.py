@@ -7,6 +7,10 @@ _PAUSES = ("pause_queue", "resume_queue", "pause_schedule", "resume_schedule")
 
 
 def __getattr__(name):
+    if name == "current_task":
+        from .context import current_task
+
+        return current_task
     if name in _PAUSES:
         from .maintenance import pauses
 
@@ -15,4 +19,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return [*globals(), *_PAUSES]
+    return [*globals(), *_PAUSES, "current_task"]

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from .. import serialization, tracing
 from ..conf import conf
+from ..context import CurrentTask, running
 from ..db.base import Outcome
 from ..definitions import registry
 from ..definitions.options import failed_expiry
@@ -78,7 +79,8 @@ def _attempt(task, worker_id, release_connections):
         if framework:
             framework.started(args, kwargs)
         logger.debug("task started", extra=log)
-        value = _call(func, args, kwargs, task.options.get("timeout"))
+        with running(CurrentTask.of(task, worker_id)):
+            value = _call(func, args, kwargs, task.options.get("timeout"))
         result = _encode_result(task, value, framework)
     except BaseException as exc:  # noqa: BLE001 - SystemExit from a task must not end the worker
         error = exc

@@ -1,0 +1,66 @@
+"""autotask.current_task(): what a running task knows about itself."""
+
+import pytest
+
+import autotask
+from autotask import testing
+from autotask.tasks import delayed_task
+
+pytestmark = pytest.mark.django_db
+
+seen = []
+
+
+@delayed_task(queue="inner", retries=1, retry_delay=0)
+def introspect(fail_first):
+    current = autotask.current_task()
+    seen.append(current)
+    if fail_first and current.attempt == 1:
+        raise ValueError("first attempt fails")
+    return current.id
+
+
+@delayed_task(timeout=5)
+async def introspect_async():
+    current = autotask.current_task()
+    seen.append(current)
+    return current.id
+
+
+@pytest.fixture(autouse=True)
+def _forget():
+    seen.clear()
+
+
+def test_outside_a_task_there_is_no_current_task():
+    assert autotask.current_task() is None
+
+
+def test_a_sync_task_sees_its_id_queue_options_and_attempt():
+    handle = introspect(False)
+    (ran,) = testing.run_due()
+    assert ran.result == handle.pk
+    (current,) = seen
+    assert (current.id, current.name, current.queue, current.attempt) == (
+        handle.pk,
+        "tests.ops.test_current_task.introspect",
+        "inner",
+        1,
+    )
+    assert current.max_attempts == 2
+    assert current.options["retry_delay"] == 0
+    assert autotask.current_task() is None  # dropped when the task returned
+
+
+def test_a_retry_sees_its_attempt_number():
+    handle = introspect(True)
+    testing.run_due()
+    assert [current.attempt for current in seen] == [1, 2]
+    assert handle.result == handle.pk
+
+
+def test_an_async_task_sees_it_in_its_coroutine():
+    handle = introspect_async()
+    (ran,) = testing.run_due()
+    assert ran.result == handle.pk
+    assert seen[0].id == handle.pk
