@@ -1,8 +1,14 @@
 """The task running now, as task code sees it: :func:`autotask.current_task`."""
 
 import contextvars
+import logging
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+from .exceptions import TaskStopped
+
+logger = logging.getLogger("autotask")
 
 
 @dataclass
@@ -21,6 +27,44 @@ class CurrentTask:
     queue: str
     options: dict = field(default_factory=dict)
     worker_id: str = ""
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _on_stop: list = field(default_factory=list, repr=False)
+
+    # -- stopping: asked from any thread, honoured by the task or its runner --
+
+    @property
+    def should_stop(self) -> bool:
+        """True once someone asked this task to stop: return, or call :meth:`raise_if_stopped`."""
+        return self._stop.is_set()
+
+    def raise_if_stopped(self) -> None:
+        """Raise :class:`~autotask.exceptions.TaskStopped` when a stop was asked for."""
+        if self._stop.is_set():
+            raise TaskStopped(f"task {self.name} #{self.id} was asked to stop")
+
+    def on_stop(self, callback) -> None:
+        """Call ``callback()`` when a stop is asked for (at once if it already was).
+
+        How a task's runner stops what does not check :attr:`should_stop`:
+        an event loop cancels the coroutine, a process pool ends the child.
+        """
+        self._on_stop.append(callback)
+        if self._stop.is_set():
+            self._call(callback)
+
+    def request_stop(self) -> None:
+        """Ask the task to stop (the worker calls this; idempotent)."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        for callback in list(self._on_stop):
+            self._call(callback)
+
+    def _call(self, callback):
+        try:
+            callback()
+        except Exception:
+            logger.exception("stopping task %s #%s failed", self.name, self.id)
 
     @classmethod
     def of(cls, task, worker_id=""):

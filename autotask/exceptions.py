@@ -29,6 +29,10 @@ class TaskTimeout(AutotaskError, TimeoutError):
     """A task ran longer than its ``timeout``."""
 
 
+class TaskStopped(AutotaskError):
+    """A running task was asked to stop (``CurrentTask.raise_if_stopped``); it ends CANCELLED."""
+
+
 class WorkerLost(AutotaskError, RuntimeError):
     """The worker running a task vanished before recording an outcome."""
 

@@ -64,3 +64,21 @@ def test_an_async_task_sees_it_in_its_coroutine():
     (ran,) = testing.run_due()
     assert ran.result == handle.pk
     assert seen[0].id == handle.pk
+
+
+def test_a_stop_request_is_seen_and_calls_the_runners_callbacks():
+    from autotask.context import CurrentTask
+    from autotask.exceptions import TaskStopped
+
+    current = CurrentTask(id=7, name="x.y", attempt=1, max_attempts=1, queue="default")
+    calls = []
+    current.on_stop(lambda: calls.append("first"))
+    current.raise_if_stopped()  # nothing asked yet
+    assert not current.should_stop
+    current.request_stop()
+    current.request_stop()  # once is enough
+    current.on_stop(lambda: calls.append("late"))  # registered after the request: called at once
+    assert current.should_stop
+    assert calls == ["first", "late"]
+    with pytest.raises(TaskStopped, match=r"x\.y #7 was asked to stop"):
+        current.raise_if_stopped()
