@@ -9,6 +9,12 @@
 #     (pg_ctlcluster, start-stop-daemon mariadbd), and the `autotask` PostgreSQL
 #     database created. Servers are never installed (they need their own
 #     authentication set-up): run `docker compose up -d` or install them yourself.
+#   * PgBouncer (Debian's pgbouncer package), for the tests that run through a
+#     pooler (tox env py312-django61-pgbouncer): a private instance in transaction
+#     mode on AUTOTASK_TEST_PGBOUNCER's port (default 6432), in front of the local
+#     PostgreSQL, with its own config, pid and log file in $PGBOUNCER_DIR
+#     (default ${TMPDIR:-/tmp}/autotask-pgbouncer-<port>). Started as a daemon,
+#     never through systemd; left running when one already answers on that port.
 #
 # Only servers on this machine (127.0.0.1 / localhost) are started; remote ones
 # named by AUTOTASK_TEST_PG / AUTOTASK_TEST_MYSQL are only checked for reachability.
@@ -78,6 +84,11 @@ fi
 if ! command -v chromedriver >/dev/null 2>&1; then
     packages+=(chromium-driver)
 fi
+PGBOUNCER_URL="${AUTOTASK_TEST_PGBOUNCER:-postgres://postgres@127.0.0.1:6432/autotask}"
+read -r bouncer_host bouncer_port <<<"$(host_port "$PGBOUNCER_URL" 6432)"
+if is_local "$bouncer_host" && ! command -v pgbouncer >/dev/null 2>&1 && [[ ! -x /usr/sbin/pgbouncer ]]; then
+    packages+=(pgbouncer)
+fi
 if [[ ! -x .venv/bin/python ]] && ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
     packages+=(python3-venv)
 fi
@@ -140,6 +151,68 @@ if [[ -n "$pg_db" ]] && command -v psql >/dev/null 2>&1 && { ((DRY_RUN)) || reac
         say "creating the PostgreSQL database $pg_db"
         psql "${psql_args[@]}" -qc "CREATE DATABASE \"$pg_db\"" || problems+=("could not create the PostgreSQL database $pg_db")
     fi
+fi
+
+# --- PgBouncer ---------------------------------------------------------------
+# Transaction mode, as large sites run it: every server connection is handed to
+# another client after each transaction.  Any database name reaches the server
+# of the same name (the tests' test_autotask_* databases included); trust
+# authentication for the users of the userlist (the test servers trust local
+# connections too).
+
+PGBOUNCER="$(command -v pgbouncer || echo /usr/sbin/pgbouncer)"
+PGBOUNCER_DIR="${PGBOUNCER_DIR:-${TMPDIR:-/tmp}/autotask-pgbouncer-$bouncer_port}"
+
+write_pgbouncer_config() {
+    mkdir -p "$PGBOUNCER_DIR" || return 1
+    cat >"$PGBOUNCER_DIR/userlist.txt" <<USERS
+"postgres" ""
+"root" ""
+"${pg_user:-postgres}" ""
+USERS
+    cat >"$PGBOUNCER_DIR/pgbouncer.ini" <<CONFIG
+; Written by scripts/prepare_test_machine.sh: autotask's tests through a pooler.
+[databases]
+* = host=$pg_host port=$pg_port
+
+[pgbouncer]
+listen_addr = $bouncer_host
+listen_port = $bouncer_port
+unix_socket_dir =
+pool_mode = transaction
+auth_type = trust
+auth_file = $PGBOUNCER_DIR/userlist.txt
+admin_users = postgres
+pidfile = $PGBOUNCER_DIR/pgbouncer.pid
+logfile = $PGBOUNCER_DIR/pgbouncer.log
+; Few server connections per database and user, many clients: what a pooler is for.
+default_pool_size = 10
+max_client_conn = 500
+; psycopg 2 sends extra_float_digits at connect time.
+ignore_startup_parameters = extra_float_digits
+CONFIG
+    # PgBouncer refuses to run as root: it drops to the PostgreSQL account (-u).
+    if [[ "$(id -u)" == 0 ]] && id postgres >/dev/null 2>&1; then
+        chown -R postgres "$PGBOUNCER_DIR"
+    fi
+}
+
+if is_local "$bouncer_host" && ! reachable "$bouncer_host" "$bouncer_port"; then
+    if [[ -x "$PGBOUNCER" ]] || ((DRY_RUN)); then
+        say "starting PgBouncer (transaction mode) on $bouncer_host:$bouncer_port, files in $PGBOUNCER_DIR"
+        bouncer_args=(-d "$PGBOUNCER_DIR/pgbouncer.ini")
+        [[ "$(id -u)" == 0 ]] && bouncer_args=(-u postgres "${bouncer_args[@]}")
+        if ((DRY_RUN)); then
+            say "would write $PGBOUNCER_DIR/pgbouncer.ini and run: $PGBOUNCER ${bouncer_args[*]}"
+        elif ! write_pgbouncer_config || ! "$PGBOUNCER" "${bouncer_args[@]}" \
+            || ! wait_reachable "$bouncer_host" "$bouncer_port"; then
+            problems+=("PgBouncer did not start on $bouncer_host:$bouncer_port; see $PGBOUNCER_DIR/pgbouncer.log")
+        fi
+    else
+        problems+=("PgBouncer is not installed (Debian/Ubuntu: sudo apt-get install pgbouncer), or run one in transaction mode at $bouncer_host:$bouncer_port (AUTOTASK_TEST_PGBOUNCER)")
+    fi
+elif ! reachable "$bouncer_host" "$bouncer_port"; then
+    problems+=("PgBouncer is not reachable at $bouncer_host:$bouncer_port (AUTOTASK_TEST_PGBOUNCER)")
 fi
 
 # --- MariaDB -----------------------------------------------------------------
