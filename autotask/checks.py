@@ -11,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
 from . import tracing
-from .conf import DAY_SECONDS, DEFAULTS, KEEP_SECONDS, SECONDS_OR_NONE, conf
+from .conf import DAY_SECONDS, DEFAULTS, KEEP_SECONDS, POOLER_MODES, POOLER_VALUES, SECONDS_OR_NONE, conf
 from .db.checks import database_errors, mysql_server_warnings, server_errors
 from .definitions import registry
 from .definitions.schedules import ScheduledFunction
@@ -116,6 +116,11 @@ _SETTING_RULES = {
     ),
     "DATABASE": (lambda v: isinstance(v, str) and v != "", "the alias of a database in DATABASES"),
     "LISTEN": (lambda v: isinstance(v, bool), "True or False"),
+    "POOLER": (lambda v: v is None or (isinstance(v, str) and v in POOLER_MODES), POOLER_VALUES),
+    "LISTEN_DATABASE": (
+        lambda v: v is None or (isinstance(v, str) and v in settings.DATABASES),
+        "None or the alias of a database in DATABASES",
+    ),
     "CONCURRENCY": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
     "QUEUES": (
         lambda v: v is None or (_names_list(v) and len(v) > 0),

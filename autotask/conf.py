@@ -21,7 +21,13 @@ DEFAULTS = {
     # Added settings.
     "DATABASE": "default",  # the database alias holding the task table
     "SERIALIZER": "json",  # "json" (default) or "pickle"
-    "LISTEN": True,  # PostgreSQL: LISTEN for wake-ups (turn off behind PgBouncer transaction mode)
+    "LISTEN": True,  # PostgreSQL: LISTEN for wake-ups (behind a pooler: see POOLER, LISTEN_DATABASE)
+    # How AUTOTASK_DATABASE is reached: None (directly), "transaction" (a pooler in transaction
+    # mode, e.g. PgBouncer: no session state is kept on it) or "session" (a pooler in session mode).
+    "POOLER": None,
+    # PostgreSQL: the alias in DATABASES of a direct connection to the task database, used only
+    # for LISTEN (behind a transaction pooler); None: LISTEN on AUTOTASK_DATABASE's server.
+    "LISTEN_DATABASE": None,
     "CONCURRENCY": 1,  # tasks one worker runs at once (threads)
     # Most tasks one worker claims beyond its free slots while its tasks are short (a few ms):
     # one claim and one completion statement then serve many tasks.  0 turns it off.
@@ -73,8 +79,33 @@ def _keep_seconds(name: str, value: Any) -> float:
 SECONDS_OR_NONE = "None (keep until deleted) or a number of seconds >= 0"
 DAY_SECONDS = 24 * 3600  # the dashboard shows the last day: statistics are kept at least that long
 KEEP_SECONDS = f"a number of seconds >= {DAY_SECONDS} (one day, the dashboard's longest window)"
+POOLER_MODES = (None, "transaction", "session")
+POOLER_VALUES = "None (no pooler), 'transaction' or 'session' (the pooler's pool mode)"
+
+
+def _pooler(name: str, value: Any) -> str | None:
+    if value in POOLER_MODES and (value is None or isinstance(value, str)):
+        return value
+    raise ImproperlyConfigured(f"AUTOTASK_{name} must be {POOLER_VALUES}, not {value!r}.")
+
+
+def _alias_or_none(name: str, value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and value in django_settings.DATABASES):
+        return value
+    raise ImproperlyConfigured(
+        f"AUTOTASK_{name} must be None or the alias of a database in DATABASES "
+        f"({', '.join(map(repr, django_settings.DATABASES))}), not {value!r}."
+    )
+
+
 # Settings checked whenever they are read (also reported by the system check autotask.E010).
-VALIDATE = {"FAILED_TTL": _seconds_or_none, "TRACING": _true_or_false, "STATS_KEEP": _keep_seconds}
+VALIDATE = {
+    "FAILED_TTL": _seconds_or_none,
+    "TRACING": _true_or_false,
+    "STATS_KEEP": _keep_seconds,
+    "POOLER": _pooler,
+    "LISTEN_DATABASE": _alias_or_none,
+}
 
 
 class Settings:
@@ -93,6 +124,8 @@ class Settings:
     DATABASE: str
     SERIALIZER: str
     LISTEN: bool
+    POOLER: str | None
+    LISTEN_DATABASE: str | None
     CONCURRENCY: int
     PREFETCH: int
     QUEUES: list[str] | tuple[str, ...] | None

@@ -24,6 +24,66 @@ def wait_for(predicate, timeout=15.0, interval=0.02, message="condition"):
         time.sleep(interval)
 
 
+# -- AUTOTASK_TEST_DB=pgbouncer: the test database is made and dropped directly ----
+# Through PgBouncer, CREATE DATABASE would run on a pooled server session, and
+# DROP DATABASE fails while the pooler keeps idle sessions to it.  So the
+# task database's entry points at the server (the "listen" entry's address)
+# while pytest-django creates it, at the pooler while the tests run, and at the
+# server again to drop it, once the pooler's sessions to it are ended.
+
+
+def _through_pgbouncer():
+    from django.conf import settings
+
+    return "listen" in settings.DATABASES and getattr(settings, "AUTOTASK_POOLER", None) == "transaction"
+
+
+def _point(alias, at):
+    from django.db import connections
+
+    connection = connections[alias]
+    connection.close()
+    connection.settings_dict["HOST"], connection.settings_dict["PORT"] = at
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings():
+    """The task database's entry at the server itself while pytest-django creates its test database."""
+    if not _through_pgbouncer():
+        return
+    from django.db import connections
+
+    default = connections["default"].settings_dict
+    _POOLER_ADDRESS.extend([default["HOST"], default["PORT"]])
+    listen = connections["listen"].settings_dict
+    _point("default", (listen["HOST"], listen["PORT"]))
+
+
+_POOLER_ADDRESS = []  # (HOST, PORT) of the pooler while the test database is made directly
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Then through the pooler (the LISTEN entry on the same test database), and back to drop it."""
+    if not _POOLER_ADDRESS:
+        yield
+        return
+    from django.db import connections
+
+    direct = (connections["default"].settings_dict["HOST"], connections["default"].settings_dict["PORT"])
+    connections["listen"].settings_dict["NAME"] = connections["default"].settings_dict["NAME"]
+    _point("default", tuple(_POOLER_ADDRESS))
+    yield
+    _point("default", direct)
+    with django_db_blocker.unblock(), connections["listen"].cursor() as cursor:
+        # The pooler's idle server sessions on the test database would keep it from being dropped.
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    connections["listen"].close()
+
+
 class WorkerProcess:
     """A real ``manage.py run_autotask`` process against the test database."""
 

@@ -1,8 +1,14 @@
 """Settings for autotask's own test suite.
 
-AUTOTASK_TEST_DB picks the database: "sqlite" (default), "postgresql" or
-"mysql".  AUTOTASK_TEST_PG / AUTOTASK_TEST_MYSQL override where the servers
-are (URLs such as postgres://user@host:port/dbname).  Worker processes that
+AUTOTASK_TEST_DB picks the database: "sqlite" (default), "postgresql",
+"pgbouncer" or "mysql".  AUTOTASK_TEST_PG / AUTOTASK_TEST_PGBOUNCER /
+AUTOTASK_TEST_MYSQL override where the servers are (URLs such as
+postgres://user@host:port/dbname).  "pgbouncer" reaches PostgreSQL through a
+PgBouncer in transaction mode (scripts/prepare_test_machine.sh starts one on
+port 6432): the task database goes through it (AUTOTASK_POOLER), and LISTEN
+goes directly to the server ("listen", AUTOTASK_LISTEN_DATABASE).  The test
+database is created and dropped through the direct connection (see
+tests/conftest.py).  Worker processes that
 tests start get AUTOTASK_TEST_DB_NAME, the name of the test database.
 """
 
@@ -37,6 +43,21 @@ if DB == "postgresql":
         5432,
     )
     default["TEST"] = {"NAME": "test_autotask_" + SUFFIX}
+elif DB == "pgbouncer":
+    default = _server(
+        os.environ.get("AUTOTASK_TEST_PGBOUNCER", "postgres://postgres@127.0.0.1:6432/autotask"),
+        "django.db.backends.postgresql",
+        6432,
+    )
+    default["TEST"] = {"NAME": "test_autotask_" + SUFFIX}
+    # As Django's documentation asks for a pooler in transaction mode.
+    default["DISABLE_SERVER_SIDE_CURSORS"] = True
+    listen = _server(
+        os.environ.get("AUTOTASK_TEST_PG", "postgres://postgres@127.0.0.1:5432/autotask"),
+        "django.db.backends.postgresql",
+        5432,
+    )
+    listen["TEST"] = {"NAME": default["TEST"]["NAME"]}
 elif DB == "mysql":
     default = _server(
         os.environ.get("AUTOTASK_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test"),
@@ -59,6 +80,10 @@ else:
     }
 
 DATABASES = {"default": default}
+if DB == "pgbouncer":
+    DATABASES["listen"] = listen
+    AUTOTASK_POOLER = "transaction"
+    AUTOTASK_LISTEN_DATABASE = "listen"
 SECRET_KEY = "autotask-tests"
 USE_TZ = os.environ.get("AUTOTASK_TEST_USE_TZ", "1") == "1"
 TIME_ZONE = os.environ.get("AUTOTASK_TEST_TIME_ZONE", "UTC")

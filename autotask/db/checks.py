@@ -6,6 +6,8 @@ only this package knows which database it is talking to.
 
 from django.core import checks as django_checks
 from django.core.checks import Error
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
 
 from ..conf import conf
 
@@ -25,8 +27,11 @@ POOLER_HOST_HINTS = ("pgbouncer", "pooler")  # e.g. Supabase's and Neon's pooled
 
 
 def _pooler_warning(connection):
-    if not conf.LISTEN:
-        return []
+    try:
+        if not conf.LISTEN or conf.POOLER is not None:
+            return []  # polling, or the project said how the database is reached
+    except ImproperlyConfigured:
+        return []  # reported by autotask.E010
     config = connection.settings_dict
     host = str(config.get("HOST") or "").lower()
     reasons = []
@@ -43,11 +48,112 @@ def _pooler_warning(connection):
             f"AUTOTASK_LISTEN is on, but the task database seems to be behind a connection pooler "
             f"({'; '.join(reasons)}). LISTEN does not work through a pooler in transaction mode: "
             "workers would only notice new tasks when they poll.",
-            hint="Set AUTOTASK_LISTEN = False (workers poll every AUTOTASK_HANDLE_TASK_IDLE_TIME seconds), "
-            "or give the workers a direct connection to the server.",
+            hint="Set AUTOTASK_POOLER = 'transaction' and name a direct connection for LISTEN in "
+            "AUTOTASK_LISTEN_DATABASE (or leave it unset: workers poll every "
+            "AUTOTASK_HANDLE_TASK_IDLE_TIME seconds); with a pooler in session mode, "
+            "AUTOTASK_POOLER = 'session'.",
             id="autotask.W012",
         )
     ]
+
+
+# -- poolers (ids E080-E089, W080-W089) ----
+
+
+def _address(config):
+    return (str(config.get("HOST") or ""), str(config.get("PORT") or ""))
+
+
+def pooler_messages(connection):
+    """AUTOTASK_POOLER and AUTOTASK_LISTEN_DATABASE against the databases they name (no connection)."""
+    messages = []
+    try:
+        pooler, listen_alias = conf.POOLER, conf.LISTEN_DATABASE
+    except ImproperlyConfigured:
+        return []  # reported by autotask.E010
+    if pooler is not None and connection.vendor != "postgresql":
+        messages.append(
+            Error(
+                f"AUTOTASK_POOLER is {pooler!r}, but the task database is {connection.vendor}: "
+                "autotask knows how to work through PostgreSQL poolers (PgBouncer) only.",
+                hint="Remove AUTOTASK_POOLER.",
+                id="autotask.E080",
+            )
+        )
+    if listen_alias is not None:
+        messages.extend(_listen_database_messages(connection, listen_alias))
+    elif pooler == "transaction" and conf.LISTEN and connection.vendor == "postgresql":
+        messages.append(
+            django_checks.Warning(
+                "AUTOTASK_POOLER is 'transaction' and AUTOTASK_LISTEN is on, but no direct connection "
+                "is named for LISTEN: workers cannot LISTEN through the pooler and look for new tasks "
+                "every AUTOTASK_HANDLE_TASK_IDLE_TIME seconds.",
+                hint="Add a DATABASES entry that reaches the same database directly (not through the "
+                "pooler) and name it in AUTOTASK_LISTEN_DATABASE; or set AUTOTASK_LISTEN = False.",
+                id="autotask.W080",
+            )
+        )
+    if pooler == "transaction" and connection.vendor == "postgresql":
+        threshold = (connection.settings_dict.get("OPTIONS") or {}).get("prepare_threshold")
+        if threshold is not None:
+            messages.append(
+                django_checks.Warning(
+                    f"AUTOTASK_POOLER is 'transaction' and the task database's OPTIONS set "
+                    f"prepare_threshold = {threshold!r}: psycopg then prepares statements on the "
+                    "server, which a pooler in transaction mode hands to other clients.",
+                    hint="Remove prepare_threshold from OPTIONS, unless the pooler tracks prepared "
+                    "statements (PgBouncer 1.21+ with max_prepared_statements > 0).",
+                    id="autotask.W083",
+                )
+            )
+    return messages
+
+
+def _listen_database_messages(connection, alias):
+    listen = connections[alias]
+    if connection.vendor != "postgresql" or listen.vendor != "postgresql":
+        return [
+            Error(
+                f"AUTOTASK_LISTEN_DATABASE is {alias!r} ({listen.vendor}) for a task database on "
+                f"{connection.vendor}: LISTEN/NOTIFY wake-ups are PostgreSQL's, both must be PostgreSQL.",
+                hint="Remove AUTOTASK_LISTEN_DATABASE, or name a PostgreSQL database's alias.",
+                id="autotask.E081",
+            )
+        ]
+    pooled = conf.POOLER == "transaction"
+    if pooled and (
+        alias == connection.alias or _address(listen.settings_dict) == _address(connection.settings_dict)
+    ):
+        return [
+            Error(
+                f"AUTOTASK_LISTEN_DATABASE is {alias!r}, which reaches the server through the same "
+                "pooler in transaction mode as the task database: LISTEN does not work there.",
+                hint="Point that DATABASES entry's HOST and PORT at the PostgreSQL server itself.",
+                id="autotask.E082",
+            )
+        ]
+    messages = []
+    if listen.settings_dict.get("NAME") != connection.settings_dict.get("NAME"):
+        messages.append(
+            django_checks.Warning(
+                f"AUTOTASK_LISTEN_DATABASE is {alias!r}, whose NAME "
+                f"{listen.settings_dict.get('NAME')!r} differs from the task database's "
+                f"{connection.settings_dict.get('NAME')!r}: notifications reach only listeners of the "
+                "same database.",
+                hint="Give both entries the same database NAME (a pooler that renames databases "
+                "is fine: then silence this check).",
+                id="autotask.W081",
+            )
+        )
+    if not conf.LISTEN:
+        messages.append(
+            django_checks.Warning(
+                f"AUTOTASK_LISTEN_DATABASE is {alias!r} but AUTOTASK_LISTEN is False: nothing LISTENs.",
+                hint="Remove AUTOTASK_LISTEN_DATABASE, or set AUTOTASK_LISTEN = True.",
+                id="autotask.W082",
+            )
+        )
+    return messages
 
 
 def _postgresql_version(connection):
@@ -141,6 +247,7 @@ def database_errors(connection):
             )
     elif connection.vendor == "postgresql":
         errors.extend(_pooler_warning(connection))
+    errors.extend(pooler_messages(connection))
     return errors
 
 

@@ -10,6 +10,7 @@ from ..conf import conf
 from ..models import TaskQueue
 from ..task import RUNNING
 from ..timeutil import json_iso
+from . import pooling
 from .base import IN_UNIQUE_SCOPE, ClaimedTask, Driver, Listener, fill_statements
 from .columns import (
     COLUMN,
@@ -470,9 +471,17 @@ class PostgresDriver(Driver):
         cursor.execute(f"{before}EXECUTE {prepared[0]}({prepared[1]})", params)
 
     def listener(self):
+        """LISTEN on a connection of its own, made from AUTOTASK_LISTEN_DATABASE's settings if set.
+
+        None through a transaction pooler without that setting: LISTEN does not
+        work there (see :mod:`.pooling`), the worker polls.
+        """
         if not conf.LISTEN:
             return None
-        return PostgresListener(self.connection, self._channel)
+        source = pooling.listen_connection(self.connection)
+        if source is None:
+            return None
+        return PostgresListener(source, self._channel)
 
 
 class PostgresListener(Listener):

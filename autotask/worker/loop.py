@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from .. import tracing
 from ..conf import conf
-from ..db import hint_for, new_ops
+from ..db import hint_for, new_ops, pooling
 from ..maintenance import scheduling
 from ..maintenance.heartbeat import forget_worker, heartbeat
 from ..maintenance.pruning import prune
@@ -107,12 +107,21 @@ class Worker:
         # An ops object of its own: what own_session() sets up is this worker's.
         connection = connections[self.using]
         self.ops = new_ops(connection)
-        # Prepared statements and session settings, like LISTEN, need a session
-        # of the worker's own: behind a pooler in transaction mode
-        # (AUTOTASK_LISTEN off) none is used, nor with Django's connection pool
-        # (OPTIONS "pool"), which hands a closed connection's session on.
-        if listen and not connection.settings_dict.get("OPTIONS", {}).get("pool"):
+        # Prepared statements and session settings need a session of the worker's
+        # own: not through a transaction pooler (AUTOTASK_POOLER, or AUTOTASK_LISTEN
+        # off), nor with Django's connection pool (see db.pooling).
+        if pooling.own_session(connection, listen):
             self.ops.own_session(self.queues)
+        if listen and self.ops.supports_listen and pooling.listen_connection(connection) is None:
+            logger.warning(
+                "AUTOTASK_POOLER is 'transaction' and AUTOTASK_LISTEN_DATABASE is not set: worker %s "
+                "cannot LISTEN through the pooler and looks for new tasks every %s s "
+                "(AUTOTASK_HANDLE_TASK_IDLE_TIME). Name a direct connection in AUTOTASK_LISTEN_DATABASE "
+                "to wake on notifications, or set AUTOTASK_LISTEN = False.",
+                self.worker_id,
+                self.idle_time,
+            )
+            listen = False
         self.sizing = ClaimSizing(self.concurrency)
         self.outcomes = Outcomes()
         self.wakeups = Wakeups(self.ops, self.queues, listen)
