@@ -240,8 +240,10 @@ def test_listen_behind_a_pooler(task_connection, settings_dict, reason):
     task_connection(fake_connection("postgresql", settings_dict=settings_dict))
     warning = only(checks.check_database())
     assert warning.id == "autotask.W012" and reason in warning.msg
-    assert warning.hint.startswith("Set AUTOTASK_LISTEN = False")
+    assert warning.hint.startswith("Set AUTOTASK_POOLER = 'transaction'")
     with override_settings(AUTOTASK_LISTEN=False):
+        assert checks.check_database() == []
+    with override_settings(AUTOTASK_POOLER="session"):  # said how it is reached: no guessing
         assert checks.check_database() == []
 
 
