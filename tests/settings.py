@@ -83,7 +83,8 @@ DATABASES = {"default": default}
 if DB == "pgbouncer":
     DATABASES["listen"] = listen
     AUTOTASK_POOLER = "transaction"
-    AUTOTASK_LISTEN_DATABASE = "listen"
+    # A worker started with AUTOTASK_TEST_NO_LISTEN_DATABASE=1 has no direct connection: it polls.
+    AUTOTASK_LISTEN_DATABASE = None if os.environ.get("AUTOTASK_TEST_NO_LISTEN_DATABASE") else "listen"
 SECRET_KEY = "autotask-tests"
 USE_TZ = os.environ.get("AUTOTASK_TEST_USE_TZ", "1") == "1"
 TIME_ZONE = os.environ.get("AUTOTASK_TEST_TIME_ZONE", "UTC")
