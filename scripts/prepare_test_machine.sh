@@ -13,8 +13,9 @@
 #     pooler (tox env py312-django61-pgbouncer): a private instance in transaction
 #     mode on AUTOTASK_TEST_PGBOUNCER's port (default 6432), in front of the local
 #     PostgreSQL, with its own config, pid and log file in $PGBOUNCER_DIR
-#     (default ${TMPDIR:-/tmp}/autotask-pgbouncer-<port>). Started as a daemon,
-#     never through systemd; left running when one already answers on that port.
+#     (default ${TMPDIR:-/tmp}/autotask-pgbouncer-<port>). Started as a daemon
+#     ($PGBOUNCER, default the one on PATH), never through systemd; left running
+#     when one already answers on that port.
 #
 # Only servers on this machine (127.0.0.1 / localhost) are started; remote ones
 # named by AUTOTASK_TEST_PG / AUTOTASK_TEST_MYSQL are only checked for reachability.
@@ -85,8 +86,9 @@ if ! command -v chromedriver >/dev/null 2>&1; then
     packages+=(chromium-driver)
 fi
 PGBOUNCER_URL="${AUTOTASK_TEST_PGBOUNCER:-postgres://postgres@127.0.0.1:6432/autotask}"
+PGBOUNCER="${PGBOUNCER:-$(command -v pgbouncer || echo /usr/sbin/pgbouncer)}"
 read -r bouncer_host bouncer_port <<<"$(host_port "$PGBOUNCER_URL" 6432)"
-if is_local "$bouncer_host" && ! command -v pgbouncer >/dev/null 2>&1 && [[ ! -x /usr/sbin/pgbouncer ]]; then
+if is_local "$bouncer_host" && [[ ! -x "$PGBOUNCER" ]] && ! reachable "$bouncer_host" "$bouncer_port"; then
     packages+=(pgbouncer)
 fi
 if [[ ! -x .venv/bin/python ]] && ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
@@ -160,7 +162,6 @@ fi
 # authentication for the users of the userlist (the test servers trust local
 # connections too).
 
-PGBOUNCER="$(command -v pgbouncer || echo /usr/sbin/pgbouncer)"
 PGBOUNCER_DIR="${PGBOUNCER_DIR:-${TMPDIR:-/tmp}/autotask-pgbouncer-$bouncer_port}"
 
 write_pgbouncer_config() {

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "prepare_test_machine.sh"
-REAL_TOOLS = ["bash", "awk", "sleep", "env", "dirname", "cat", "true"]
+REAL_TOOLS = ["bash", "awk", "sleep", "env", "dirname", "cat", "true", "mkdir"]
 
 
 def _fake(bindir, name, body="exit 0"):
@@ -34,8 +34,9 @@ def machine(tmp_path):
     _fake(bindir, "id", "echo 0")
     _fake(bindir, "apt-get")
     _fake(bindir, "python3")
+    _fake(bindir, "chown")
     closed = []
-    for _ in range(2):
+    for _ in range(3):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             closed.append(sock.getsockname()[1])
@@ -45,6 +46,9 @@ def machine(tmp_path):
         "AUTOTASK_TEST_PG": f"postgres://postgres@127.0.0.1:{closed[0]}/autotask",
         "AUTOTASK_TEST_MYSQL": f"mysql://root@127.0.0.1:{closed[1]}/test",
         "MARIADBD": str(tmp_path / "no-mariadbd"),
+        "AUTOTASK_TEST_PGBOUNCER": f"postgres://postgres@127.0.0.1:{closed[2]}/autotask",
+        "PGBOUNCER": str(tmp_path / "no-pgbouncer"),
+        "PGBOUNCER_DIR": str(tmp_path / "pgbouncer"),
         "PREPARE_WAIT_SECONDS": "0",
     }
 
@@ -64,7 +68,7 @@ def machine(tmp_path):
             return log.read_text().splitlines()
 
         def listen(self, which):
-            """Make the PostgreSQL (0) or MariaDB (1) port reachable."""
+            """Make the PostgreSQL (0), MariaDB (1) or PgBouncer (2) port reachable."""
             sock = socket.socket()
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", self.ports[which]))
@@ -76,6 +80,7 @@ def machine(tmp_path):
             self.fake("pkg-config")
             self.fake("chromium")
             self.fake("chromedriver")
+            self.env["PGBOUNCER"] = str(self.fake("pgbouncer"))
 
     m = Machine()
     m.sockets = []
@@ -87,6 +92,7 @@ def machine(tmp_path):
 def test_root_installs_missing_packages_with_apt(machine):
     machine.listen(0)
     machine.listen(1)
+    machine.listen(2)  # a PgBouncer already answers: none is installed
     machine.fake("psql", "echo 1")
     result = machine.run()
     assert result.returncode == 0, result.stderr
@@ -114,6 +120,7 @@ def test_passwordless_sudo_installs(machine):
     machine.fake("sudo", 'exec "${@:2}"')  # sudo -n CMD...
     machine.listen(0)
     machine.listen(1)
+    machine.listen(2)
     result = machine.run()
     assert result.returncode == 0, result.stderr
     assert "apt-get install -y -qq libmariadb-dev pkg-config chromium chromium-driver" in machine.calls()
@@ -166,9 +173,41 @@ def test_ready_machine_creates_the_database_and_changes_nothing_else(machine):
     machine.installed()
     machine.listen(0)
     machine.listen(1)
+    machine.listen(2)
     machine.fake("psql", 'case "$*" in *SELECT*) echo "";; esac')  # the database does not exist
     result = machine.run()
     assert result.returncode == 0, result.stderr
     calls = machine.calls()
     assert any('CREATE DATABASE "autotask"' in c for c in calls)
-    assert not [c for c in calls if c.startswith(("apt-get", "pg_ctlcluster", "start-stop-daemon"))]
+    assert not [
+        c for c in calls if c.startswith(("apt-get", "pg_ctlcluster", "start-stop-daemon", "pgbouncer"))
+    ]
+
+
+def test_pgbouncer_is_installed_then_started_in_transaction_mode(machine):
+    machine.listen(0)
+    machine.listen(1)
+    machine.fake("psql", "echo 1")
+    result = machine.run()
+    assert "apt-get install -y -qq libmariadb-dev pkg-config chromium chromium-driver pgbouncer" in (
+        machine.calls()
+    )
+    # The fake apt-get installed nothing: the script says so rather than carry on.
+    assert result.returncode == 1 and "PgBouncer is not installed" in result.stderr
+
+    machine.installed()
+    result = machine.run("--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert f"run: {machine.env['PGBOUNCER']} -u postgres -d" in result.stdout
+    assert not [c for c in machine.calls() if c.startswith("pgbouncer")]  # a dry run starts nothing
+
+    result = machine.run()
+    config = machine.tmp / "pgbouncer" / "pgbouncer.ini"
+    assert f"pgbouncer -u postgres -d {config}" in machine.calls()
+    text = config.read_text()
+    assert "pool_mode = transaction" in text
+    assert f"* = host=127.0.0.1 port={machine.ports[0]}" in text
+    assert f"listen_port = {machine.ports[2]}" in text
+    assert '"postgres" ""' in (machine.tmp / "pgbouncer" / "userlist.txt").read_text()
+    # The fake starts nothing: the script waits, then stops with the reason.
+    assert result.returncode == 1 and "PgBouncer did not start" in result.stderr
