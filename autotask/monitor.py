@@ -9,13 +9,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
 from . import enqueue, tracing
 from .conf import conf
-from .db import get_ops
+from .db import get_ops, pooling
 from .db.base import NewTask
 from .definitions import registry
 from .definitions.unique import SCOPE_NAMES
@@ -71,6 +71,7 @@ class Snapshot:
     schedules_total: int = 0  # schedules in the table, listed or not
     paused: dict = field(default_factory=lambda: {"queues": [], "schedules": []})  # dicts, by name
     unique: dict = field(default_factory=dict)  # scope name -> waiting or running tasks holding a key
+    database: dict = field(default_factory=dict)  # alias, vendor, pooler, listen: see db.pooling.describe
 
     @property
     def totals(self):
@@ -118,6 +119,7 @@ class Snapshot:
             "schedules": [_iso_values(s) for s in self.schedules],
             "paused": {kind: [_iso_values(p) for p in rows] for kind, rows in self.paused.items()},
             "unique": self.unique,
+            "database": self.database,
         }
 
 
@@ -161,6 +163,7 @@ def snapshot(using=None, now=None, worker_timeout=None):
     if snap.schedules_total == SCHEDULES_SHOWN:  # the list was cut: count them all
         snap.schedules_total = Schedule.objects.using(using).count()
     snap.paused = _paused(using)
+    snap.database = pooling.describe(connections[using])
     return snap
 
 

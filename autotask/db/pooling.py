@@ -49,3 +49,19 @@ def listen_connection(connection):
     if transaction_pooled(connection):
         return None
     return connection
+
+
+def describe(connection):
+    """How workers reach ``connection``'s database and wake up, for ``autotask_status``.
+
+    ``{"alias", "vendor", "pooler", "listen"}``; ``listen`` is the alias a
+    worker LISTENs on, or ``"poll"`` (no LISTEN: not PostgreSQL, turned off,
+    or behind a transaction pooler without ``AUTOTASK_LISTEN_DATABASE``).
+    """
+    source = listen_connection(connection) if conf.LISTEN and connection.vendor == "postgresql" else None
+    return {
+        "alias": connection.alias,
+        "vendor": connection.vendor,
+        "pooler": conf.POOLER,
+        "listen": source.alias if source is not None else "poll",
+    }

@@ -126,6 +126,11 @@ class Command(BaseCommand):
         write(f"Failures in the last hour: {snap.failures_last_hour}")
         finished = ", ".join(f"{count} {outcome}" for outcome, count in snap.finished_last_hour.items())
         write(f"Finished in the last hour: {finished}")
+        database = snap.database
+        if database:
+            through = f", through a {database['pooler']} pooler" if database["pooler"] else ""
+            wake = "poll" if database["listen"] == "poll" else f"LISTEN on {database['listen']!r}"
+            write(f"Database: {database['alias']!r} ({database['vendor']}{through}); workers {wake}")
         alive = snap.workers_alive
         heading(f"Workers alive: {len(alive)} (heartbeat within {monitor.format_age(snap.worker_timeout)})")
         for w in alive:
