@@ -5,6 +5,7 @@ Examples::
     python -m benchmarks                          # PostgreSQL, then SQLite (a few minutes)
     python -m benchmarks --db postgresql --only pickup,throughput
     python -m benchmarks --db postgresql --scale --memory
+    python -m benchmarks --db postgresql --only pgbouncer     # through PgBouncer vs direct
     BENCH_PG_OPTIONS='{"server_side_binding": true, "prepare_threshold": 5}' python -m benchmarks
     BENCH_AUTOTASK_PREFETCH=0 python -m benchmarks --db postgresql --only throughput
 
@@ -21,12 +22,22 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ("throughput", "pickup", "enqueue", "bulk", "workers4", "scale", "memory", "unique")
+BENCHMARKS = (
+    "throughput",
+    "pickup",
+    "enqueue",
+    "bulk",
+    "workers4",
+    "scale",
+    "memory",
+    "unique",
+    "pgbouncer",
+)
 DEFAULT = {
     "postgresql": ("throughput", "pickup", "enqueue", "bulk"),
     "sqlite": ("throughput", "enqueue", "bulk", "workers4"),
 }
-ONLY_ON = {"pickup": "postgresql", "scale": "postgresql", "workers4": "sqlite"}
+ONLY_ON = {"pickup": "postgresql", "scale": "postgresql", "workers4": "sqlite", "pgbouncer": "postgresql"}
 
 
 def _positive(value):

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 POLL_SECONDS = 0.01  # how often completion is polled: bounds the error on a run's end time
 READY_TIMEOUT = 30.0  # seconds a worker process may take to start
 PREPARED = "prepared"  # the database alias (PostgreSQL) on which psycopg prepares statements
+POOLED = "pooled"  # the database alias (PostgreSQL) that reaches the server through PgBouncer
 RUN_TIMEOUT = 600.0  # seconds any single measured run may take before it is declared stuck
 
 # Polled while a run goes on, so it must cost next to nothing: each subquery walks
@@ -186,14 +187,28 @@ def read_log(log):
     return Path(log.name).read_text(errors="replace")
 
 
-def start_autotask_workers(procs, count, *args):
+def start_autotask_workers(procs, count, *args, env=None):
     """Start ``count`` run_autotask processes and return once each is idle and listening."""
     for _ in range(count):
-        procs.start([sys.executable, "-m", "django", "run_autotask", *args])
+        procs.start([sys.executable, "-m", "django", "run_autotask", *args], env=env)
     if vendor() == "postgresql":
         wait_ready(procs, lambda: listeners('LISTEN "autotask_taskqueue"') >= count)
     else:
         wait_ready(procs, lambda: execute("SELECT COUNT(*) FROM autotask_worker")[0][0] >= count)
+
+
+def require_pgbouncer():
+    """Fail early, saying how to start one, when no PgBouncer answers at the pooled alias."""
+    from django.conf import settings
+
+    config = settings.DATABASES[POOLED]
+    try:
+        socket.create_connection((config["HOST"], int(config["PORT"])), timeout=2).close()
+    except OSError as exc:
+        raise RuntimeError(
+            f"no PgBouncer at {config['HOST']}:{config['PORT']} ({exc}): run "
+            "scripts/prepare_test_machine.sh, or point BENCH_PGBOUNCER at one in transaction mode"
+        ) from exc
 
 
 def listeners(statement):

@@ -11,11 +11,14 @@ import os
 import tempfile
 from urllib.parse import urlsplit
 
-from benchmarks.harness import PREPARED
+from benchmarks.harness import POOLED, PREPARED
 
 DB = os.environ.get("BENCH_DB", "postgresql")
 PG_URL = os.environ.get("AUTOTASK_TEST_PG", "postgres://postgres@127.0.0.1:5432/autotask_bench")
 PG_NAME = os.environ.get("BENCH_PG_NAME", "autotask_bench")  # another name: runs side by side
+# PgBouncer in transaction mode in front of the same server (the pgbouncer benchmark;
+# scripts/prepare_test_machine.sh starts one on port 6432).
+PGBOUNCER_URL = os.environ.get("BENCH_PGBOUNCER", "postgres://postgres@127.0.0.1:6432")
 SQLITE_PATH = os.environ.get(
     "BENCH_SQLITE_PATH", os.path.join(tempfile.gettempdir(), "autotask-bench.sqlite3")
 )
@@ -47,6 +50,15 @@ if DB == "postgresql":
     # statements (Django turns that off by default): the one-by-one enqueue
     # is measured both ways.
     DATABASES[PREPARED] = {**default, "OPTIONS": {**default["OPTIONS"], "prepare_threshold": 5}}
+    # The same database through PgBouncer: the workers of the pgbouncer benchmark claim
+    # through it (AUTOTASK_DATABASE = POOLED) and LISTEN on "default" (see PooledTarget).
+    _bouncer = urlsplit(PGBOUNCER_URL)
+    DATABASES[POOLED] = {
+        **default,
+        "HOST": _bouncer.hostname or "127.0.0.1",
+        "PORT": str(_bouncer.port or 6432),
+        "DISABLE_SERVER_SIDE_CURSORS": True,
+    }
 SECRET_KEY = "autotask-benchmarks"
 USE_TZ = True
 TIME_ZONE = "UTC"

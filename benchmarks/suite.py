@@ -9,7 +9,7 @@ from functools import partial
 
 from benchmarks import harness
 from benchmarks.plain import PlainTarget
-from benchmarks.targets import AutotaskTarget, UniqueTarget
+from benchmarks.targets import AutotaskTarget, PooledTarget, UniqueTarget
 
 PICKUP_WARMUP = 20  # probes discarded before pickup samples are kept (imports, caches, plans)
 PICKUP_GAP_SECONDS = (0.02, 0.04)  # idle time before each probe, so the worker is waiting in select()
@@ -175,6 +175,30 @@ class Suite:
             harness.median(ours[big]) / harness.median(ours[small]),
             [("plain SQL, 1 row/statement", harness.median(one[big]) / harness.median(one[small]))],
             note="1.00 = no slowdown as finished rows pile up",
+        )
+
+    def run_pgbouncer(self):
+        """Throughput of workers claiming through PgBouncer (transaction mode) vs directly.
+
+        The sides take turns, round by round, on fresh workers, so that a drift of the
+        machine does not pass for a difference between them.
+        """
+        o = self.options
+        harness.require_pgbouncer()
+        pooled, direct = PooledTarget(), self.autotask
+        rates = {"pooled": [], "direct": []}
+        for round_ in range(o.repeat):
+            order = [("direct", direct), ("pooled", pooled)]
+            for key, target in order if round_ % 2 == 0 else order[::-1]:
+                rates[key] += self.throughput(target, o.workers, o.tasks, repeat=1)
+        self.record("pgbouncer_throughput", rates["pooled"])
+        self.record("pgbouncer_direct_throughput", rates["direct"])
+        self.add(
+            f"throughput through PgBouncer, {o.workers} workers, {o.tasks:,} tasks",
+            "tasks/s",
+            harness.median(rates["pooled"]),
+            [("autotask, direct connections", harness.median(rates["direct"]))],
+            note="target >= 0.80: claims and finishes through the pooler, LISTEN direct",
         )
 
     def run_pickup(self):

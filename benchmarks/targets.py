@@ -43,6 +43,25 @@ class AutotaskTarget:
         stamp(port)
 
 
+class PooledTarget(AutotaskTarget):
+    """autotask workers claiming and finishing through PgBouncer in transaction mode.
+
+    Their task database is the ``pooled`` alias (AUTOTASK_POOLER = "transaction"); they
+    LISTEN on a direct connection ("default", AUTOTASK_LISTEN_DATABASE).  The benchmark
+    process enqueues directly, as for the other targets.
+    """
+
+    name = "autotask through PgBouncer"
+    ENV = {
+        "BENCH_AUTOTASK_DATABASE": repr(harness.POOLED),
+        "BENCH_AUTOTASK_POOLER": "'transaction'",
+        "BENCH_AUTOTASK_LISTEN_DATABASE": "'default'",
+    }
+
+    def start_workers(self, procs, count):
+        harness.start_autotask_workers(procs, count, *self.worker_args, env=self.ENV)
+
+
 class UniqueTarget(AutotaskTarget):
     """autotask with a unique key on every task (the same workers run both)."""
 
