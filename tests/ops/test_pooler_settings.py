@@ -1,10 +1,12 @@
 """AUTOTASK_POOLER and AUTOTASK_LISTEN_DATABASE: validated, checked, and what a worker makes of them."""
 
+import io
 import logging
 from types import SimpleNamespace
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 from django.test import override_settings
 
 from autotask import checks
@@ -168,3 +170,25 @@ def test_a_worker_behind_a_transaction_pooler_keeps_nothing_in_its_session(caplo
     assert not pooled.ops.prepare_statements and not pooled.ops.sorts_off
     assert not pooled.wakeups.listen
     assert "cannot LISTEN through the pooler" in caplog.text
+
+
+@pytest.mark.django_db
+def test_autotask_status_says_how_workers_reach_the_database_and_wake():
+    from django.core.management import call_command
+
+    from autotask import monitor
+
+    with override_settings(AUTOTASK_POOLER=None, AUTOTASK_LISTEN_DATABASE=None, AUTOTASK_LISTEN=True):
+        database = monitor.snapshot().as_dict()["database"]
+        listen = "default" if connection.vendor == "postgresql" else "poll"
+        assert database == {"alias": "default", "vendor": connection.vendor, "pooler": None, "listen": listen}
+        if connection.vendor == "postgresql":
+            with override_settings(AUTOTASK_POOLER="transaction"):
+                assert monitor.snapshot().as_dict()["database"]["listen"] == "poll"
+                out = io.StringIO()
+                call_command("autotask_status", "--no-worker-check", stdout=out)
+                assert "Database: 'default' (postgresql, through a transaction pooler); workers poll" in (
+                    out.getvalue()
+                )
+    with override_settings(AUTOTASK_LISTEN=False):
+        assert monitor.snapshot().as_dict()["database"]["listen"] == "poll"
