@@ -192,6 +192,12 @@ max_client_conn = 500
 ; psycopg 2 sends extra_float_digits at connect time.
 ignore_startup_parameters = extra_float_digits
 CONFIG
+    # A pid file left by an instance that died keeps a new one from starting.
+    local pidfile="$PGBOUNCER_DIR/pgbouncer.pid"
+    if [[ -f "$pidfile" ]] && ! kill -0 "$(<"$pidfile")" 2>/dev/null; then
+        say "removing the stale pid file $pidfile"
+        rm -f "$pidfile" || return 1
+    fi
     # PgBouncer refuses to run as root: it drops to the PostgreSQL account (-u).
     if [[ "$(id -u)" == 0 ]] && id postgres >/dev/null 2>&1; then
         chown -R postgres "$PGBOUNCER_DIR"

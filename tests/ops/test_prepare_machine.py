@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "prepare_test_machine.sh"
-REAL_TOOLS = ["bash", "awk", "sleep", "env", "dirname", "cat", "true", "mkdir"]
+REAL_TOOLS = ["bash", "awk", "sleep", "env", "dirname", "cat", "true", "mkdir", "rm"]
 
 
 def _fake(bindir, name, body="exit 0"):
@@ -211,3 +211,18 @@ def test_pgbouncer_is_installed_then_started_in_transaction_mode(machine):
     assert '"postgres" ""' in (machine.tmp / "pgbouncer" / "userlist.txt").read_text()
     # The fake starts nothing: the script waits, then stops with the reason.
     assert result.returncode == 1 and "PgBouncer did not start" in result.stderr
+
+
+def test_a_stale_pgbouncer_pid_file_is_removed_before_starting(machine):
+    machine.installed()
+    machine.listen(0)
+    machine.listen(1)
+    machine.fake("psql", "echo 1")
+    directory = machine.tmp / "pgbouncer"
+    directory.mkdir()
+    pidfile = directory / "pgbouncer.pid"
+    pidfile.write_text("2147483646\n")  # above any pid the kernel hands out: nobody runs there
+    result = machine.run()
+    assert "removing the stale pid file" in result.stdout
+    assert not pidfile.exists()
+    assert any(c.startswith("pgbouncer -u postgres -d") for c in machine.calls())
