@@ -197,7 +197,9 @@ def task_connection(monkeypatch):
     def use(conn):
         monkeypatch.setattr(checks, "_task_connection", lambda: conn)
 
-    return use
+    # A fake task database: the pooler settings of a run through PgBouncer do not apply to it.
+    with override_settings(AUTOTASK_POOLER=None, AUTOTASK_LISTEN_DATABASE=None):
+        yield use
 
 
 def test_unsupported_database(task_connection):
