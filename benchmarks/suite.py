@@ -425,6 +425,11 @@ class Suite:
         _check_output(self.autotask, procs.stop())
         return rates
 
+    def run_big(self):
+        from benchmarks.big import run_big
+
+        run_big(self)
+
     # -- memory ----------------------------------------------------------------------
 
     def run_memory(self):
