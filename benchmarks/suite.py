@@ -40,6 +40,7 @@ class Suite:
         self.extra = {}
         self.plain = PlainTarget(db)
         self.autotask = AutotaskTarget()
+        self.cpu = {}  # (side, count): [(worker, server) CPU microseconds per task] of each measured run
 
     def record(self, key, values):
         self.samples[key] = values
@@ -73,7 +74,11 @@ class Suite:
             self._run_batch(target, procs, min(min(counts), WARMUP_TASKS))
             for _ in range(repeat or self.options.repeat):
                 for count in counts:
+                    clock = harness.CpuClock(procs)
                     rates[count].append(self._run_batch(target, procs, count))
+                    worker, server = clock.spent()
+                    per_task = (worker * 1e6 / count, server * 1e6 / count)
+                    self.cpu.setdefault((_side(target), count), []).append(per_task)
                     if verify:
                         verify()
         _check_output(target, procs.stop())
@@ -169,12 +174,48 @@ class Suite:
                 ],
             )
         big, small = counts
+        self._add_cpu(big, workers)
         self.add(
             f"throughput at {big:,} / at {small:,}",
             "ratio",
             harness.median(ours[big]) / harness.median(ours[small]),
             [("plain SQL, 1 row/statement", harness.median(one[big]) / harness.median(one[small]))],
             note="1.00 = no slowdown as finished rows pile up",
+        )
+
+    def _add_cpu(self, count, workers):
+        """The CPU time a task costs the workers and the database server, autotask and the references.
+
+        Unlike a rate, CPU time per task hardly moves with the load others put
+        on a shared machine, and it bounds the throughput: with C cores, no
+        side exceeds C / (its CPU time per task) tasks/s.
+        """
+        sides = [
+            _side(self.autotask),
+            _side(self.plain.with_batch(1)),
+            _side(self.plain.with_batch(PLAIN_BATCH)),
+        ]
+        self.plain.with_batch(1)
+        medians = {}
+        for side in sides:
+            runs = self.cpu.get((side, count), [])
+            self.record(f"cpu_us_per_task_{side}_{count}", runs)
+            medians[side] = [harness.median([run[i] for run in runs]) for i in (0, 1)] if runs else [0.0, 0.0]
+        ours, one, batch = (medians[side] for side in sides)
+        where = "workers + PostgreSQL" if self.db == "postgresql" else "workers"
+        self.add(
+            f"CPU per task ({where}), {workers} worker{'s' * (workers > 1)}, {count:,} tasks",
+            "us",
+            sum(ours),
+            [
+                ("plain SQL, 1 row/statement", sum(one)),
+                (f"plain SQL, {PLAIN_BATCH} rows/statement", sum(batch)),
+            ],
+            higher_is_better=False,
+            note=(
+                f"autotask {ours[0]:.1f} + {ours[1]:.1f} us, plain {one[0]:.1f} + {one[1]:.1f} us "
+                f"and {batch[0]:.1f} + {batch[1]:.1f} us (workers + server)"
+            ),
         )
 
     def run_pickup(self):
@@ -496,6 +537,12 @@ class _Backlog:
     def counts(self):
         sql = "SELECT status, COUNT(*) FROM autotask_taskqueue WHERE id >= %s GROUP BY status"
         return dict(harness.execute(sql, [self.first_id]))
+
+
+def _side(target):
+    """A throughput side's name: the target's, with the plain worker's batch size."""
+    batch = getattr(target, "batch", None)
+    return target.name if batch is None else f"{target.name}, {batch} rows/statement"
 
 
 def fill(rows):
