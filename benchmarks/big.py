@@ -118,6 +118,7 @@ class Enqueuer(threading.Thread):
         super().__init__(daemon=True)
         self.rate = rate
         self.enqueued = 0
+        self.seconds = 0.0  # how long it has been enqueuing
         self.behind = 0.0  # seconds the enqueuing fell behind its schedule, at most
         self.error = None
         self.halt = threading.Event()
@@ -134,7 +135,8 @@ class Enqueuer(threading.Thread):
                 if wanted > 0:
                     churn_noop.enqueue_many([()] * wanted)
                     self.enqueued += wanted
-                self.behind = max(self.behind, (time.monotonic() - start) - self.enqueued / self.rate)
+                self.seconds = time.monotonic() - start
+                self.behind = max(self.behind, self.seconds - self.enqueued / self.rate)
                 self.halt.wait(ENQUEUE_TICK)
         except Exception as exc:  # noqa: BLE001 - reported by the benchmark, which stops
             self.error = exc
@@ -234,23 +236,23 @@ def churn(workers, rate, seconds, clean_interval):
             enqueuer.halt.set()
             vacuum.halt.set()
             enqueuer.join()
-            if vacuum.is_alive():
-                vacuum.join()
-        elapsed = time.monotonic() - started
         end = churn_state(first_id)
         harness.wait_until(lambda: not churn_state(first_id)["due"], what="the churn's last tasks")
-        drained = time.monotonic() - started
+        # From the end of the load until the last due task was claimed (a VACUUM may still run).
+        drained = time.monotonic() - started - enqueuer.seconds
+        if vacuum.is_alive():
+            vacuum.join()
         from benchmarks.suite import _check_output
 
         _check_output(target, procs.stop())
     after = sizes()
     summary = {
         "enqueued": enqueuer.enqueued,
-        "seconds": elapsed,
-        "rate": enqueuer.enqueued / elapsed,
+        "seconds": enqueuer.seconds,
+        "rate": enqueuer.enqueued / enqueuer.seconds,
         "due_at_end": end["due"],
         "expired_at_end": end["expired"],
-        "drained_after": drained - elapsed,
+        "drained_after": drained,
         "enqueue_behind_max": enqueuer.behind,
         "autovacuum_emulated": vacuum.needed,
         "vacuums": len(vacuum.runs) + after["autovacuums"] - before["autovacuums"],
