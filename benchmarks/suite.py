@@ -186,7 +186,7 @@ class Suite:
     def _add_cpu(self, count, workers):
         """The CPU time a task costs the workers and the database server, autotask and the references.
 
-        Unlike a rate, CPU time per task hardly moves with the load others put
+        CPU time per task moves much less than a rate with the load others put
         on a shared machine, and it bounds the throughput: with C cores, no
         side exceeds C / (its CPU time per task) tasks/s.
         """
