@@ -6,6 +6,7 @@ Examples::
     python -m benchmarks --db postgresql --only pickup,throughput
     python -m benchmarks --db postgresql --scale --memory
     python -m benchmarks --db postgresql --only pgbouncer     # through PgBouncer vs direct
+    python -m benchmarks --db postgresql --only big   # 8 workers, a big table, churn (~10 min)
     BENCH_PG_OPTIONS='{"server_side_binding": true, "prepare_threshold": 5}' python -m benchmarks
     BENCH_AUTOTASK_PREFETCH=0 python -m benchmarks --db postgresql --only throughput
 
@@ -32,12 +33,19 @@ BENCHMARKS = (
     "memory",
     "unique",
     "pgbouncer",
+    "big",
 )
 DEFAULT = {
     "postgresql": ("throughput", "pickup", "enqueue", "bulk"),
     "sqlite": ("throughput", "enqueue", "bulk", "workers4"),
 }
-ONLY_ON = {"pickup": "postgresql", "scale": "postgresql", "workers4": "sqlite", "pgbouncer": "postgresql"}
+ONLY_ON = {
+    "pickup": "postgresql",
+    "scale": "postgresql",
+    "workers4": "sqlite",
+    "pgbouncer": "postgresql",
+    "big": "postgresql",
+}
 
 
 def _positive(value):
@@ -105,6 +113,32 @@ def parser():
         help="waiting rows, and finished rows, for --scale (1,000,000 each)",
     )
     p.add_argument("--memory-tasks", type=_positive, default=100_000, help="tasks for --memory (100,000)")
+    big = p.add_argument_group("big (--only big, PostgreSQL): many workers, a big table, pruning under load")
+    big.add_argument("--big-workers", type=_positive, default=8, help="worker processes, one host each (8)")
+    big.add_argument(
+        "--big-finished", type=_positive, default=1_000_000, help="finished rows in the table (1,000,000)"
+    )
+    big.add_argument(
+        "--big-waiting",
+        type=_positive,
+        default=100_000,
+        help="waiting rows, scheduled for tomorrow (100,000)",
+    )
+    big.add_argument(
+        "--big-full",
+        action="store_true",
+        help="the scale of issue 19: 10,000,000 finished + 1,000,000 waiting rows (long on 2 cores)",
+    )
+    big.add_argument(
+        "--churn-rate", type=_positive, default=2_000, help="tasks/s of the sustained load (2,000)"
+    )
+    big.add_argument("--churn-seconds", type=_positive, default=300, help="seconds of sustained load (300)")
+    big.add_argument(
+        "--churn-clean-interval",
+        type=_positive,
+        default=10,
+        help="AUTOTASK_CLEAN_INTERVALL of the churn's workers, seconds (10; the default is 600)",
+    )
     return p
 
 

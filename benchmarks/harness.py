@@ -249,6 +249,47 @@ def median(values):
     return percentile(values, 0.5)
 
 
+def cpu_seconds(pids):
+    """CPU time (user + system) the processes ``pids`` have used so far, in seconds (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:  # ended meanwhile: its time is lost to the figure, and said so by a lower one
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def backend_pids():
+    """The PostgreSQL server processes serving this database's connections (same machine); SQLite: none."""
+    if vendor() != "postgresql":
+        return []
+    sql = (
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND backend_type = 'client backend'"
+    )
+    return [row[0] for row in execute(sql)]
+
+
+class CpuClock:
+    """CPU time spent by worker processes and by the database server's processes for them."""
+
+    def __init__(self, procs):
+        self.workers = list(procs.pids)
+        self.backends = backend_pids()
+        self.start = (cpu_seconds(self.workers), cpu_seconds(self.backends))
+
+    def spent(self):
+        """(worker seconds, server seconds) since this clock started."""
+        return (
+            cpu_seconds(self.workers) - self.start[0],
+            cpu_seconds(self.backends) - self.start[1],
+        )
+
+
 def rss_kib(pid):
     """Resident memory of process ``pid`` in KiB (Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -15,7 +15,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 def _number(value, unit):
     if unit == "ratio":
         return f"{value:.2f}"
-    if unit in ("ms", "MiB"):
+    if unit in ("ms", "MiB", "us"):
         return f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
     return f"{value:,.0f}"
 

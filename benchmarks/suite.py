@@ -40,6 +40,7 @@ class Suite:
         self.extra = {}
         self.plain = PlainTarget(db)
         self.autotask = AutotaskTarget()
+        self.cpu = {}  # (side, count): [(worker, server) CPU microseconds per task] of each measured run
 
     def record(self, key, values):
         self.samples[key] = values
@@ -73,7 +74,11 @@ class Suite:
             self._run_batch(target, procs, min(min(counts), WARMUP_TASKS))
             for _ in range(repeat or self.options.repeat):
                 for count in counts:
+                    clock = harness.CpuClock(procs)
                     rates[count].append(self._run_batch(target, procs, count))
+                    worker, server = clock.spent()
+                    per_task = (worker * 1e6 / count, server * 1e6 / count)
+                    self.cpu.setdefault((_side(target), count), []).append(per_task)
                     if verify:
                         verify()
         _check_output(target, procs.stop())
@@ -169,6 +174,7 @@ class Suite:
                 ],
             )
         big, small = counts
+        self._add_cpu(big, workers)
         self.add(
             f"throughput at {big:,} / at {small:,}",
             "ratio",
@@ -199,6 +205,41 @@ class Suite:
             harness.median(rates["pooled"]),
             [("autotask, direct connections", harness.median(rates["direct"]))],
             note="target >= 0.80: claims and finishes through the pooler, LISTEN direct",
+        )
+
+    def _add_cpu(self, count, workers):
+        """The CPU time a task costs the workers and the database server, autotask and the references.
+
+        CPU time per task moves much less than a rate with the load others put
+        on a shared machine, and it bounds the throughput: with C cores, no
+        side exceeds C / (its CPU time per task) tasks/s.
+        """
+        sides = [
+            _side(self.autotask),
+            _side(self.plain.with_batch(1)),
+            _side(self.plain.with_batch(PLAIN_BATCH)),
+        ]
+        self.plain.with_batch(1)
+        medians = {}
+        for side in sides:
+            runs = self.cpu.get((side, count), [])
+            self.record(f"cpu_us_per_task_{side}_{count}", runs)
+            medians[side] = [harness.median([run[i] for run in runs]) for i in (0, 1)] if runs else [0.0, 0.0]
+        ours, one, batch = (medians[side] for side in sides)
+        where = "workers + PostgreSQL" if self.db == "postgresql" else "workers"
+        self.add(
+            f"CPU per task ({where}), {workers} worker{'s' * (workers > 1)}, {count:,} tasks",
+            "us",
+            sum(ours),
+            [
+                ("plain SQL, 1 row/statement", sum(one)),
+                (f"plain SQL, {PLAIN_BATCH} rows/statement", sum(batch)),
+            ],
+            higher_is_better=False,
+            note=(
+                f"autotask {ours[0]:.1f} + {ours[1]:.1f} us, plain {one[0]:.1f} + {one[1]:.1f} us "
+                f"and {batch[0]:.1f} + {batch[1]:.1f} us (workers + server)"
+            ),
         )
 
     def run_pickup(self):
@@ -449,6 +490,11 @@ class Suite:
         _check_output(self.autotask, procs.stop())
         return rates
 
+    def run_big(self):
+        from benchmarks.big import run_big
+
+        run_big(self)
+
     # -- memory ----------------------------------------------------------------------
 
     def run_memory(self):
@@ -515,6 +561,12 @@ class _Backlog:
     def counts(self):
         sql = "SELECT status, COUNT(*) FROM autotask_taskqueue WHERE id >= %s GROUP BY status"
         return dict(harness.execute(sql, [self.first_id]))
+
+
+def _side(target):
+    """A throughput side's name: the target's, with the plain worker's batch size."""
+    batch = getattr(target, "batch", None)
+    return target.name if batch is None else f"{target.name}, {batch} rows/statement"
 
 
 def fill(rows):

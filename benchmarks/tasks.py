@@ -8,6 +8,9 @@ from django.db import connection
 from autotask.tasks import delayed_task
 
 _udp = None
+# Seconds the big benchmark's churn tasks are kept once done: the pruning then
+# deletes them while the load goes on.
+CHURN_TTL = 10.0
 
 
 @delayed_task
@@ -36,3 +39,8 @@ def mark(key):
 @delayed_task(unique=True, unique_key="{key}")
 def unique_noop(key):
     """Do nothing, holding a unique key while waiting or running (the unique benchmark)."""
+
+
+@delayed_task(ttl=CHURN_TTL)
+def churn_noop():
+    """Do nothing, kept only CHURN_TTL seconds once done: the big benchmark's sustained load."""

@@ -8,7 +8,7 @@ from django.db import DatabaseError, transaction
 
 from ..conf import conf
 from ..models import TaskQueue
-from ..task import RUNNING
+from ..task import FINISHED, RUNNING
 from ..timeutil import json_iso
 from . import pooling
 from .base import IN_UNIQUE_SCOPE, ClaimedTask, Driver, Listener, fill_statements
@@ -117,6 +117,19 @@ INSERT_CALLS = (
     "RETURNING id) SELECT ins.id FROM ins"
 )
 
+# Pruning a batch of expired finished rows.  The batch is locked first,
+# skipping rows another transaction holds (another worker pruning at the same
+# moment, an operator's action), and then deleted by primary key: workers
+# pruning at once never wait for each other.  A DELETE ... WHERE id IN
+# (SELECT ... LIMIT n) made two of them meet the same rows in different
+# orders, and PostgreSQL broke the deadlock by failing one of them (seen
+# with eight workers on a table of eleven million rows).  The expiry index
+# hands over the expired rows.
+PRUNE = (
+    "DELETE FROM {table} WHERE id = ANY(ARRAY(SELECT id FROM {table} "
+    "WHERE status IN ({finished}) AND expires_at <= %(now)s LIMIT %(limit)s FOR UPDATE SKIP LOCKED))"
+)
+
 
 @functools.cache
 def statements(table):
@@ -131,8 +144,10 @@ def statements(table):
             "INSERT_KEYED": INSERT_KEYED,
             "FIND_UNIQUE_MANY": FIND_UNIQUE_MANY,
             "INSERT_CALLS": INSERT_CALLS,
+            "PRUNE": PRUNE,
         },
         table,
+        finished=", ".join(str(status) for status in FINISHED),
         finish_record=pg_record((("id", "id"), *OUTCOME_COLUMNS)),
         outcome_set=outcome_set(lambda name, column: f"v.{name}"),
     )
@@ -442,6 +457,12 @@ class PostgresDriver(Driver):
 
     def _statements(self):
         return statements(self.table)
+
+    def prune(self, now, limit):
+        """Delete up to ``limit`` finished rows whose ttl lapsed, skipping rows others hold; how many."""
+        with self.cursor() as cursor:
+            cursor.execute(statements(self.table).PRUNE, {"now": self._dt(now), "limit": limit})
+            return cursor.rowcount
 
     def _start_statement(self, worker_id, ids, now):
         """START as (sql, params)."""

@@ -20,9 +20,8 @@ from django.utils import timezone
 from .. import tracing
 from ..conf import conf
 from ..db import hint_for, new_ops, pooling
-from ..maintenance import scheduling
+from ..maintenance import pruning, scheduling
 from ..maintenance.heartbeat import forget_worker, heartbeat
-from ..maintenance.pruning import prune
 from ..maintenance.recovery import recover
 from ..maintenance.stats import prune_stats, write_stats
 from ..maintenance.timers import Timers
@@ -433,8 +432,13 @@ class Worker:
             self.timers.set_next("recover", time.monotonic())
 
     def _duty_prune(self, now):
-        prune(self.ops, now)
+        _, finished = pruning.prune_pass(self.ops, now)
         prune_stats(self.using, now)
+        if not finished:
+            # Expired rows are left after the time budget: the next pass comes
+            # after as long again, not a clean interval later (tasks get the
+            # other half of the time while pruning catches up).
+            self.timers.set_next("prune", time.monotonic() + pruning.PRUNE_TIME_BUDGET)
 
     def _duty_schedule(self, now):
         wait = scheduling.tick(self.using, now)

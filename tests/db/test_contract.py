@@ -639,6 +639,29 @@ def test_prune_at_the_boundary(ops, now):
     assert ops.prune(now, 10) == 1
 
 
+@pytest.mark.django_db(transaction=True)
+@only_on["postgresql"]
+def test_prune_skips_rows_another_transaction_holds(ops, now):
+    """Workers pruning at once never wait for each other, and so never deadlock: held rows wait a pass."""
+    ids = ops.insert_tasks([task(now, f"p{i}") for i in range(5)])
+    TaskQueue.objects.filter(pk__in=ids).update(status=DONE, expires_at=now - timedelta(seconds=1))
+
+    def prune_elsewhere():
+        with connection.cursor() as cursor:
+            # Waiting for the held rows would fail here, not hang the test.
+            cursor.execute("SET lock_timeout = '2s'")
+        return type(ops)(connection).prune(now, 10)
+
+    with transaction.atomic():
+        # Locked as another worker's prune, or an operator's action, locks them.
+        held = list(TaskQueue.objects.select_for_update().filter(pk__in=ids[:2]).values_list("id", flat=True))
+        assert in_thread(prune_elsewhere) == 3
+    assert sorted(held) == ids[:2]
+    assert sorted(TaskQueue.objects.values_list("id", flat=True)) == ids[:2]
+    assert ops.prune(now, 10) == 2
+    assert not TaskQueue.objects.exists()
+
+
 # -- next_due, cancel ---------------------------------------------------------------
 
 

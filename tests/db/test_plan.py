@@ -402,6 +402,16 @@ def test_the_runs_of_a_schedule_are_found_by_index(ops, now, big_table):
     assert uses(plan, "autotask_schedule_runs_idx"), plan
 
 
+@postgresql
+def test_prune_reads_the_expiry_index(ops, now, big_table):
+    """A prune pass locks and deletes its batch through the expiry index, whatever the table holds."""
+    ((sql, params),) = executed(ops.prune, now + timedelta(days=2), 1000)
+    plan = explain(sql, params)
+    assert_no_full_scan(plan)
+    assert uses(plan, "autotask_expiry_idx"), plan
+    assert "LockRows" in plan, plan
+
+
 # -- what the claim returns ---------------------------------------------------------
 
 
