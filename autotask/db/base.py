@@ -181,6 +181,7 @@ class Outcome:
     expires_at: object = None
     history: list = field(default_factory=list)
     schedule_id: int | None = None  # set for runs of periodic/cron tasks
+    workflow: list | None = None  # [workflow id, stage] of a workflow's step (not written)
 
 
 class Lapsed(NamedTuple):
@@ -224,6 +225,8 @@ class Driver:
         "start",
         "finish",
         "finish_and_claim",
+        "finish_each",
+        "write_reports",
         "release",
         "renew_leases",
         "next_due",
@@ -686,6 +689,52 @@ class Driver:
         guard = {"running": RUNNING, "worker_id": worker_id}
         params = [{**self._outcome_params(o), "id": o.id, **guard} for o in outcomes]
         # One transaction for the batch: one commit (one disk flush), not one per row.
+        with transaction.atomic(using=self.connection.alias, savepoint=False), self.cursor() as cursor:
+            cursor.executemany(sql, params)
+
+    def finish_each(self, worker_id, outcomes):
+        """:meth:`finish`, returning the ids of the rows written (this worker still held them).
+
+        For outcomes whose writing must be followed by more in the same
+        transaction (a workflow's steps): the caller holds the transaction.
+        """
+        sql = (
+            f"UPDATE {self.table} SET {self._outcome_set()} "
+            "WHERE id = %(id)s AND status = %(running)s AND worker_id = %(worker_id)s"
+        )
+        guard = {"running": RUNNING, "worker_id": worker_id}
+        written = []
+        with self.cursor() as cursor:
+            for outcome in outcomes:
+                cursor.execute(sql, {**self._outcome_params(outcome), "id": outcome.id, **guard})
+                if cursor.rowcount == 1:
+                    written.append(outcome.id)
+        return written
+
+    def write_reports(self, worker_id, reports):
+        """Write running tasks' progress and metadata: ``reports`` is {id: (progress, metadata)}.
+
+        A value None leaves the column as it is; a row this worker no longer
+        runs is left alone.  One transaction for the batch.
+        """
+        if not reports:
+            return
+        progress, metadata = COLUMN["progress"], COLUMN["metadata"]
+        sql = (
+            f"UPDATE {self.table} SET progress = COALESCE({self._param('progress', progress)}, progress), "
+            f"metadata = COALESCE({self._param('metadata', metadata)}, metadata) "
+            "WHERE id = %(id)s AND status = %(running)s AND worker_id = %(worker_id)s"
+        )
+        params = [
+            {
+                "progress": None if p is None else _json_text(p),
+                "metadata": None if m is None else _json_text(m),
+                "id": pk,
+                "running": RUNNING,
+                "worker_id": worker_id,
+            }
+            for pk, (p, m) in sorted(reports.items())
+        ]
         with transaction.atomic(using=self.connection.alias, savepoint=False), self.cursor() as cursor:
             cursor.executemany(sql, params)
 

@@ -370,6 +370,15 @@ class PostgresDriver(Driver):
             rows = self._run_claim(cursor, sql, finish_params | claim_params, queues)
         return sorted(map(ClaimedTask.from_row, rows), key=ClaimedTask.run_order)
 
+    def finish_each(self, worker_id, outcomes):
+        """Write a batch of outcomes in one statement; return the ids written."""
+        if not outcomes:
+            return []
+        sql, params = self._finish_statement(worker_id, outcomes)
+        with self.cursor() as cursor:
+            cursor.execute(sql + " RETURNING t.id", params)
+            return [row[0] for row in cursor.fetchall()]
+
     # Planner settings for a claim of all queues or of one: a claim index then
     # hands the rows over in claim order, and a sort is never the better plan.
     # With statistics from a quiet moment (hardly anything waiting, so every
