@@ -16,7 +16,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_chain_passes_each_result_on():
     handle = chain(wt.start.step(1), wt.plus.step(2), wt.plus.step(3)).enqueue()
     assert handle.status_name == "running"
-    assert [[s.status_name for s in stage] for stage in handle.steps] == [["waiting"], ["pending"], ["pending"]]
+    states = [[s.status_name for s in stage] for stage in handle.steps]
+    assert states == [["waiting"], ["pending"], ["pending"]]
     testing.run_due()
     assert handle.status == DONE
     assert handle.result == 6
