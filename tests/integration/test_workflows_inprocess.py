@@ -40,7 +40,7 @@ def test_a_failing_step_stops_the_chain():
     assert "1 of 1 step of stage 2 failed" in handle.error_message
     states = [[s.status_name for s in stage] for stage in handle.steps]
     assert states == [["done"], ["error"], ["not run"]]
-    assert TaskQueue.objects.count() == 2
+    assert TaskQueue.objects.filter(workflow_id=handle.pk).count() == 2
 
 
 def test_a_failing_group_member_cancels_the_callback():
@@ -49,17 +49,19 @@ def test_a_failing_group_member_cancels_the_callback():
     assert handle.status == ERROR
     assert not TaskQueue.objects.filter(function="tests.app.workflow_tasks.total").exists()
     # The kept results got an expiry again: nothing stays forever.
-    assert not TaskQueue.objects.filter(status=DONE, expires_at=None).exists()
+    assert not TaskQueue.objects.filter(workflow__isnull=False, status=DONE, expires_at=None).exists()
 
 
 def test_results_of_a_stage_are_kept_until_the_next_stage_is_enqueued():
     later = wt.square.using(delay=3600)
     handle = group(wt.square.step(1), later.step(2)).then(wt.total.step("cb")).enqueue()
     testing.run_due()
-    assert TaskQueue.objects.get(status=DONE).expires_at is None  # held for the callback
+    assert (
+        TaskQueue.objects.get(status=DONE, workflow_id=handle.pk).expires_at is None
+    )  # held for the callback
     testing.run_due(now=timezone.now() + timedelta(hours=2))
     assert handle.result == 5
-    assert not TaskQueue.objects.filter(status=DONE, expires_at=None).exists()
+    assert not TaskQueue.objects.filter(workflow__isnull=False, status=DONE, expires_at=None).exists()
 
 
 def test_cancelling_a_step_cancels_its_workflow():
@@ -67,8 +69,10 @@ def test_cancelling_a_step_cancels_its_workflow():
     first = handle.steps[0][0].task
     assert first.cancel()
     assert handle.status == CANCELLED
-    assert set(TaskQueue.objects.values_list("status", flat=True)) == {CANCELLED}
-    assert testing.run_due() == []
+    assert set(TaskQueue.objects.filter(workflow_id=handle.pk).values_list("status", flat=True)) == {
+        CANCELLED
+    }
+    assert not [r for r in testing.run_due() if r.name.startswith("tests.app.workflow_tasks")]
 
 
 def test_handle_cancel():
@@ -87,4 +91,4 @@ def test_bad_input_stores_nothing():
     with pytest.raises(TypeError):
         chain(wt.start.step(object())).enqueue()  # not serialisable: fails in the caller
     assert not Workflow.objects.exists()
-    assert not TaskQueue.objects.exists()
+    assert not TaskQueue.objects.filter(function__startswith="tests.app.workflow_tasks").exists()
