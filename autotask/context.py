@@ -55,14 +55,14 @@ class CurrentTask:
             or type(message) is not str
         ):
             _check_progress(done, total, message)  # floats and int subclasses pass; bad values raise
-        self._progress = {"done": done, "total": total, "message": message, "at": time.time()}
+        self._progress = (done, total, message)  # made a dict when taken: this is the tight loop's cost
         if not self._dirty:
             self._changed()
 
     @property
     def progress(self):
-        """The progress last set by this attempt (a dict: done, total, message, at), or None."""
-        return None if self._progress is None else dict(self._progress)
+        """The progress last set by this attempt (a dict: done, total, message), or None."""
+        return None if self._progress is None else _progress_dict(self._progress)
 
     @property
     def metadata(self):
@@ -97,7 +97,8 @@ class CurrentTask:
         # Cleared before the values are read: a set_* racing with this either
         # lands in what is read here or marks the task changed again.
         self._dirty = False
-        return self._progress, self._metadata
+        progress = self._progress
+        return None if progress is None else {**_progress_dict(progress), "at": time.time()}, self._metadata
 
     # -- stopping: asked from any thread, honoured by the task or its runner --
 
@@ -147,6 +148,11 @@ class CurrentTask:
             options=dict(task.options),
             worker_id=worker_id,
         )
+
+
+def _progress_dict(progress):
+    done, total, message = progress
+    return {"done": done, "total": total, "message": message}
 
 
 def _check_progress(done, total, message):

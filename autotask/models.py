@@ -307,10 +307,7 @@ class WorkflowQuerySet(models.QuerySet):
                     error_message="cancelled before it ended",
                 )
             )
-            steps = TaskQueue.objects.using(self.db).filter(workflow_id__in=ids)
-            steps.cancel_waiting(now)
-            # The results kept for a later stage that will not run: pruned as the workflow is.
-            steps.filter(status=DONE, expires_at=None).update(expires_at=now + CANCELLED_KEPT)
+            TaskQueue.objects.using(self.db).filter(workflow_id__in=ids).cancel_waiting(now)
         return count
 
 

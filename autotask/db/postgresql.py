@@ -98,6 +98,12 @@ INSERT_ROWS = (
     "WITH ins AS (INSERT INTO {table} ({inserted}) "
     "SELECT {select} FROM {source} RETURNING id) SELECT ins.id FROM ins"
 )
+# The bulk insert of rows with other columns than INSERT_COLUMNS ({columns}:
+# a workflow's steps, with their workflow_id).
+INSERT_WITH = (
+    "WITH ins AS (INSERT INTO {table} ({columns}) SELECT {select} FROM {source} RETURNING id) "
+    "SELECT ins.id FROM ins"
+)
 # The bulk insert of rows with unique keys (see PostgresDriver.insert_unique_many):
 # {columns} are INSERT_COLUMNS and the unique ones; {order} is the key's position.
 INSERT_KEYED = (
@@ -127,6 +133,7 @@ def statements(table):
             "START": START,
             "OUTCOMES": OUTCOMES,
             "INSERT_ROWS": INSERT_ROWS,
+            "INSERT_WITH": INSERT_WITH,
             "INSERT_KEYED": INSERT_KEYED,
             "FIND_UNIQUE_MANY": FIND_UNIQUE_MANY,
             "INSERT_CALLS": INSERT_CALLS,
@@ -239,6 +246,13 @@ class PostgresDriver(Driver):
             return super().insert_tasks(tasks, notify)
         queues = sorted({t.queue for t in tasks if t.due}) if notify else []
         sql, params = self._insert_statement([task.values(self) for task in tasks])
+        return self._execute_insert_many(sql, params, queues)
+
+    def _insert_steps(self, tasks, workflow_id, notify):
+        """A workflow's steps in one statement, as insert_tasks: each column sent once unless it varies."""
+        queues = sorted({t.queue for t in tasks if t.due}) if notify else []
+        rows = [{**task.values(self), "workflow_id": workflow_id} for task in tasks]
+        sql, params = self._insert_statement(rows, (*INSERT_COLUMNS, "workflow_id"), "INSERT_WITH")
         return self._execute_insert_many(sql, params, queues)
 
     def insert_calls(self, template, args_list, notify=True):

@@ -17,9 +17,8 @@ Failure: a stage with a failed (or cancelled) step ends the workflow as
 ERROR once all its steps have ended; the stages after it never run (a chain
 stops; a group's callback is not called).
 
-The results a later stage needs are kept: a step's DONE row of a stage that
-is not the last is written without an expiry (pruning never deletes it) until
-its stage has ended, then gets the workflow's ttl.
+The results a later stage needs are kept: pruning leaves the rows of a
+running workflow alone (see Driver.prune), whatever their ttl.
 """
 
 from collections import defaultdict
@@ -27,7 +26,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from .. import serialization
@@ -139,19 +137,25 @@ def group(*steps):
 # -- storing ----------------------------------------------------------------
 
 
-def _spec(step, now):
-    """What a step's row needs, encoded now (so a bad argument fails in the caller)."""
-    row = build_row(step.name, step.args, step.kwargs, step.options, now, func=step.func)
-    return {
-        "function": row.function,
-        "args": row.args,
-        "queue": row.queue,
-        "priority": row.priority,
-        "ttl": row.ttl,
-        "max_attempts": row.max_attempts,
-        "options": row.options,
-        "delay": step.options.delay or 0,
-    }
+def _spec(step, now, templates):
+    """What a step's row needs, encoded now (so a bad argument fails in the caller).
+
+    ``templates`` caches what the steps of one task and options share (all but the arguments).
+    """
+    key = (step.name, id(step.options))
+    template = templates.get(key)
+    if template is None:
+        row = build_row(step.name, (), {}, step.options, now, func=step.func)
+        template = templates[key] = {
+            "function": row.function,
+            "queue": row.queue,
+            "priority": row.priority,
+            "ttl": row.ttl,
+            "max_attempts": row.max_attempts,
+            "options": row.options,
+            "delay": step.options.delay or 0,
+        }
+    return {**template, "args": serialization.encode_call(step.args, step.kwargs)}
 
 
 def _database(stages, using):
@@ -172,7 +176,8 @@ def enqueue_workflow(stages, using=None, name=""):
 
     alias = _database(stages, using)
     now = timezone.now()
-    specs = [[_spec(step, now) for step in _stage_steps(stage)] for stage in stages]
+    templates = {}
+    specs = [[_spec(step, now, templates) for step in _stage_steps(stage)] for stage in stages]
     stored = [
         {"group": isinstance(stage, Group), "size": len(steps), "steps": None if index == 0 else steps}
         for index, (stage, steps) in enumerate(zip(stages, specs, strict=True))
@@ -182,22 +187,23 @@ def enqueue_workflow(stages, using=None, name=""):
         row = WorkflowRow.objects.using(alias).create(
             name=name[:255], status=RUNNING, stages=stored, stage=0, remaining=len(specs[0]), ttl=ttl
         )
-        ids, rows = _insert_stage(get_ops(alias), row.pk, 0, len(stages), specs[0], None, now)
+        ids, rows = _insert_stage(get_ops(alias), row.pk, 0, specs[0], None, now)
         announce(alias, ids, rows, None)
     return WorkflowHandle(row.pk, using=alias)
 
 
-def _insert_stage(ops, workflow_id, stage, stages, specs, previous, now):
+def _insert_stage(ops, workflow_id, stage, specs, previous, now):
     """Insert the task rows of ``stage``; ``previous``: (the previous stage's result,) or None."""
-    from ..models import TaskQueue  # not at the top: see handle.DelayedTask._row
-
-    tag = [workflow_id, stage, stage == stages - 1]  # the last stage's results need no holding
-    rows = []
+    tag = [workflow_id, stage]
+    rows, options = [], {}
     for spec in specs:
         args = spec["args"]
         if previous is not None:
             call_args, call_kwargs = serialization.decode_call(args)
             args = serialization.encode_call((*previous, *call_args), call_kwargs)
+        stored = options.get(id(spec["options"]))
+        if stored is None:  # one dict per distinct options: the insert sends equal values once
+            stored = options[id(spec["options"])] = {**spec["options"], "workflow": tag}
         rows.append(
             NewTask(
                 function=spec["function"],
@@ -208,18 +214,10 @@ def _insert_stage(ops, workflow_id, stage, stages, specs, previous, now):
                 priority=spec["priority"],
                 ttl=spec["ttl"],
                 max_attempts=spec["max_attempts"],
-                options={**spec["options"], "workflow": tag},
+                options=stored,
             )
         )
-    ids = []
-    for start in range(0, len(rows), ops.insert_batch_size):
-        ids.extend(ops.insert_tasks(rows[start : start + ops.insert_batch_size]))
-    alias = ops.connection.alias
-    for start in range(0, len(ids), TAG_BATCH):
-        TaskQueue.objects.using(alias).filter(pk__in=ids[start : start + TAG_BATCH]).update(
-            workflow_id=workflow_id
-        )
-    return ids, rows
+    return ops.insert_steps(rows, workflow_id), rows
 
 
 # -- advancing: in the transaction that writes the steps' outcomes -------------
@@ -237,9 +235,6 @@ def finish_steps(ops, worker_id, outcomes, now=None):
     together or not at all.  Return the ids written (rows this worker still held).
     """
     now = now or timezone.now()
-    for outcome in outcomes:
-        if outcome.status == DONE and not outcome.workflow[2]:
-            outcome.expires_at = None  # held for the next stage (see the module's docstring)
     with transaction.atomic(using=ops.connection.alias, savepoint=False):
         written = set(ops.finish_each(worker_id, outcomes))
         steps_ended(ops, [(o.id, o.workflow, o.status) for o in outcomes if o.id in written], now)
@@ -247,45 +242,32 @@ def finish_steps(ops, worker_id, outcomes, now=None):
 
 
 def steps_ended(ops, ended, now):
-    """Count steps that reached a final state: ``ended`` holds (id, [workflow, stage, last], status).
+    """Count steps that reached a final state: ``ended`` holds (id, [workflow, stage], status).
 
     The caller holds the transaction that wrote those states.  Workflows are
-    updated in id order (concurrent transactions lock them in one order).
+    counted in id order (concurrent transactions lock their rows in one order).
     """
-    from ..models import TaskQueue  # not at the top: see handle
-    from ..models import Workflow as WorkflowRow
-
-    alias = ops.connection.alias
-    counts = defaultdict(lambda: [0, 0, []])
-    for pk, (workflow_id, stage, _last), status in ended:
-        entry = counts[(workflow_id, stage)]
+    counts = defaultdict(lambda: [0, 0])
+    for _pk, tag, status in ended:
+        entry = counts[(tag[0], tag[1])]
         entry[0] += 1
         entry[1] += status != DONE
-        entry[2].append(pk)
-    for (workflow_id, stage), (count, failed, ids) in sorted(counts.items()):
-        rows = WorkflowRow.objects.using(alias).filter(pk=workflow_id, stage=stage, status=RUNNING)
-        if not rows.update(remaining=F("remaining") - count, failed=F("failed") + failed):
-            # The workflow ended meanwhile (cancelled, or gone): nothing waits for these results.
-            TaskQueue.objects.using(alias).filter(pk__in=ids, status=DONE, expires_at=None).update(
-                expires_at=now + timedelta(seconds=300)
-            )
-            continue
-        workflow = WorkflowRow.objects.using(alias).get(pk=workflow_id)
-        if workflow.remaining == 0:
-            _stage_ended(ops, workflow, now)
+    for (workflow_id, stage), (count, failed) in sorted(counts.items()):
+        counted = ops.count_steps(workflow_id, stage, count, failed)
+        if counted is not None and counted[0] == 0:
+            _stage_ended(ops, workflow_id, now)
 
 
-def _stage_ended(ops, workflow, now):
+def _stage_ended(ops, workflow_id, now):
     """The last step of the workflow's current stage has ended: run the next stage, or end it."""
     from ..models import TaskQueue  # not at the top: see handle
     from ..models import Workflow as WorkflowRow
 
     alias = ops.connection.alias
-    rows = WorkflowRow.objects.using(alias).filter(pk=workflow.pk)
+    rows = WorkflowRow.objects.using(alias).filter(pk=workflow_id)
+    workflow = rows.get()  # locked by this transaction's count
     stage, stages = workflow.stage, workflow.stages
-    held = TaskQueue.objects.using(alias).filter(workflow_id=workflow.pk, status=DONE, expires_at=None)
-    expires = now + timedelta(seconds=workflow.ttl)
-    ended = {"finished_at": now, "expires_at": expires}
+    ended = {"finished_at": now, "expires_at": now + timedelta(seconds=workflow.ttl)}
     if workflow.failed:
         size = stages[stage]["size"]
         rows.update(
@@ -297,14 +279,14 @@ def _stage_ended(ops, workflow, now):
             ),
             **ended,
         )
-        held.update(expires_at=expires)
         return
     if stage + 1 >= len(stages):
         rows.update(status=DONE, **ended)
         return
+    done = TaskQueue.objects.using(alias).filter(workflow_id=workflow_id, status=DONE).order_by("id")
     results = [
         result
-        for result, options in held.order_by("id").values_list("result", "options")
+        for result, options in done.values_list("result", "options")
         if options.get("workflow", [None, None])[1] == stage
     ]
     try:
@@ -314,12 +296,11 @@ def _stage_ended(ops, workflow, now):
             )
         values = [None if text is None else serialization.decode_value(text) for text in results]
         previous = (values if stages[stage]["group"] else values[0],)
-        _insert_stage(ops, workflow.pk, stage + 1, len(stages), stages[stage + 1]["steps"], previous, now)
+        _insert_stage(ops, workflow_id, stage + 1, stages[stage + 1]["steps"], previous, now)
     except Exception as exc:  # noqa: BLE001 - recorded on the workflow, never lost in a worker's log
         rows.update(status=ERROR, error_message=f"stage {stage + 2} could not be enqueued: {exc}", **ended)
     else:
         rows.update(stage=stage + 1, remaining=stages[stage + 1]["size"], failed=0)
-    held.update(expires_at=expires)
 
 
 # -- the handle -----------------------------------------------------------------

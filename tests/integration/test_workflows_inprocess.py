@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from autotask import chain, group, testing
+from autotask.db import get_ops
 from autotask.models import TaskQueue, Workflow
 from autotask.task import CANCELLED, DONE, ERROR
 from tests.app import workflow_tasks as wt
@@ -47,21 +48,27 @@ def test_a_failing_group_member_cancels_the_callback():
     handle = group(wt.square.step(1), wt.fail.step(), wt.square.step(3)).then(wt.total.step("cb")).enqueue()
     testing.run_due()
     assert handle.status == ERROR
+    assert "1 of 3 steps of stage 1 failed" in handle.error_message
     assert not TaskQueue.objects.filter(function="tests.app.workflow_tasks.total").exists()
-    # The kept results got an expiry again: nothing stays forever.
-    assert not TaskQueue.objects.filter(workflow__isnull=False, status=DONE, expires_at=None).exists()
 
 
-def test_results_of_a_stage_are_kept_until_the_next_stage_is_enqueued():
+def test_pruning_keeps_the_results_of_a_running_workflow():
     later = wt.square.using(delay=3600)
     handle = group(wt.square.step(1), later.step(2)).then(wt.total.step("cb")).enqueue()
     testing.run_due()
-    assert (
-        TaskQueue.objects.get(status=DONE, workflow_id=handle.pk).expires_at is None
-    )  # held for the callback
+    first = TaskQueue.objects.get(status=DONE, workflow_id=handle.pk)
+    assert first.expires_at is not None
+    plain = wt.start(1)
+    testing.run_due()
+    ops = get_ops()
+    # Past every ttl: the plain task goes, the running workflow's step stays for its callback.
+    ops.prune(timezone.now() + timedelta(days=30), 100)
+    assert plain.status is None
+    assert TaskQueue.objects.filter(pk=first.pk).exists()
     testing.run_due(now=timezone.now() + timedelta(hours=2))
     assert handle.result == 5
-    assert not TaskQueue.objects.filter(workflow__isnull=False, status=DONE, expires_at=None).exists()
+    ops.prune(timezone.now() + timedelta(days=30), 100)
+    assert not TaskQueue.objects.filter(workflow_id=handle.pk).exists()  # the workflow ended: its steps go
 
 
 def test_cancelling_a_step_cancels_its_workflow():
