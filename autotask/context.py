@@ -172,24 +172,48 @@ class Reports:
     """The running tasks whose progress or metadata changed, for their worker to write.
 
     Task threads add to it (:meth:`CurrentTask.set_progress`); a worker's
-    loop takes its own tasks' reports (:meth:`take`) and writes them in one
-    batch.  ``on_first`` is called (from the task's thread) when a task is
-    added to an empty set: a worker wakes its loop with it.
+    loop, registered with :meth:`consume`, takes its own tasks' reports
+    (:meth:`take`) and writes them in one batch.  Its ``wake`` is called
+    (from the task's thread) when a task is added to an empty set.
     """
 
     def __init__(self):
         self.lock = threading.Lock()
         self.changed = {}  # task id -> CurrentTask
-        self.on_first = {}  # worker id -> callable
+        self.on_first = {}  # worker id -> callable: the workers whose reports are written
+        self.unwritten = set()  # worker ids whose reports were dropped (warned once)
 
     def add(self, current):
+        wake = self.on_first.get(current.worker_id)
+        if wake is None:
+            # No worker of this process writes this task's reports (a task run
+            # some other way): say so once, rather than keep them for nobody.
+            if current.worker_id not in self.unwritten:
+                self.unwritten.add(current.worker_id)
+                logger.warning(
+                    "task %s #%s reported progress or metadata, but no worker in this process writes "
+                    "the reports of worker %r: they are not stored",
+                    current.name,
+                    current.id,
+                    current.worker_id,
+                )
+            return
         with self.lock:
             first = not self.changed
             self.changed[current.id] = current
         if first:
-            wake = self.on_first.get(current.worker_id)
-            if wake is not None:
-                wake()
+            wake()
+
+    def consume(self, worker_id, wake=None):
+        """``worker_id``'s reports are taken and written here (``wake``: called on a first report)."""
+        self.on_first[worker_id] = wake or _nothing
+
+    def release(self, worker_id):
+        """Stop keeping ``worker_id``'s reports; forget those not taken."""
+        self.on_first.pop(worker_id, None)
+        with self.lock:
+            for pk in [pk for pk, c in self.changed.items() if c.worker_id == worker_id]:
+                del self.changed[pk]
 
     def take(self, worker_id, only=None):
         """{id: (progress, metadata)} of ``worker_id``'s changed tasks (``only``: these ids); forgets them."""
@@ -207,6 +231,10 @@ class Reports:
             if report is not None:
                 taken[current.id] = report
         return taken
+
+
+def _nothing():
+    pass
 
 
 reports = Reports()

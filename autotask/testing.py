@@ -105,10 +105,15 @@ def _run(task: ClaimedTask, using: str, worker_id: str) -> Ran:
     ops = get_ops(using)
     with transaction.atomic(using=using):
         # The task shares the test's connection and transaction: they stay open.
-        outcome = executor.execute(task, worker_id, release_connections=False)
+        reports.consume(worker_id)
+        try:
+            outcome = executor.execute(task, worker_id, release_connections=False)
+        finally:
+            taken = reports.take(worker_id, {task.id})
+            reports.release(worker_id)
         if outcome.status != DONE:
             transaction.set_rollback(True, using=using)
-    ops.write_reports(worker_id, reports.take(worker_id, {task.id}))
+    ops.write_reports(worker_id, taken)
     if workflows.is_step(task.options) and outcome.status != WAITING:
         outcome.workflow = task.options["workflow"]
         workflows.finish_steps(ops, worker_id, [outcome])

@@ -149,7 +149,7 @@ class Worker:
         if self.parent:
             self.parent.watch(self._parent_gone)
         executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="autotask-task")
-        reports.on_first[self.worker_id] = self.wake  # a task's first report wakes the loop to time its write
+        reports.consume(self.worker_id, self.wake)  # a task's first report wakes the loop to time its write
         logger.info(
             "worker %s started (queues: %s, concurrency %s)",
             self.worker_id,
@@ -170,7 +170,7 @@ class Worker:
             executor.shutdown(wait=True)
             self._flush()
             self._write_stats()
-            reports.on_first.pop(self.worker_id, None)
+            reports.release(self.worker_id)
             self._close()
         logger.info("worker %s stopped", self.worker_id, extra={"worker_id": self.worker_id, **self.stats})
         return 0

@@ -57,7 +57,14 @@ def test_progress_and_metadata_are_stored_with_the_outcome_and_read_by_the_handl
     assert handle.metadata == {"rows": CALLS, "source": "test"}
 
 
-def test_many_calls_keep_one_pending_report_with_the_latest_value():
+@pytest.fixture
+def consumer():
+    reports.consume("unit-test")
+    yield
+    reports.release("unit-test")
+
+
+def test_many_calls_keep_one_pending_report_with_the_latest_value(consumer):
     current = CurrentTask(id=-7, name="x", attempt=1, max_attempts=1, queue="q", worker_id="unit-test")
     for done in range(1000):
         current.set_progress(done, 1000)
@@ -82,7 +89,7 @@ def test_many_calls_keep_one_pending_report_with_the_latest_value():
         (1, 10, None, TypeError),
     ],
 )
-def test_bad_progress_raises_in_the_task_and_stores_nothing(done, total, message, error):
+def test_bad_progress_raises_in_the_task_and_stores_nothing(done, total, message, error, consumer):
     current = CurrentTask(id=-8, name="x", attempt=1, max_attempts=1, queue="q", worker_id="unit-test")
     with pytest.raises(error):
         current.set_progress(done, total, message)
@@ -93,7 +100,19 @@ def test_bad_progress_raises_in_the_task_and_stores_nothing(done, total, message
     assert handle.progress is None
 
 
-def test_floats_and_int_subclasses_are_progress():
+def test_reports_no_worker_writes_are_dropped_with_a_warning(caplog):
+    current = CurrentTask(id=-10, name="x", attempt=1, max_attempts=1, queue="q", worker_id="nobody")
+    with caplog.at_level("WARNING", logger="autotask"):
+        current.set_progress(1, 2)
+        current.set_progress(2, 2)
+    assert -10 not in reports.changed
+    assert [r.message for r in caplog.records if "no worker in this process" in r.message] == [
+        "task x #-10 reported progress or metadata, but no worker in this process writes the reports "
+        "of worker 'nobody': they are not stored"
+    ]
+
+
+def test_floats_and_int_subclasses_are_progress(consumer):
     current = CurrentTask(id=-9, name="x", attempt=1, max_attempts=1, queue="q", worker_id="unit-test")
     current.set_progress(0.5, 1.0)
     assert current.progress["done"] == 0.5
