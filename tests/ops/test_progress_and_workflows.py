@@ -36,6 +36,15 @@ def counts(n):
 
 
 @delayed_task()
+async def counts_async(n):
+    task = autotask.current_task()
+    for done in range(n):
+        task.set_progress(done + 1, n, "async")
+    task.set_metadata(kind="async")
+    return n
+
+
+@delayed_task()
 def bad_progress(done, total, message):
     autotask.current_task().set_progress(done, total, message)
 
@@ -62,6 +71,14 @@ def consumer():
     reports.consume("unit-test")
     yield
     reports.release("unit-test")
+
+
+def test_an_async_task_reports_progress_too():
+    handle = counts_async(50)
+    (ran,) = mine(testing.run_due())
+    assert ran.status == DONE
+    assert (handle.progress["done"], handle.progress["message"]) == (50, "async")
+    assert handle.metadata == {"kind": "async"}
 
 
 def test_many_calls_keep_one_pending_report_with_the_latest_value(consumer):
