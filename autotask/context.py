@@ -34,10 +34,11 @@ class CurrentTask:
     _on_stop: list = field(default_factory=list, repr=False)
     # Progress and metadata: the latest values, kept here; the worker writes
     # them (see Reports) at most a few times a second, and once more before
-    # the outcome.  ``_dirty``: changed since the last write.
-    _progress: dict | None = field(default=None, repr=False)
-    _metadata: dict | None = field(default=None, repr=False)
-    _dirty: bool = field(default=False, repr=False)
+    # the outcome.  ``_dirty``: changed since the last write.  Class defaults,
+    # not fields: a task that never reports pays nothing for them.
+    _progress = None
+    _metadata = None
+    _dirty = False
 
     # -- progress and metadata: kept here, written by the worker --
 

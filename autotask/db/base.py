@@ -181,7 +181,9 @@ class Outcome:
     expires_at: object = None
     history: list = field(default_factory=list)
     schedule_id: int | None = None  # set for runs of periodic/cron tasks
-    workflow: list | None = None  # [workflow id, stage] of a workflow's step (not written)
+    # [workflow id, stage] of a workflow's step, set by the worker (not written;
+    # a class default, not a field: a plain task's outcome pays nothing for it).
+    workflow = None
 
 
 class Lapsed(NamedTuple):
