@@ -394,11 +394,20 @@ class WorkflowHandle:
     @property
     def result(self) -> Any:
         """The last stage's result once DONE (a group's: the list of its results), else None."""
+        from ..models import TaskQueue  # not at the top: see handle
+
         row = self._row()
         if row is None or row.status != DONE:
             return None
-        last = self.steps[-1]
-        values = [step.task.result for step in last]
+        stage = len(row.stages) - 1
+        done = TaskQueue.objects.using(self.using).filter(workflow_id=self.pk, status=DONE).order_by("id")
+        values = [
+            None if result is None else serialization.decode_value(result)
+            for result, options in done.values_list("result", "options")
+            if options.get("workflow", [None, None])[1] == stage
+        ]
+        if not values:
+            return None  # the steps' rows are gone (pruned after their ttl)
         return values if row.stages[-1]["group"] else values[0]
 
     def wait(self, timeout: float | None = None, interval: float = 0.05) -> bool:

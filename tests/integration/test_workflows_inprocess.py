@@ -99,3 +99,16 @@ def test_bad_input_stores_nothing():
         chain(wt.start.step(object())).enqueue()  # not serialisable: fails in the caller
     assert not Workflow.objects.exists()
     assert not TaskQueue.objects.filter(function__startswith="tests.app.workflow_tasks").exists()
+
+
+def test_ended_workflows_are_pruned_after_their_ttl():
+    from autotask.maintenance.pruning import prune
+
+    fast = wt.start.using(ttl=1)
+    handle = chain(fast.step(1), wt.plus.using(ttl=1).step(2)).enqueue()
+    running = chain(wt.start.using(delay=3600).step(1)).enqueue()
+    testing.run_due()
+    assert handle.status == DONE
+    prune(get_ops(), timezone.now() + timedelta(seconds=5))
+    assert handle.status is None  # the row is gone
+    assert running.status_name == "running"
