@@ -6,7 +6,7 @@ import pytest
 
 from autotask import group
 from autotask.models import TaskQueue, Workflow
-from autotask.task import DONE
+from autotask.task import DONE, RUNNING
 from tests.app import workflow_tasks as wt
 from tests.app.models import Record
 from tests.conftest import wait_for
@@ -30,6 +30,11 @@ def test_group_callback_exactly_once_with_a_worker_killed_mid_group(worker_proce
     wait_for(both_ran_some, timeout=60, interval=0.01, message="both workers running steps")
     workers[0].signal(signal.SIGKILL)
     workers[0].wait()
+    # Its steps in flight (running, or claimed ahead) wait for recovery: the kill cut into the group.
+    held = TaskQueue.objects.filter(
+        workflow_id=handle.pk, status=RUNNING, worker_id__contains=f":{workers[0].pid}:"
+    )
+    assert held.exists()
     assert not Record.objects.filter(key="callback").exists(), "killed too late: the group had ended"
 
     assert handle.wait(90)
