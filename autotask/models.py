@@ -249,7 +249,8 @@ class TaskQueue(models.Model):
     metadata = models.JSONField(verbose_name=_("metadata"), null=True, blank=True)
     # The workflow (chain, group, callback) this row is a step of; NULL for a plain
     # task.  Written after the insert by the workflow's enqueue, so the plain
-    # enqueue's statements stay as they were; the index holds the members only.
+    # enqueue's statements stay as they were; the index holds the members only
+    # (MySQL and MariaDB, without partial indexes: every row).
     workflow = models.ForeignKey(
         "Workflow",
         verbose_name=_("workflow"),
