@@ -139,11 +139,9 @@ def result_from_row(row, base):
     # The framework's TaskResult has no field for them: autotask's own attributes,
     # as DelayedTask.progress and .metadata read them, where the class takes
     # attributes of its own (a slotted one does not: DelayedTask(int(result.id)) has them).
-    try:
+    if hasattr(result, "__dict__"):
         object.__setattr__(result, "progress", row.get("progress"))
         object.__setattr__(result, "metadata", row.get("metadata") or {})
-    except AttributeError:
-        pass
     return result
 
 

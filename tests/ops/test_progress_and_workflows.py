@@ -11,6 +11,7 @@ from django.urls import reverse
 import autotask
 from autotask import chain, group, testing
 from autotask.context import CurrentTask, reports
+from autotask.enqueue.handle import DelayedTask
 from autotask.models import TaskQueue, Workflow
 from autotask.task import CANCELLED, DONE, RUNNING
 from autotask.tasks import delayed_task
@@ -23,7 +24,13 @@ CALLS = 100_000
 
 def mine(ran):
     """The runs of this module's tasks (schedules other modules declared may run too)."""
-    return [r for r in ran if r.name.startswith(("tests.ops.test_progress", "tests.app.workflow_tasks"))]
+    return [
+        r
+        for r in ran
+        if r.name.startswith(
+            ("tests.ops.test_progress", "tests.app.workflow_tasks", "tests.app.framework_progress")
+        )
+    ]
 
 
 @delayed_task()
@@ -201,3 +208,15 @@ def test_status_json_shows_running_progress_and_workflows():
         1,
         Workflow.objects.get().pk,
     )
+
+
+def test_a_framework_task_reports_progress_read_through_its_result():
+    fp = pytest.importorskip("tests.app.framework_progress")
+    result = fp.counts.enqueue(20)
+    (ran,) = mine(testing.run_due())
+    assert ran.status == DONE
+    handle = DelayedTask(int(result.id))
+    assert (handle.progress["done"], handle.metadata) == (20, {"kind": "framework"})
+    fresh = fp.counts.get_result(result.id)
+    if hasattr(fresh, "__dict__"):  # a TaskResult class that takes attributes of its own
+        assert fresh.progress["done"] == 20
