@@ -4,6 +4,7 @@ __version__ = "1.0.0.dev0"
 
 # Loaded on first use: importing autotask must not need Django's apps to be ready.
 _PAUSES = ("pause_queue", "resume_queue", "pause_schedule", "resume_schedule")
+_WORKFLOWS = ("chain", "group", "WorkflowHandle")
 
 
 def __getattr__(name):
@@ -11,6 +12,10 @@ def __getattr__(name):
         from .context import current_task
 
         return current_task
+    if name in _WORKFLOWS:
+        from .enqueue import workflows
+
+        return getattr(workflows, name)
     if name in _PAUSES:
         from .maintenance import pauses
 
@@ -19,4 +24,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return [*globals(), *_PAUSES, "current_task"]
+    return [*globals(), *_PAUSES, *_WORKFLOWS, "current_task"]

@@ -32,7 +32,7 @@ from .conf import conf
 from .db import get_ops
 from .exceptions import InvalidQueueName, NotADeclaredTask
 from .maintenance import pauses
-from .models import PausedQueue, Schedule, TaskQueue, Worker
+from .models import PausedQueue, Schedule, TaskQueue, Worker, Workflow
 from .task import CANCELLED, DONE, ERROR, FINISHED, RUNNING, STATUS_NAMES, WAITING
 from .timeutil import parse_iso
 
@@ -43,6 +43,7 @@ SUMMARY_ROWS = 10  # workers / schedules listed in the summary above the task li
 # these many characters, the whole value in the cell's tooltip.
 FUNCTION_CHARS = 48
 ERROR_CHARS = 60
+STEPS_SHOWN = 1_000  # steps listed on a workflow's page (the list of its steps shows them all)
 TOOLTIP_CHARS = 1_000  # of an error message, in the excerpt's tooltip
 # Times to the second (tasks often run in milliseconds), ISO 8601 whatever the language.
 DATE_FORMAT = "%Y-%m-%d"
@@ -208,6 +209,7 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "status_display",
         "scheduled_at_display",
         "duration",
+        "progress_display",
         "error_excerpt",
         "age",
     )
@@ -225,6 +227,7 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
         (None, {"fields": ("id", "function", "kind", "queue", "priority", "status", "schedule")}),
         (_("Arguments"), {"fields": ("arguments",)}),
         (_("Outcome"), {"fields": ("result_display", "error_message", "traceback_display")}),
+        (_("Progress"), {"fields": ("progress_display", "metadata_display", "workflow_display")}),
         (
             _("Timing"),
             {
@@ -304,6 +307,20 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
         if obj.started_at is None or obj.finished_at is None:
             return "-"
         return monitor.format_duration((obj.finished_at - obj.started_at).total_seconds())
+
+    @admin.display(description=_("Progress"))
+    def progress_display(self, obj):
+        return progress_bar(obj.progress)
+
+    @admin.display(description=_("Metadata"))
+    def metadata_display(self, obj):
+        return _pretty(obj.metadata) if obj.metadata else "-"
+
+    @admin.display(description=_("Workflow"))
+    def workflow_display(self, obj):
+        if obj.workflow_id is None:
+            return "-"
+        return workflow_links(obj.workflow_id, self.admin_site.name)
 
     @admin.display(description=_("Error"))
     def error_excerpt(self, obj):
@@ -654,6 +671,43 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
         }
 
 
+def progress_bar(progress):
+    """A task's progress: a bar when its total is known, and its figures and message."""
+    if not isinstance(progress, dict):
+        return "-"
+    done, total, message = progress.get("done"), progress.get("total"), progress.get("message") or ""
+    figures = f"{done:g} / {total:g}" if isinstance(total, int | float) else f"{done}"
+    bar = ""
+    if isinstance(total, int | float) and isinstance(done, int | float) and total > 0:
+        bar = format_html(
+            '<progress class="autotask-progress" max="{}" value="{}">{}%</progress> ',
+            total,
+            min(done, total),
+            round(100 * min(done, total) / total),
+        )
+    return format_html(
+        '{}<span class="autotask-progress-figures">{}</span> '
+        '<span class="autotask-progress-message">{}</span>',
+        bar,
+        figures,
+        Truncator(message).chars(ERROR_CHARS),
+    )
+
+
+def workflow_links(workflow_id, site_name="admin"):
+    """Links to a workflow's page and to the list of its steps."""
+    page = reverse(f"{site_name}:autotask_workflow_change", args=[workflow_id])
+    steps = reverse(f"{site_name}:autotask_taskqueue_changelist") + f"?workflow__id__exact={workflow_id}"
+    return format_html(
+        '<a href="{}">{} #{}</a> (<a href="{}">{}</a>)',
+        page,
+        gettext("workflow"),
+        workflow_id,
+        steps,
+        gettext("its steps"),
+    )
+
+
 def _one(task):
     """The queryset of one task row, on its database."""
     return TaskQueue.objects.using(task._state.db).filter(pk=task.pk)
@@ -883,4 +937,114 @@ class WorkerAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         # Rows are the workers' own heartbeats; a worker deletes its row on exit.
+        return False
+
+
+@admin.register(Workflow)
+class WorkflowAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Workflows (chains, groups, callbacks): the list, and each one's steps together on its page."""
+
+    list_display = (
+        "id",
+        "name",
+        "status",
+        "stage_display",
+        "remaining",
+        "failed",
+        "created_at_display",
+        "steps_link",
+    )
+    list_filter = ("status",)
+    search_fields = ("name",)
+    ordering = ("-id",)
+    fields = readonly_fields = (
+        "id",
+        "name",
+        "status",
+        "stage_display",
+        "remaining",
+        "failed",
+        "error_message",
+        "created_at_display",
+        "finished_at_display",
+        "expires_at_display",
+        "steps_display",
+    )
+    actions = ("cancel_workflows",)
+
+    created_at_display = _time_column("created_at", _("Created at"))
+    finished_at_display = _time_column("finished_at", _("Finished at"))
+    expires_at_display = _time_column("expires_at", _("Expires at"))
+
+    @admin.display(description=_("Stage"))
+    def stage_display(self, obj):
+        return f"{obj.stage + 1} / {len(obj.stages)}"
+
+    @admin.display(description=_("Steps"))
+    def steps_link(self, obj):
+        return workflow_links(obj.pk, self.admin_site.name)
+
+    @admin.display(description=_("Steps"))
+    def steps_display(self, obj):
+        """Every stage with its steps: a task's status and link once enqueued, else "pending" or "not run"."""
+        tasks = {}
+        shown = TaskQueue.objects.using(obj._state.db).filter(workflow_id=obj.pk).order_by("id")
+        for pk, function, status, options, progress in shown.values_list(
+            "pk", "function", "status", "options", "progress"
+        )[:STEPS_SHOWN]:
+            tasks.setdefault(options.get("workflow", [None, 0])[1], []).append(
+                (pk, function, status, progress)
+            )
+        later = gettext("pending") if obj.status == RUNNING else gettext("not run")
+        site = self.admin_site.name
+        rows = []
+        for index, stage in enumerate(obj.stages):
+            if index in tasks:
+                for pk, function, status, progress in tasks[index]:
+                    link = reverse(f"{site}:autotask_taskqueue_change", args=[pk])
+                    rows.append(
+                        format_html(
+                            '<tr><td>{}</td><td><a href="{}">#{}</a> {}</td>'
+                            '<td><span class="autotask-status autotask-{}">{}</span></td><td>{}</td></tr>',
+                            index + 1,
+                            link,
+                            pk,
+                            function,
+                            STATUS_CLASSES.get(status, "unknown"),
+                            STATUS_NAMES.get(status, status),
+                            progress_bar(progress),
+                        )
+                    )
+            else:
+                for spec in stage.get("steps") or [{"function": "?"}] * stage.get("size", 0):
+                    rows.append(
+                        format_html(
+                            "<tr><td>{}</td><td>{}</td><td>{}</td><td></td></tr>",
+                            index + 1,
+                            spec["function"],
+                            later,
+                        )
+                    )
+        return format_html(
+            '<table class="autotask-history"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>'
+            "</thead><tbody>{}</tbody></table>",
+            gettext("Stage"),
+            gettext("Step"),
+            gettext("Status"),
+            gettext("Progress"),
+            mark_safe("".join(rows)),  # each row built by format_html
+        )
+
+    @admin.action(description=_("Cancel selected running workflows"), permissions=["change"])
+    def cancel_workflows(self, request, queryset):
+        with transaction.atomic(using=queryset.db):
+            get_ops(queryset.db).reserve()
+            running = list(queryset.filter(status=RUNNING).select_for_update())
+            cancelled = Workflow.objects.using(queryset.db).filter(pk__in=[w.pk for w in running]).cancel()
+            log(request, running, CHANGE, gettext("Cancelled"))
+        self.message_user(
+            request, ngettext("%d workflow cancelled.", "%d workflows cancelled.", cancelled) % cancelled
+        )
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -73,6 +73,8 @@ class TaskQueueQuerySet(models.QuerySet):
         waiting = self.waiting().order_by()
         cancelled = 0
         with transaction.atomic(using=self.db):
+            # A workflow's step cancelled cancels its workflow (see WorkflowQuerySet.cancel).
+            workflows = set(waiting.filter(workflow__isnull=False).values_list("workflow_id", flat=True))
             # Queue by queue: each update's count is what the statistics add (no count read apart).
             for queue in set(waiting.values_list("queue", flat=True).distinct()):
                 count = waiting.filter(queue=queue).update(
@@ -80,6 +82,8 @@ class TaskQueueQuerySet(models.QuerySet):
                 )
                 cancelled += count
                 record_finished(self.db, queue, "cancelled", count, now)
+            if workflows:
+                Workflow.objects.using(self.db).filter(pk__in=workflows).cancel(now)
         return cancelled
 
     def retry_failed(self, now=None, attempts_for=None, key_taken=None):
@@ -239,6 +243,25 @@ class TaskQueue(models.Model):
         choices=[(code, name.capitalize()) for code, name in SCOPE_NAMES.items()],
     )
 
+    # Progress and metadata a running task reports (CurrentTask.set_progress,
+    # set_metadata): written by its worker a few times a second at most.
+    progress = models.JSONField(verbose_name=_("progress"), null=True, blank=True)
+    metadata = models.JSONField(verbose_name=_("metadata"), null=True, blank=True)
+    # The workflow (chain, group, callback) this row is a step of; NULL for a plain
+    # task.  Written after the insert by the workflow's enqueue, so the plain
+    # enqueue's statements stay as they were; the index holds the members only
+    # (MySQL and MariaDB, without partial indexes: every row).
+    workflow = models.ForeignKey(
+        "Workflow",
+        verbose_name=_("workflow"),
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="steps",
+        db_constraint=False,
+        db_index=False,
+    )
+
     objects = TaskQueueQuerySet.as_manager()
 
     class Meta:
@@ -246,6 +269,11 @@ class TaskQueue(models.Model):
         verbose_name_plural = _("Tasks")
         # Claim, recovery and pruning indexes are created per database vendor by
         # migration 0002 (partial indexes where the database has them).
+        indexes = [
+            models.Index(
+                fields=["workflow"], name="autotask_workflow_idx", condition=Q(workflow__isnull=False)
+            )
+        ]
 
     def __str__(self):
         return f"{self.function} #{self.pk} ({self.status_name})"
@@ -257,6 +285,77 @@ class TaskQueue(models.Model):
     @property
     def is_finished(self):
         return self.status in FINISHED
+
+
+class WorkflowQuerySet(models.QuerySet):
+    def cancel(self, now=None):
+        """Cancel these running workflows: their waiting steps too, no later stage runs; return how many.
+
+        Steps already running finish, their outcomes counted by no workflow.
+        """
+        now = now or timezone.now()
+        with transaction.atomic(using=self.db):
+            ids = list(self.filter(status=RUNNING).order_by("pk").values_list("pk", flat=True))
+            if not ids:
+                return 0
+            count = (
+                Workflow.objects.using(self.db)
+                .filter(pk__in=ids, status=RUNNING)
+                .update(
+                    status=CANCELLED,
+                    finished_at=now,
+                    expires_at=now + CANCELLED_KEPT,
+                    error_message="cancelled before it ended",
+                )
+            )
+            TaskQueue.objects.using(self.db).filter(workflow_id__in=ids).cancel_waiting(now)
+        return count
+
+
+class Workflow(models.Model):
+    """A chain, group or callback: its stages, and how many steps of the current one are left.
+
+    Stage 0's steps are task rows from the start; each later stage is stored
+    here (``stages``) until the transaction that finishes the last step of
+    the stage before it (``remaining`` down to 0, one row update: exactly
+    once) enqueues it with that stage's results.  See autotask.enqueue.workflows.
+    """
+
+    status = models.SmallIntegerField(verbose_name=_("status"), choices=STATUS_CHOICES, default=RUNNING)
+    name = models.CharField(verbose_name=_("name"), max_length=255, blank=True, default="")
+    # One entry per stage: {"size": steps, "steps": [step, ...]}; a step is what
+    # its task row needs (function, encoded args, queue, ...), kept for the
+    # stages not enqueued yet and its function name for the others.
+    stages = models.JSONField(verbose_name=_("stages"), default=list)
+    stage = models.PositiveIntegerField(verbose_name=_("stage"), default=0, help_text=_("The current stage."))
+    remaining = models.PositiveIntegerField(
+        verbose_name=_("remaining"), default=0, help_text=_("Steps of the current stage not finished.")
+    )
+    failed = models.PositiveIntegerField(
+        verbose_name=_("failed"), default=0, help_text=_("Steps of the current stage that failed.")
+    )
+    ttl = models.FloatField(
+        verbose_name=_("ttl"), default=300, help_text=_("Seconds it is kept once finished.")
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=timezone.now)
+    finished_at = models.DateTimeField(verbose_name=_("finished at"), null=True, blank=True)
+    expires_at = models.DateTimeField(
+        verbose_name=_("expires at"), null=True, blank=True, help_text=_("Deleted after this.")
+    )
+    error_message = models.TextField(verbose_name=_("error message"), blank=True, default="")
+
+    objects = WorkflowQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("Workflow")
+        verbose_name_plural = _("Workflows")
+
+    def __str__(self):
+        return f"{self.name or 'workflow'} #{self.pk} ({STATUS_NAMES.get(self.status, self.status)})"
+
+    @property
+    def status_name(self):
+        return STATUS_NAMES.get(self.status, str(self.status))
 
 
 class Schedule(models.Model):
@@ -456,4 +555,5 @@ __all__ = [
     "TaskStats",
     "TaskStatsTotal",
     "Worker",
+    "Workflow",
 ]

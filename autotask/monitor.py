@@ -31,9 +31,10 @@ from .models import (
     TaskQueue,
     TaskStats,
     Worker,
+    Workflow,
     bucket_fields,
 )
-from .task import ERROR, RUNNING, STATUS_NAMES, WAITING
+from .task import ERROR, FINISHED, RUNNING, STATUS_NAMES, WAITING
 from .timeutil import aware_utc, iso_or_value, stored
 
 logger = logging.getLogger("autotask")
@@ -165,6 +166,26 @@ def snapshot(using=None, now=None, worker_timeout=None):
     snap.paused = _paused(using)
     snap.database = pooling.describe(connections[using])
     return snap
+
+
+PROGRESS_SHOWN = 50  # running tasks with their progress in autotask_status --json
+
+
+def activity(using=None):
+    """What runs now, beyond the counts: running tasks' progress, and workflows per state (two queries)."""
+    using = using or conf.DATABASE
+    running = (
+        TaskQueue.objects.using(using)
+        .filter(status=RUNNING, progress__isnull=False)
+        .order_by("id")
+        .values("id", "function", "queue", "worker_id", "progress", "metadata", "workflow_id")[
+            :PROGRESS_SHOWN
+        ]
+    )
+    workflows = dict.fromkeys((STATUS_NAMES[s] for s in (RUNNING, *FINISHED)), 0)
+    for row in Workflow.objects.using(using).order_by().values("status").annotate(count=Count("id")):
+        workflows[STATUS_NAMES.get(row["status"], str(row["status"]))] = row["count"]
+    return {"running_progress": list(running), "workflows": workflows}
 
 
 def finished_since(using, since):

@@ -12,6 +12,7 @@ from .definitions import registry, unique
 from .definitions.options import FROM_SETTING, TaskOptions, function_path
 from .definitions.schedules import CronFactory, PeriodicFactory, ScheduledFunction
 from .enqueue.handle import DelayedTask
+from .enqueue.workflows import Group, Step, Workflow, WorkflowHandle, chain, group
 from .task import CANCELLED, DONE, ERROR, RUNNING, WAITING
 
 P = ParamSpec("P")
@@ -26,9 +27,15 @@ __all__ = [
     "WAITING",
     "Call",
     "DelayedTask",
+    "Group",
+    "Step",
     "Task",
+    "Workflow",
+    "WorkflowHandle",
+    "chain",
     "cron_task",
     "delayed_task",
+    "group",
     "periodic_task",
 ]
 
@@ -129,6 +136,14 @@ class Task(Generic[P, R]):
             if duplicate:
                 handle.duplicate = True
         return handles
+
+    def step(self, *args: Any, **kwargs: Any) -> Step:
+        """This call as a step of a workflow (:func:`chain`, :func:`group`); nothing is stored yet.
+
+        A step after a workflow's first stage gets the previous stage's result
+        as its first argument, before ``args``.
+        """
+        return Step(self.name, self.func, self.options, args, kwargs, self.database)
 
     def run(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Call the function here and now, synchronously."""

@@ -41,9 +41,11 @@ from django.utils import timezone
 
 from . import serialization
 from .conf import conf
+from .context import reports
 from .db import get_ops
 from .db.base import CLAIM_COLUMNS, ClaimedTask
 from .definitions.options import function_path
+from .enqueue import workflows
 from .enqueue.handle import DelayedTask
 from .maintenance import scheduling
 from .models import TaskQueue
@@ -103,10 +105,20 @@ def _run(task: ClaimedTask, using: str, worker_id: str) -> Ran:
     ops = get_ops(using)
     with transaction.atomic(using=using):
         # The task shares the test's connection and transaction: they stay open.
-        outcome = executor.execute(task, worker_id, release_connections=False)
+        reports.consume(worker_id)
+        try:
+            outcome = executor.execute(task, worker_id, release_connections=False)
+        finally:
+            taken = reports.take(worker_id, {task.id})
+            reports.release(worker_id)
         if outcome.status != DONE:
             transaction.set_rollback(True, using=using)
-    ops.finish(worker_id, [outcome])
+    ops.write_reports(worker_id, taken)
+    if workflows.is_step(task.options) and outcome.status != WAITING:
+        outcome.workflow = task.options["workflow"]
+        workflows.finish_steps(ops, worker_id, [outcome])
+    else:
+        ops.finish(worker_id, [outcome])
     result = None
     if outcome.status == DONE and outcome.result is not None:
         result = serialization.decode_value(outcome.result)

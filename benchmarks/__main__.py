@@ -34,6 +34,7 @@ BENCHMARKS = (
     "unique",
     "pgbouncer",
     "big",
+    "workflows",
 )
 DEFAULT = {
     "postgresql": ("throughput", "pickup", "enqueue", "bulk"),

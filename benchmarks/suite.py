@@ -329,6 +329,12 @@ class Suite:
             note=f"{ours / reference:.0%} of the unkeyed figure (target: at least 50 %)",
         )
 
+    def run_workflows(self):
+        """A group of no-op tasks with a callback against plain tasks; set_progress in a loop."""
+        from benchmarks import workflows
+
+        workflows.run(self)
+
     def run_workers4(self):
         """SQLite: four worker processes share the work, with no error and no task run twice.
 

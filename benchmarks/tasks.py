@@ -44,3 +44,48 @@ def unique_noop(key):
 @delayed_task(ttl=CHURN_TTL)
 def churn_noop():
     """Do nothing, kept only CHURN_TTL seconds once done: the big benchmark's sustained load."""
+
+
+@delayed_task
+def gather(results):
+    """A group's callback: receives the group's results (the workflows benchmark)."""
+    return len(results)
+
+
+@delayed_task
+def progress_loop(n, report):
+    """Run ``n`` iterations of a small unit of work, calling set_progress in each if ``report``.
+
+    Returns the loop's own seconds (the workflows benchmark compares the two).
+    """
+    import hashlib
+
+    from autotask import current_task
+
+    task = current_task()
+    payload = b"x" * 64
+    started = time.perf_counter()
+    if report:
+        for done in range(n):
+            hashlib.sha256(payload).digest()
+            task.set_progress(done + 1, n)
+    else:
+        for _done in range(n):
+            hashlib.sha256(payload).digest()
+    return time.perf_counter() - started
+
+
+@delayed_task
+def progress_loop_empty(n, report):
+    """The same loop with no work in it: the bare cost of set_progress against an empty iteration."""
+    from autotask import current_task
+
+    task = current_task()
+    started = time.perf_counter()
+    if report:
+        for done in range(n):
+            task.set_progress(done + 1, n)
+    else:
+        for _done in range(n):
+            pass
+    return time.perf_counter() - started

@@ -41,6 +41,8 @@ ROW_FIELDS = (
     "options",
     "worker_id",
     "history",
+    "progress",
+    "metadata",
 )
 
 
@@ -134,6 +136,12 @@ def result_from_row(row, base):
     )
     if status == DONE and row["result"] is not None:
         object.__setattr__(result, "_return_value", serialization.decode_value(row["result"]))
+    # The framework's TaskResult has no field for them: autotask's own attributes,
+    # as DelayedTask.progress and .metadata read them, where the class takes
+    # attributes of its own (a slotted one does not: DelayedTask(int(result.id)) has them).
+    if hasattr(result, "__dict__"):
+        object.__setattr__(result, "progress", row.get("progress"))
+        object.__setattr__(result, "metadata", row.get("metadata") or {})
     return result
 
 

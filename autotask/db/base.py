@@ -181,6 +181,9 @@ class Outcome:
     expires_at: object = None
     history: list = field(default_factory=list)
     schedule_id: int | None = None  # set for runs of periodic/cron tasks
+    # [workflow id, stage] of a workflow's step, set by the worker (not written;
+    # a class default, not a field: a plain task's outcome pays nothing for it).
+    workflow = None
 
 
 class Lapsed(NamedTuple):
@@ -216,6 +219,8 @@ class Driver:
         "insert_calls",
         "insert_unique",
         "insert_unique_many",
+        "insert_steps",
+        "count_steps",
         "notify",
         "cursor",
         # the worker
@@ -224,6 +229,8 @@ class Driver:
         "start",
         "finish",
         "finish_and_claim",
+        "finish_each",
+        "write_reports",
         "release",
         "renew_leases",
         "next_due",
@@ -253,6 +260,7 @@ class Driver:
         "_run_claim",
         "_execute_hot",
         "_insert_one",
+        "_insert_steps",
         "_returning_notify",
         "_execute_insert",
         "_direct_cursor",
@@ -294,11 +302,12 @@ class Driver:
         # Imported here, not at module level: the decorators import this module,
         # and must stay importable when 'autotask' is missing from INSTALLED_APPS
         # so that the system check (autotask.E012) can say so.
-        from ..models import PausedQueue, TaskQueue
+        from ..models import PausedQueue, TaskQueue, Workflow
 
         self.connection = connection
         self.table = self._quote(TaskQueue._meta.db_table)
         self.paused_table = self._quote(PausedQueue._meta.db_table)
+        self.workflow_table = self._quote(Workflow._meta.db_table)
         self.one_row_sql = {}  # notify or not -> the one-row INSERT
 
     # -- helpers ---------------------------------------------------------
@@ -378,6 +387,57 @@ class Driver:
             if notify:
                 self.notify(cursor, {t.queue for t in tasks if t.due})
         return ids
+
+    def insert_steps(self, tasks, workflow_id, notify=True):
+        """Insert the rows of a workflow's steps, ``workflow_id`` written with them; their ids in order.
+
+        The plain enqueue's statements never write that column: only a
+        workflow's steps pay for it.  Statements of up to ``insert_batch_size``
+        rows; the caller holds the transaction.
+        """
+        ids = []
+        for start in range(0, len(tasks), self.insert_batch_size):
+            ids.extend(self._insert_steps(tasks[start : start + self.insert_batch_size], workflow_id, notify))
+        return ids
+
+    def _insert_steps(self, tasks, workflow_id, notify):
+        columns = (*INSERT_COLUMNS, "workflow_id")
+        row = "(" + ", ".join(self._param(f"{c}_{{i}}", COLUMN[c]) for c in columns) + ")"
+        sql = f"INSERT INTO {self.table} ({', '.join(columns)}) VALUES " + ", ".join(
+            row.format(i=i) for i in range(len(tasks))
+        )
+        params = {f"workflow_id_{i}": workflow_id for i in range(len(tasks))}
+        params |= {f"{c}_{i}": v for i, task in enumerate(tasks) for c, v in task.values(self).items()}
+        with self.cursor() as cursor:
+            ids = self._execute_insert(cursor, sql, params, len(tasks))
+            if notify:
+                self.notify(cursor, {t.queue for t in tasks if t.due})
+        return ids
+
+    def count_steps(self, workflow_id, stage, ended, failed):
+        """Count ``ended`` steps of a running workflow's ``stage`` (``failed`` of them failed).
+
+        Return (remaining, failed) as counted now, or None when the workflow
+        is no longer running that stage.  The caller holds the transaction
+        that wrote the steps' outcomes; the row stays locked until it ends.
+        """
+        sql = (
+            f"UPDATE {self.workflow_table} SET remaining = remaining - %(ended)s, "
+            "failed = failed + %(failed)s WHERE id = %(id)s AND stage = %(stage)s AND status = %(running)s"
+        )
+        params = {"ended": ended, "failed": failed, "id": workflow_id, "stage": stage, "running": RUNNING}
+        with self.cursor() as cursor:
+            if self.supports_update_returning:
+                cursor.execute(sql + " RETURNING remaining, failed", params)
+                row = cursor.fetchone()
+                return None if row is None else tuple(row)
+            cursor.execute(sql, params)
+            if cursor.rowcount != 1:
+                return None
+            cursor.execute(
+                f"SELECT remaining, failed FROM {self.workflow_table} WHERE id = %s", [workflow_id]
+            )
+            return tuple(cursor.fetchone())
 
     def insert_unique(self, task, notify=True):
         """Insert ``task`` (with a ``unique_key``) unless a row with its key is in scope.
@@ -689,6 +749,52 @@ class Driver:
         with transaction.atomic(using=self.connection.alias, savepoint=False), self.cursor() as cursor:
             cursor.executemany(sql, params)
 
+    def finish_each(self, worker_id, outcomes):
+        """:meth:`finish`, returning the ids of the rows written (this worker still held them).
+
+        For outcomes whose writing must be followed by more in the same
+        transaction (a workflow's steps): the caller holds the transaction.
+        """
+        sql = (
+            f"UPDATE {self.table} SET {self._outcome_set()} "
+            "WHERE id = %(id)s AND status = %(running)s AND worker_id = %(worker_id)s"
+        )
+        guard = {"running": RUNNING, "worker_id": worker_id}
+        written = []
+        with self.cursor() as cursor:
+            for outcome in outcomes:
+                cursor.execute(sql, {**self._outcome_params(outcome), "id": outcome.id, **guard})
+                if cursor.rowcount == 1:
+                    written.append(outcome.id)
+        return written
+
+    def write_reports(self, worker_id, reports):
+        """Write running tasks' progress and metadata: ``reports`` is {id: (progress, metadata)}.
+
+        A value None leaves the column as it is; a row this worker no longer
+        runs is left alone.  One transaction for the batch.
+        """
+        if not reports:
+            return
+        progress, metadata = COLUMN["progress"], COLUMN["metadata"]
+        sql = (
+            f"UPDATE {self.table} SET progress = COALESCE({self._param('progress', progress)}, progress), "
+            f"metadata = COALESCE({self._param('metadata', metadata)}, metadata) "
+            "WHERE id = %(id)s AND status = %(running)s AND worker_id = %(worker_id)s"
+        )
+        params = [
+            {
+                "progress": None if p is None else _json_text(p),
+                "metadata": None if m is None else _json_text(m),
+                "id": pk,
+                "running": RUNNING,
+                "worker_id": worker_id,
+            }
+            for pk, (p, m) in sorted(reports.items())
+        ]
+        with transaction.atomic(using=self.connection.alias, savepoint=False), self.cursor() as cursor:
+            cursor.executemany(sql, params)
+
     def finish_and_claim(self, worker_id, outcomes, queues, limit, lease_until, now, started=True):
         """Write ``outcomes``, then claim up to ``limit`` tasks (see :meth:`claim`); return those.
 
@@ -820,15 +926,25 @@ class Driver:
             return cursor.rowcount
 
     def prune(self, now, limit):
-        """Delete up to ``limit`` finished rows whose ttl lapsed; return how many."""
+        """Delete up to ``limit`` finished rows whose ttl lapsed; return how many.
+
+        The steps of a running workflow stay: a later stage reads their results.
+        """
         statuses = ", ".join(str(s) for s in FINISHED)
         with self.cursor() as cursor:
             cursor.execute(
                 f"DELETE FROM {self.table} WHERE id IN (SELECT id FROM {self.table} "
-                f"WHERE status IN ({statuses}) AND expires_at <= %s LIMIT %s)",
+                f"WHERE status IN ({statuses}) AND expires_at <= %s AND {self._not_held()} LIMIT %s)",
                 [self._dt(now), limit],
             )
             return cursor.rowcount
+
+    def _not_held(self):
+        """A row no running workflow keeps (see prune): an uncorrelated subquery, evaluated once."""
+        return (
+            f"(workflow_id IS NULL OR workflow_id NOT IN "
+            f"(SELECT id FROM {self.workflow_table} WHERE status = {RUNNING}))"
+        )
 
     # -- wake-ups --------------------------------------------------------
 

@@ -48,6 +48,11 @@ COLUMNS = (
     # the plain enqueue's statements stay as they were.
     Column("unique_key", "text", inserted=False),
     Column("unique_scope", "smallint", inserted=False),
+    # Written by the running task's worker (Driver.write_reports) and by a
+    # workflow's enqueue, never by the plain enqueue, claim or finish.
+    Column("progress", "jsonb", json=True, inserted=False),
+    Column("metadata", "jsonb", json=True, inserted=False),
+    Column("workflow_id", "bigint", inserted=False),
 )
 COLUMN = {column.name: column for column in COLUMNS}
 

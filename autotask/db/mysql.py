@@ -279,7 +279,10 @@ class MysqlDriver(Driver):
         statuses = ", ".join(str(s) for s in FINISHED)
         expired = f"status IN ({statuses}) AND expires_at <= %s"
         with self.cursor() as cursor:
-            cursor.execute(f"SELECT id FROM {self.table} WHERE {expired} LIMIT %s", [self._dt(now), limit])
+            cursor.execute(
+                f"SELECT id FROM {self.table} WHERE {expired} AND {self._not_held()} LIMIT %s",
+                [self._dt(now), limit],
+            )
             ids = [row[0] for row in cursor.fetchall()]
             if not ids:
                 return 0

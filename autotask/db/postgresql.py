@@ -99,6 +99,12 @@ INSERT_ROWS = (
     "WITH ins AS (INSERT INTO {table} ({inserted}) "
     "SELECT {select} FROM {source} RETURNING id) SELECT ins.id FROM ins"
 )
+# The bulk insert of rows with other columns than INSERT_COLUMNS ({columns}:
+# a workflow's steps, with their workflow_id).
+INSERT_WITH = (
+    "WITH ins AS (INSERT INTO {table} ({columns}) SELECT {select} FROM {source} RETURNING id) "
+    "SELECT ins.id FROM ins"
+)
 # The bulk insert of rows with unique keys (see PostgresDriver.insert_unique_many):
 # {columns} are INSERT_COLUMNS and the unique ones; {order} is the key's position.
 INSERT_KEYED = (
@@ -141,6 +147,7 @@ def statements(table):
             "START": START,
             "OUTCOMES": OUTCOMES,
             "INSERT_ROWS": INSERT_ROWS,
+            "INSERT_WITH": INSERT_WITH,
             "INSERT_KEYED": INSERT_KEYED,
             "FIND_UNIQUE_MANY": FIND_UNIQUE_MANY,
             "INSERT_CALLS": INSERT_CALLS,
@@ -255,6 +262,13 @@ class PostgresDriver(Driver):
             return super().insert_tasks(tasks, notify)
         queues = sorted({t.queue for t in tasks if t.due}) if notify else []
         sql, params = self._insert_statement([task.values(self) for task in tasks])
+        return self._execute_insert_many(sql, params, queues)
+
+    def _insert_steps(self, tasks, workflow_id, notify):
+        """A workflow's steps in one statement, as insert_tasks: each column sent once unless it varies."""
+        queues = sorted({t.queue for t in tasks if t.due}) if notify else []
+        rows = [{**task.values(self), "workflow_id": workflow_id} for task in tasks]
+        sql, params = self._insert_statement(rows, (*INSERT_COLUMNS, "workflow_id"), "INSERT_WITH")
         return self._execute_insert_many(sql, params, queues)
 
     def insert_calls(self, template, args_list, notify=True):
@@ -385,6 +399,15 @@ class PostgresDriver(Driver):
             sql = f"WITH done AS ({finish_sql}) {claim_sql}"
             rows = self._run_claim(cursor, sql, finish_params | claim_params, queues)
         return sorted(map(ClaimedTask.from_row, rows), key=ClaimedTask.run_order)
+
+    def finish_each(self, worker_id, outcomes):
+        """Write a batch of outcomes in one statement; return the ids written."""
+        if not outcomes:
+            return []
+        sql, params = self._finish_statement(worker_id, outcomes)
+        with self.cursor() as cursor:
+            cursor.execute(sql + " RETURNING t.id", params)
+            return [row[0] for row in cursor.fetchall()]
 
     # Planner settings for a claim of all queues or of one: a claim index then
     # hands the rows over in claim order, and a sort is never the better plan.

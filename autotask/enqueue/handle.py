@@ -88,6 +88,20 @@ class DelayedTask(Generic[R]):
         return self._field("traceback", "")
 
     @property
+    def progress(self) -> dict[str, Any] | None:
+        """The progress the task last reported (``done``, ``total``, ``message``, ``at``), or None.
+
+        Written by its worker a few times a second at most while it runs, and
+        once more when it ends; a retry keeps it until the new attempt reports.
+        """
+        return self._field("progress")
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The metadata the task set (``current_task().set_metadata``); {} if none."""
+        return self._field("metadata") or {}
+
+    @property
     def attempts(self) -> int:
         """How many times a worker has started this task."""
         return self._field("attempts", 0)

@@ -6,6 +6,8 @@ import time
 from django.utils import timezone
 
 from ..conf import conf
+from ..models import Workflow
+from ..task import FINISHED
 
 logger = logging.getLogger("autotask")
 
@@ -38,4 +40,14 @@ def prune_pass(ops, now=None, batch=None, budget=None):
             break
     if total:
         logger.info("pruned %s expired task rows", total, extra={"outcome": "pruned", "count": total})
+    prune_workflows(ops.connection.alias, now, batch)
     return total, deleted < batch
+
+
+def prune_workflows(using, now, batch):
+    """Delete up to ``batch`` ended workflows whose ttl lapsed (their steps are pruned as tasks)."""
+    ended = Workflow.objects.using(using).filter(status__in=FINISHED, expires_at__lte=now).order_by()
+    ids = list(ended.values_list("id", flat=True)[:batch])
+    if ids:
+        Workflow.objects.using(using).filter(id__in=ids, status__in=FINISHED).delete()
+    return len(ids)

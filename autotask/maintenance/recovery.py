@@ -4,6 +4,7 @@ import logging
 import time
 from collections import Counter
 
+from django.db import transaction
 from django.utils import timezone
 
 from ..db.base import Outcome
@@ -55,7 +56,11 @@ def recover_batch(ops, lapsed, now=None):
     for row in lapsed:
         if row.started:
             outcomes[row.id] = (row.worker_id, _lost_outcome(row, now))
-    released = ops.release_lapsed(now, [outcome for _, outcome in outcomes.values()])
+    steps = [row for row in lapsed if row.started and "workflow" in row.options]
+    if steps:
+        released = _release_steps(ops, now, outcomes, steps)
+    else:
+        released = ops.release_lapsed(now, [outcome for _, outcome in outcomes.values()])
     _count_released(ops, lapsed, outcomes, released, now)
     for task_id in released:
         worker_id, outcome = outcomes[task_id]
@@ -66,6 +71,20 @@ def recover_batch(ops, lapsed, now=None):
             extra={"task_id": task_id, "worker_id": worker_id, "outcome": "recovered"},
         )
     return given_back + len(released)
+
+
+def _release_steps(ops, now, outcomes, steps):
+    """release_lapsed, and the workflow steps it marked ERROR counted by their workflows: one transaction."""
+    # Here: the workflows' enqueue sits above maintenance's imports of the models.
+    from ..enqueue.workflows import steps_ended
+
+    tags = {row.id: row.options["workflow"] for row in steps}
+    with transaction.atomic(using=ops.connection.alias, savepoint=False):
+        released = ops.release_lapsed(now, [outcome for _, outcome in outcomes.values()])
+        ended = [(pk, tags[pk], ERROR) for pk in released if pk in tags and outcomes[pk][1].status == ERROR]
+        if ended:
+            steps_ended(ops, ended, now)
+    return released
 
 
 def _count_released(ops, lapsed, outcomes, released, now):

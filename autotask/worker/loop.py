@@ -19,7 +19,9 @@ from django.utils import timezone
 
 from .. import tracing
 from ..conf import conf
+from ..context import reports
 from ..db import hint_for, new_ops, pooling
+from ..enqueue import workflows
 from ..maintenance import pruning, scheduling
 from ..maintenance.heartbeat import forget_worker, heartbeat
 from ..maintenance.recovery import recover
@@ -35,6 +37,9 @@ from .stats import TaskStatsBuffer
 from .wakeups import MAX_BACKOFF, Wakeups
 
 logger = logging.getLogger("autotask")
+
+# Progress and metadata of running tasks are written at most this often (seconds).
+REPORT_INTERVAL = 0.5
 
 
 class StopState:
@@ -131,6 +136,12 @@ class Worker:
         self.timers = Timers()
         self.stats = {"done": 0, "failed": 0, "retried": 0}
         self.task_stats = TaskStatsBuffer()  # the figures of the dashboard and the metrics
+        # Workflow steps among the pending outcomes (main thread): see _write_steps.
+        self.steps_pending = False
+        # Progress and metadata (context.reports): when next written, and what a
+        # database error left unwritten (main thread).
+        self.reports_due = 0.0
+        self.unwritten_reports = {}
 
     @property
     def running(self):
@@ -146,6 +157,7 @@ class Worker:
         if self.parent:
             self.parent.watch(self._parent_gone)
         executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="autotask-task")
+        reports.consume(self.worker_id, self.wake)  # a task's first report wakes the loop to time its write
         logger.info(
             "worker %s started (queues: %s, concurrency %s)",
             self.worker_id,
@@ -166,6 +178,7 @@ class Worker:
             executor.shutdown(wait=True)
             self._flush()
             self._write_stats()
+            reports.release(self.worker_id)
             self._close()
         logger.info("worker %s stopped", self.worker_id, extra={"worker_id": self.worker_id, **self.stats})
         return 0
@@ -219,6 +232,8 @@ class Worker:
             self._maintain()
             if self.task_stats.due():
                 self._write_stats()
+            if self.unwritten_reports or (reports.changed and time.monotonic() >= self.reports_due):
+                self._write_reports()
             self._release_if_held()
             wanted = self.sizing.claim_size(pool.running, pool.buffered())
             claimed, started = self._claim(wanted) if wanted else ([], True)  # writes the outcomes too
@@ -301,6 +316,8 @@ class Worker:
 
         Return the tasks and whether the claim marked them started.
         """
+        if self.steps_pending or reports.changed:
+            self._before_outcomes()
         now = timezone.now()
         written = self.outcomes.pending
         clock = time.monotonic()
@@ -320,16 +337,56 @@ class Worker:
     def _flush(self):
         """Write the outcomes of finished tasks in one batch."""
         self._collect()
+        if self.steps_pending or reports.changed:
+            self._before_outcomes()
         written = self.outcomes.pending
         if written and self.ops_safe(self.ops.finish, self.worker_id, written) is not False:
             self._written(written)
 
-    def _written(self, written):
+    def _written(self, written, forget=True):
         """Forget ``written`` outcomes (now stored) and do what follows storing them."""
-        self.outcomes.written()
+        if forget:
+            self.outcomes.written()
         scheduled = [outcome for outcome in written if outcome.schedule_id]
         if scheduled:
             self.ops_safe(scheduling.record_outcomes, self.using, scheduled)
+
+    def _before_outcomes(self):
+        """Written before the pending outcomes: the ended tasks' last reports, the workflow steps."""
+        ended = {outcome.id for outcome in self.outcomes.pending}
+        if reports.changed and ended:
+            self._write_reports(ended)
+        if self.steps_pending:
+            self._write_steps()
+
+    def _write_reports(self, only=None):
+        """Write the progress and metadata the tasks reported (``only``: of these task ids)."""
+        taken = reports.take(self.worker_id, only)
+        if only is None:
+            self.reports_due = time.monotonic() + REPORT_INTERVAL
+        if self.unwritten_reports:
+            taken = {**self.unwritten_reports, **taken}
+        if not taken:
+            return
+        if self.ops_safe(self.ops.write_reports, self.worker_id, taken) is False:
+            self.unwritten_reports = taken
+        else:
+            self.unwritten_reports = {}
+
+    def _write_steps(self):
+        """Write the final outcomes of workflow steps, each batch with its workflows' advance.
+
+        Their own transaction (see workflows.finish_steps); the other outcomes
+        stay for the batched finish.  Retries of steps are plain outcomes.
+        """
+        pending = self.outcomes.pending
+        steps = [o for o in pending if o.workflow is not None and o.status != WAITING]
+        if steps and self.ops_safe(workflows.finish_steps, self.ops, self.worker_id, steps) is False:
+            return  # kept pending: written with the next batch
+        self.steps_pending = False
+        if steps:
+            self.outcomes.pending = [o for o in pending if o.workflow is None or o.status == WAITING]
+            self._written(steps, forget=False)
 
     def _write_stats(self):
         """Write this worker's statistics (kept for the next write after a database error)."""
@@ -349,6 +406,9 @@ class Worker:
         if ended or runners_done:
             for task, outcome, seconds, started_wall in ended:
                 self.sizing.timed(seconds)
+                if outcome is not None and "workflow" in task.options:
+                    outcome.workflow = task.options["workflow"]
+                    self.steps_pending = True
                 if outcome is not None:
                     self._count(outcome)
                     self.task_stats.add(task, outcome, seconds, started_wall)
@@ -376,6 +436,8 @@ class Worker:
         """Sleep until a task finishes, a notification or signal arrives, or ``timeout``."""
         if timeout is None:
             timeout = self.timers.seconds_to_next()
+        if reports.changed:
+            timeout = min(timeout, max(0.0, self.reports_due - time.monotonic()))
         timeout = self.stop_state.cap(timeout)
         # A change in the database is watched only while a slot is free to run
         # what another process enqueued.

@@ -77,7 +77,8 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read the task tables: {exc}{hint_for(exc)}") from exc
         problems = snap.problems(max_wait=options["max_wait"], require_worker=not options["no_worker_check"])
         if options["json"]:
-            data = {**snap.as_dict(), "healthy": not problems, "problems": problems}
+            activity = monitor.activity(options["database"] or conf.DATABASE)
+            data = {**snap.as_dict(), **activity, "healthy": not problems, "problems": problems}
             self.stdout.write(json.dumps(data, indent=2))
         else:
             self._print(snap, problems)
