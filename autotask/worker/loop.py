@@ -28,6 +28,7 @@ from ..maintenance.stats import prune_stats, write_stats
 from ..maintenance.timers import Timers
 from ..task import DONE, WAITING
 from . import identity
+from .aio import AsyncRunner
 from .claims import ClaimSizing
 from .outcomes import Outcomes
 from .parent import ParentLink
@@ -82,6 +83,7 @@ class Worker:
         queues=None,
         concurrency=None,
         drain=False,
+        async_concurrency=None,
         idle_time=None,
         listen=None,
         using=None,
@@ -91,6 +93,7 @@ class Worker:
     ):
         self.queues = list(queues or conf.QUEUES or []) or None
         self.concurrency = concurrency or conf.CONCURRENCY
+        self.async_concurrency = conf.ASYNC_CONCURRENCY if async_concurrency is None else async_concurrency
         self.drain = drain
         self.idle_time = conf.HANDLE_TASK_IDLE_TIME if idle_time is None else idle_time
         listen = conf.LISTEN if listen is None else listen
@@ -116,7 +119,15 @@ class Worker:
         self.sizing = ClaimSizing(self.concurrency)
         self.outcomes = Outcomes()
         self.wakeups = Wakeups(self.ops, self.queues, listen)
-        self.pool = TaskPool(self.concurrency, self.worker_id, self.sizing, self.outcomes, self.wakeups)
+        # async def tasks run on an event loop of their own (none: on the threads, one at a time each).
+        self.aio = (
+            AsyncRunner(self.async_concurrency, self.worker_id, self.outcomes, self.wakeups)
+            if self.async_concurrency
+            else None
+        )
+        self.pool = TaskPool(
+            self.concurrency, self.worker_id, self.sizing, self.outcomes, self.wakeups, self.aio
+        )
         self.stop_state = StopState()
         self.parent = ParentLink.from_environ()  # the Django process that started this worker, if any
         self.failures = 0
@@ -139,10 +150,11 @@ class Worker:
             self.parent.watch(self._parent_gone)
         executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="autotask-task")
         logger.info(
-            "worker %s started (queues: %s, concurrency %s)",
+            "worker %s started (queues: %s, concurrency %s, async concurrency %s)",
             self.worker_id,
             ",".join(self.queues or ["all"]),
             self.concurrency,
+            self.async_concurrency,
             extra={"worker_id": self.worker_id},
         )
         if conf.TRACING and tracing.unconfigured():
@@ -156,6 +168,8 @@ class Worker:
             self._loop(executor)
         finally:
             executor.shutdown(wait=True)
+            if self.aio:
+                self.aio.close()
             self._flush()
             self._write_stats()
             self._close()
@@ -212,6 +226,7 @@ class Worker:
             if self.task_stats.due():
                 self._write_stats()
             self._release_if_held()
+            self.sizing.concurrency = pool.slots  # the event loop's slots count once an async task was seen
             wanted = self.sizing.claim_size(pool.running, pool.buffered())
             claimed, started = self._claim(wanted) if wanted else ([], True)  # writes the outcomes too
             if not wanted and self.outcomes.due(pool.busy()):
@@ -226,7 +241,7 @@ class Worker:
                 return
             if self.title:
                 self.title.show(f"running {pool.running}" if pool.running else "idle")
-            if pool.running < self.concurrency:
+            if pool.running < pool.slots:
                 self._wait(self._idle_timeout())
             else:
                 # Every slot is busy (after a full claim, the buffer too): wait for
@@ -298,7 +313,7 @@ class Worker:
         clock = time.monotonic()
         # Tasks for the idle slots start at once: claimed as started.  A claim
         # beyond them only claims; _start_ahead marks them as they are needed.
-        started = free <= self.concurrency - self.pool.running and not self.pool.ahead
+        started = self.pool.claim_started(free)
         lease_until = now + self.lease
         claimed = self.ops_safe(
             self.ops.finish_and_claim, self.worker_id, written, self.queues, free, lease_until, now, started
@@ -371,7 +386,7 @@ class Worker:
         timeout = self.stop_state.cap(timeout)
         # A change in the database is watched only while a slot is free to run
         # what another process enqueued.
-        watch = self.pool.running < self.concurrency and not self.stop_state.stopping
+        watch = self.pool.running < self.pool.slots and not self.stop_state.stopping
         readable = self.wakeups.wait(timeout, [self.parent] if self.parent else [], watch)
         if self.parent and self.parent in readable:
             self._check_parent()  # end of file: the Django process that started this worker ended
