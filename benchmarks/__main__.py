@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ("throughput", "pickup", "enqueue", "bulk", "workers4", "scale", "memory", "unique")
+BENCHMARKS = ("throughput", "pickup", "enqueue", "bulk", "workers4", "scale", "memory", "unique", "async")
 DEFAULT = {
     "postgresql": ("throughput", "pickup", "enqueue", "bulk"),
     "sqlite": ("throughput", "enqueue", "bulk", "workers4"),
@@ -92,6 +92,15 @@ def parser():
         type=_positive,
         default=1_000_000,
         help="waiting rows, and finished rows, for --scale (1,000,000 each)",
+    )
+    p.add_argument(
+        "--async-tasks", type=_positive, default=10_000, help="async tasks per run of --only async (10,000)"
+    )
+    p.add_argument(
+        "--async-concurrency",
+        type=_positive,
+        default=1_000,
+        help="the worker's AUTOTASK_ASYNC_CONCURRENCY in --only async (1,000)",
     )
     p.add_argument("--memory-tasks", type=_positive, default=100_000, help="tasks for --memory (100,000)")
     return p

@@ -138,6 +138,7 @@ class AsyncRunner:
             # context variable the task sets) is that task's alone.
             handle = loop.create_task(self._run(task), context=contextvars.Context())
             self.tasks[handle] = task
+            handle.add_done_callback(self._forget)
         self.last_start = time.monotonic()
 
     async def _run(self, task):
@@ -152,12 +153,14 @@ class AsyncRunner:
             logger.exception("executing task %s crashed the executor", task.id)
             outcome = None
         finally:
-            self.tasks.pop(asyncio.current_task(), None)
             with self.lock:
                 self.in_flight -= 1
         self.outcomes.report(task, outcome, time.monotonic() - clock, started_wall)
         if not self.wakeups.nudged:
             self.wakeups.nudge()  # collect the outcome; a slot is free for the next claim
+
+    def _forget(self, handle):
+        del self.tasks[handle]
 
     async def _attempt(self, task):
         """One attempt: prepared, awaited and finished by the executor's :class:`Run`."""

@@ -226,7 +226,7 @@ class Worker:
             if self.task_stats.due():
                 self._write_stats()
             self._release_if_held()
-            self.sizing.concurrency = pool.slots  # the event loop's slots count once an async task was seen
+            self.sizing.loop_slots = pool.slots - self.concurrency  # once an async task was seen
             wanted = self.sizing.claim_size(pool.running, pool.buffered())
             claimed, started = self._claim(wanted) if wanted else ([], True)  # writes the outcomes too
             if not wanted and self.outcomes.due(pool.busy()):
