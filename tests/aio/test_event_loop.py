@@ -151,3 +151,47 @@ def test_the_async_orm_and_sync_to_async_work_inside_tasks(worker_process):
     assert len(records("orm-")) == 20
     code, out = worker.stop()
     assert code == 0, out
+
+
+def test_connections_opened_through_sync_to_async_are_released_after_the_task(worker_process):
+    used = aio_tasks.uses_the_orm("conn-")
+    checked = aio_tasks.finds_the_orm_connection_open()
+    worker = worker_process("--async-concurrency", "1")  # one after the other
+    wait_for(finished([used.pk, checked.pk]), timeout=30, message="both tasks finished")
+    assert used.result == 1
+    assert checked.result is False  # CONN_MAX_AGE 0: closed after the task that opened it
+    code, out = worker.stop()
+    assert code == 0, out
+
+
+def test_the_leases_of_running_async_tasks_are_renewed(worker_process, tmp_path):
+    handles = [aio_tasks.held_until_released(str(tmp_path)) for _ in range(30)]
+    ids = [handle.pk for handle in handles]
+    worker = worker_process("--async-concurrency", "30", env={"AUTOTASK_TEST_LEASE_SECONDS": "1"})
+    wait_for(lambda: started(ids) == 30 and arrived(tmp_path) == 30, timeout=60, message="30 in flight")
+    first = dict(TaskQueue.objects.filter(pk__in=ids).values_list("pk", "lease_expires_at"))
+    # Renewed every third of the lease: each one moves past where it first stood, then past that again.
+    wait_for(
+        lambda: all(
+            lease > first[pk]
+            for pk, lease in TaskQueue.objects.filter(pk__in=ids).values_list("pk", "lease_expires_at")
+        ),
+        timeout=30,
+        message="every lease renewed",
+    )
+    (tmp_path / "release").touch()
+    wait_for(finished(ids), timeout=60, message="the tasks finished")
+    assert set(statuses(ids).values()) == {DONE}
+    assert {handle.result for handle in handles} == {1}  # never recovered: the first attempt ended them
+    code, out = worker.stop()
+    assert code == 0, out
+
+
+def test_with_async_concurrency_0_async_tasks_take_a_thread_each(worker_process, tmp_path):
+    handles = [aio_tasks.barrier(str(tmp_path), 2, give_up=30) for _ in range(2)]
+    worker = worker_process("--concurrency", "2", "--async-concurrency", "0")
+    ids = [handle.pk for handle in handles]
+    wait_for(finished(ids), timeout=60, message="the tasks finished")
+    assert set(statuses(ids).values()) == {DONE}
+    code, out = worker.stop()
+    assert code == 0, out

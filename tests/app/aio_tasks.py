@@ -100,3 +100,11 @@ def sync_sleep(seconds):
 async def async_sleep(seconds):
     await asyncio.sleep(seconds)
     return autotask.current_task().id
+
+
+@delayed_task(retries=0)
+async def finds_the_orm_connection_open():
+    """Whether the connection of the thread async ORM calls run on is open before this task uses it."""
+    from django.db import connections
+
+    return await sync_to_async(lambda: connections["default"].connection is not None)()
