@@ -34,14 +34,16 @@ logger = logging.getLogger("autotask")
 
 BEAT_SECONDS = 0.1  # the loop's heartbeat
 STALL_SECONDS = 0.5  # a beat this late means a task blocked the loop: warned about
+NAMED = 10  # tasks a stall warning names when it cannot tell which one blocks the loop
 
 
 class AsyncRunner:
     """The worker's event loop and the async tasks on it.
 
-    Main thread only: ``kinds`` (function name -> async or not), ``offered``
-    (an async task was seen: the loop's free slots count in claims) and the
-    start of the loop (:meth:`submit`).  Guarded by ``lock``: ``in_flight``
+    Main thread only: ``kinds`` (function name -> async or not), ``seen``
+    (an async task was claimed: with one declared, the loop's free slots
+    count in claims, :attr:`offered`) and the start of the loop
+    (:meth:`submit`).  Guarded by ``lock``: ``in_flight``
     (tasks submitted whose outcome is not reported yet).  Loop thread only:
     ``tasks`` (each asyncio task -> its claimed task) and ``beat``, read by
     the watchdog thread (a float, and a dict copied under the GIL).
@@ -55,7 +57,7 @@ class AsyncRunner:
         self.outcomes = outcomes
         self.wakeups = wakeups
         self.kinds = {}
-        self.offered = False
+        self.seen = False  # an async task was claimed here
         self.lock = threading.Lock()
         self.in_flight = 0
         self.tasks = {}
@@ -78,8 +80,18 @@ class AsyncRunner:
                 kind = False
             self.kinds[task.function] = kind
             if kind:
-                self.offered = True
+                self.seen = True
         return kind
+
+    @property
+    def offered(self):
+        """True once an async task was declared in this process or claimed: the loop's slots count in claims.
+
+        Not before: a worker of sync tasks whose threads are busy claims
+        nothing it could only hold.  An async task declared in a module the
+        worker has not imported yet is met when a thread claims it.
+        """
+        return self.seen or registry.async_declared
 
     def free(self):
         """Slots of the loop no task holds."""
@@ -215,6 +227,7 @@ class AsyncRunner:
                 continue
             reported = beat
             blocking = asyncio.current_task(self.loop) if self.loop.is_running() else None
+            # The task running on the loop blocks it; between two tasks' steps, any of them may.
             names = self._names([blocking] if blocking in self.tasks else list(self.tasks))
             logger.warning(
                 "the event loop of worker %s has been blocked for %.1fs by %s: a blocking call in an "
@@ -226,10 +239,12 @@ class AsyncRunner:
                 extra={"worker_id": self.worker_id, "blocked_seconds": round(late + BEAT_SECONDS, 3)},
             )
 
-    def _names(self, handles):
+    def _names(self, handles, most=NAMED):
+        """The tasks of ``handles`` as words (the first ``most`` of them, then how many more)."""
         tasks = self.tasks
-        found = [tasks.get(handle) for handle in handles]
-        return ", ".join(f"task {task.function} #{task.id}" for task in found if task is not None)
+        found = [task for task in (tasks.get(handle) for handle in handles) if task is not None]
+        names = ", ".join(f"task {task.function} #{task.id}" for task in found[:most])
+        return f"{names} and {len(found) - most} more" if len(found) > most else names
 
 
 async def _release_connections():

@@ -131,6 +131,7 @@ class Worker:
         self.stop_state = StopState()
         self.parent = ParentLink.from_environ()  # the Django process that started this worker, if any
         self.failures = 0
+        self.claims_resume = 0.0  # monotonic time before which the loop claims nothing (after a give-back)
         self.timers = Timers()
         self.stats = {"done": 0, "failed": 0, "retried": 0}
         self.task_stats = TaskStatsBuffer()  # the figures of the dashboard and the metrics
@@ -228,6 +229,8 @@ class Worker:
             self._release_if_held()
             self.sizing.loop_slots = pool.slots - self.concurrency  # once an async task was seen
             wanted = self.sizing.claim_size(pool.running, pool.buffered())
+            if wanted and self.claims_resume and time.monotonic() < self.claims_resume:
+                wanted = 0  # tasks just given back for want of a slot of their kind: for another worker
             claimed, started = self._claim(wanted) if wanted else ([], True)  # writes the outcomes too
             if not wanted and self.outcomes.due(pool.busy()):
                 self._flush()
@@ -293,6 +296,10 @@ class Worker:
             # take another batch to hold.
             self.sizing.timed(waited)
             self._give_back(self.pool.take_ready())
+            if self.aio is not None and self.aio.offered:
+                # Claims do not choose the kind: claiming at once would take the
+                # same tasks again, before a worker with a free slot of their kind.
+                self.claims_resume = time.monotonic() + HOLD_SECONDS
         elif self.pool.unreleased:
             self._give_back([])  # an earlier give-back met a database error: again
 
@@ -377,7 +384,7 @@ class Worker:
             timeout = min(timeout, max(0.0, (due - timezone.now()).total_seconds()))
         if self.drain:
             timeout = min(timeout, 0.5)
-        return timeout
+        return max(timeout, self.claims_resume - time.monotonic())
 
     def _wait(self, timeout):
         """Sleep until a task finishes, a notification or signal arrives, or ``timeout``."""

@@ -195,3 +195,26 @@ def test_with_async_concurrency_0_async_tasks_take_a_thread_each(worker_process,
     assert set(statuses(ids).values()) == {DONE}
     code, out = worker.stop()
     assert code == 0, out
+
+
+def test_sync_tasks_claimed_for_the_loop_while_the_threads_are_busy_go_to_another_worker(
+    worker_process, tmp_path
+):
+    # Worker A's one thread is held; its loop has room, so its claims bring sync tasks it cannot start.
+    held = aio_tasks.sync_held_until_released(str(tmp_path))
+    busy = worker_process("--concurrency", "1", "--async-concurrency", "20")
+    wait_for(lambda: started([held.pk]) == 1, timeout=30, message="worker A's thread busy")
+    warm = aio_tasks.async_worker_id()  # A meets an async task: its loop's slots count from now on
+    wait_for(finished([warm.pk]), timeout=30, message="A's async task")
+    handles = [aio_tasks.sync_worker_id() for _ in range(10)]
+    ids = [handle.pk for handle in handles]
+    other = worker_process("--concurrency", "2", "--async-concurrency", "0")
+    wait_for(finished(ids), timeout=60, message="the sync tasks run elsewhere")
+    assert set(statuses(ids).values()) == {DONE}
+    assert warm.result not in {handle.result for handle in handles}  # none ran on A
+    assert TaskQueue.objects.get(pk=held.pk).status == RUNNING  # A's thread was busy all along
+    (tmp_path / "release").touch()
+    wait_for(finished([held.pk]), timeout=30, message="the held task")
+    for worker in (busy, other):
+        code, out = worker.stop()
+        assert code == 0, out

@@ -108,3 +108,24 @@ async def finds_the_orm_connection_open():
     from django.db import connections
 
     return await sync_to_async(lambda: connections["default"].connection is not None)()
+
+
+@delayed_task(retries=0)
+def sync_held_until_released(directory, give_up=60):
+    """A sync task that holds its thread until ``directory``/release exists."""
+    deadline = time.monotonic() + give_up
+    while not (Path(directory) / "release").exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError("gave up waiting for the release file")
+        time.sleep(POLL)
+    return "released"
+
+
+@delayed_task(retries=0)
+def sync_worker_id():
+    return autotask.current_task().worker_id
+
+
+@delayed_task(retries=0)
+async def async_worker_id():
+    return autotask.current_task().worker_id
