@@ -67,11 +67,12 @@ class TaskPool:
 
     @property
     def slots(self):
-        """Tasks this worker runs at once: its threads, and its event loop's once an async task was seen.
+        """Tasks this worker runs at once: its threads, and its event loop's once it knows async tasks.
 
-        Claims are by queue, not by kind: the loop's slots count only once the
-        worker has met an async task, so a worker of sync tasks claims as
-        many as its threads can start.
+        Claims are by queue, not by kind: the loop's slots count only once an
+        async task was declared in this process or claimed here
+        (:attr:`AsyncRunner.offered <autotask.worker.aio.AsyncRunner.offered>`),
+        so a worker of sync tasks claims as many as its threads can start.
         """
         aio = self.aio
         return self.concurrency + aio.capacity if aio is not None and aio.offered else self.concurrency
@@ -128,19 +129,20 @@ class TaskPool:
         if marked is False:
             self.ahead.extendleft(reversed(tasks))  # not marked: again at the next loop turn
             return
-        marked = set(marked)
+        marked, ready = set(marked), []
         for task in tasks:
             if task.id in marked:
                 task.attempts += 1  # the attempt start() counted
-                if self.aio is None:
-                    self.ready.append(task)
-                else:
-                    self._route([task])
+                ready.append(task)
             else:
                 # No longer held here (its lease lapsed and it was recovered): it must not run here.
                 logger.warning("task #%s was recovered from this worker before it started; skipped", task.id)
                 self.active.discard(task.id)
                 self.running -= 1
+        if self.aio is None:
+            self.ready.extend(ready)
+        else:
+            self._route(ready)
 
     def _route(self, tasks):
         """Hand tasks marked started to the event loop (async ones) or the pool threads (the rest)."""
@@ -158,9 +160,9 @@ class TaskPool:
     def held_too_long(self):
         """Seconds no slot has started a task, when claimed-ahead tasks waited past HOLD_SECONDS.
 
-        With async tasks, each kind waits for slots of its own: a full event
-        loop does not keep sync tasks claimed ahead while threads are busy, nor
-        the other way round.
+        With async tasks each kind waits for slots of its own: sync tasks are
+        held too long when no thread started a task for HOLD_SECONDS, async
+        ones when the event loop started none, whatever the other kind does.
         """
         now = time.monotonic()
         waited = now - self.last_start
