@@ -28,6 +28,8 @@ from ..conf import conf
 from ..context import running
 from ..definitions import registry
 from ..exceptions import TaskStopped, TaskTimeout
+from ..models import KIND_FRAMEWORK
+from ..signals import task_finished, task_started
 from .executor import Run, _release_task_connections
 
 logger = logging.getLogger("autotask")
@@ -177,8 +179,15 @@ class AsyncRunner:
     async def _attempt(self, task):
         """One attempt: prepared, awaited and finished by the executor's :class:`Run`."""
         run = Run(task, self.worker_id, release_connections=False)
+        # Receivers of task_started / task_finished (and a framework task's) are
+        # sync code, which may use the ORM: they run where sync code runs, not
+        # on the loop.  Without any, the attempt stays on the loop.
+        hop = task.kind == KIND_FRAMEWORK or bool(task_started.receivers or task_finished.receivers)
         try:
-            run.prepare()
+            if hop:
+                await sync_to_async(run.prepare, thread_sensitive=True)()
+            else:
+                run.prepare()
             current = run.current
             handle = asyncio.current_task()
             current.on_stop(lambda: self.loop.call_soon_threadsafe(handle.cancel))
@@ -192,9 +201,15 @@ class AsyncRunner:
                 raise TaskStopped(f"task {task.function} #{task.id} was asked to stop") from exc
             result = run.encode(value)
         except BaseException as exc:  # noqa: BLE001 - classified like a pool thread's
-            attempt = run.failed(exc)
+            if hop:
+                attempt = await sync_to_async(_failed, thread_sensitive=True)(run, exc)
+            else:
+                attempt = run.failed(exc)
         else:
-            attempt = run.succeeded(result)
+            if hop:
+                attempt = await sync_to_async(run.succeeded, thread_sensitive=True)(result)
+            else:
+                attempt = run.succeeded(result)
         await _release_connections()
         return attempt
 
@@ -245,6 +260,20 @@ class AsyncRunner:
         found = [task for task in (tasks.get(handle) for handle in handles) if task is not None]
         names = ", ".join(f"task {task.function} #{task.id}" for task in found[:most])
         return f"{names} and {len(found) - most} more" if len(found) > most else names
+
+
+def _failed(run, exc):
+    """``run.failed(exc)`` with ``exc`` being handled, as in the except block of a pool thread.
+
+    Receivers of a framework task's signals read the exception from
+    ``sys.exc_info()``; its traceback stays the task's own.
+    """
+    trace = exc.__traceback__
+    try:
+        raise exc
+    except BaseException:  # noqa: BLE001 - re-raised only to be the exception being handled
+        exc.__traceback__ = trace
+        return run.failed(exc)
 
 
 async def _release_connections():

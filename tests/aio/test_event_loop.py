@@ -218,3 +218,23 @@ def test_sync_tasks_claimed_for_the_loop_while_the_threads_are_busy_go_to_anothe
     for worker in (busy, other):
         code, out = worker.stop()
         assert code == 0, out
+
+
+def test_signal_receivers_using_the_orm_run_for_async_tasks_and_sys_exit_is_a_failure(worker_process):
+    ok = aio_tasks.async_sleep(0)
+    exiting = aio_tasks.exits(3)
+    after = aio_tasks.async_sleep(0)
+    ids = [ok.pk, exiting.pk, after.pk]
+    worker = worker_process(
+        "--async-concurrency", "5", env={"AUTOTASK_TEST_SCHEDULES": "tests.app.aio_receivers"}
+    )
+    wait_for(finished(ids), timeout=30, message="the tasks finished")
+    assert statuses(ids) == {ok.pk: DONE, exiting.pk: ERROR, after.pk: DONE}  # the loop went on
+    assert TaskQueue.objects.get(pk=exiting.pk).error_message == "the task called sys.exit(3)"
+    # The receivers ran (with the ORM) for each task, before its outcome was written.
+    assert sorted(records("started-")) == sorted(f"started-{pk}" for pk in ids)
+    assert sorted(records("finished-")) == sorted(
+        [f"finished-{ok.pk}-{DONE}", f"finished-{exiting.pk}-{ERROR}", f"finished-{after.pk}-{DONE}"]
+    )
+    code, out = worker.stop()
+    assert code == 0, out

@@ -129,3 +129,11 @@ def sync_worker_id():
 @delayed_task(retries=0)
 async def async_worker_id():
     return autotask.current_task().worker_id
+
+
+@delayed_task(retries=0)
+async def exits(code):
+    import sys
+
+    await asyncio.sleep(0)
+    sys.exit(code)
