@@ -38,6 +38,10 @@ from .wakeups import MAX_BACKOFF, Wakeups
 
 logger = logging.getLogger("autotask")
 
+# Seconds the event loop started no task, past which the async tasks it holds
+# are given back and left to other workers for HOLD_SECONDS (see _release_if_held).
+LOOP_FULL_SECONDS = 1.0
+
 
 class StopState:
     """Whether the worker stops, and by when running tasks must have ended.
@@ -296,9 +300,15 @@ class Worker:
             # take another batch to hold.
             self.sizing.timed(waited)
             self._give_back(self.pool.take_ready())
-            if self.aio is not None and self.aio.offered:
+            if (
+                self.aio is not None
+                and self.aio.offered
+                and (self.pool.held_sync or waited > LOOP_FULL_SECONDS)
+            ):
                 # Claims do not choose the kind: claiming at once would take the
                 # same tasks again, before a worker with a free slot of their kind.
+                # (Async tasks held while the loop's tasks end every moment are
+                # claimed again at once: they start here soonest.)
                 self.claims_resume = time.monotonic() + HOLD_SECONDS
         elif self.pool.unreleased:
             self._give_back([])  # an earlier give-back met a database error: again

@@ -54,6 +54,7 @@ class TaskPool:
         self.running = 0
         self.active = set()
         self.last_start = 0.0
+        self.held_sync = False  # the last held_too_long() found sync tasks held (main thread)
 
     # -- the main thread ---------------------------------------------------
 
@@ -167,9 +168,11 @@ class TaskPool:
         now = time.monotonic()
         waited = now - self.last_start
         aio = self.aio
+        self.held_sync = bool(self.ready)
         if aio is not None and aio.offered and self.ahead:
             kinds = {aio.takes(task) for task in self.ahead}
-            held = [waited] if self.ready or False in kinds else []
+            self.held_sync = self.held_sync or False in kinds
+            held = [waited] if self.held_sync else []
             if True in kinds:
                 held.append(now - aio.last_start)
             waited = max(held)
