@@ -11,7 +11,16 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
 from . import tracing
-from .conf import DAY_SECONDS, DEFAULTS, KEEP_SECONDS, POOLER_MODES, POOLER_VALUES, SECONDS_OR_NONE, conf
+from .conf import (
+    COUNT,
+    DAY_SECONDS,
+    DEFAULTS,
+    KEEP_SECONDS,
+    POOLER_MODES,
+    POOLER_VALUES,
+    SECONDS_OR_NONE,
+    conf,
+)
 from .db.checks import database_errors, mysql_server_warnings, server_errors
 from .definitions import registry
 from .definitions.schedules import ScheduledFunction
@@ -122,6 +131,7 @@ _SETTING_RULES = {
         "None or the alias of a database in DATABASES",
     ),
     "CONCURRENCY": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
+    "ASYNC_CONCURRENCY": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, COUNT),
     "QUEUES": (
         lambda v: v is None or (_names_list(v) and len(v) > 0),
         "None (all queues) or a list of queue names",

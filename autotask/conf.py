@@ -29,6 +29,9 @@ DEFAULTS = {
     # for LISTEN (behind a transaction pooler); None: LISTEN on AUTOTASK_DATABASE's server.
     "LISTEN_DATABASE": None,
     "CONCURRENCY": 1,  # tasks one worker runs at once (threads)
+    # async def tasks one worker runs at once on its event loop, beside the threads; 0: none, async
+    # tasks then take a thread each (asyncio.run per task).
+    "ASYNC_CONCURRENCY": 100,
     # Most tasks one worker claims beyond its free slots while its tasks are short (a few ms):
     # one claim and one completion statement then serve many tasks.  0 turns it off.
     "PREFETCH": 200,
@@ -76,6 +79,13 @@ def _keep_seconds(name: str, value: Any) -> float:
     return value
 
 
+def _count(name: str, value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ImproperlyConfigured(f"AUTOTASK_{name} must be {COUNT}, not {value!r}.")
+
+
+COUNT = "an integer >= 0 (0: async tasks take a thread each)"
 SECONDS_OR_NONE = "None (keep until deleted) or a number of seconds >= 0"
 DAY_SECONDS = 24 * 3600  # the dashboard shows the last day: statistics are kept at least that long
 KEEP_SECONDS = f"a number of seconds >= {DAY_SECONDS} (one day, the dashboard's longest window)"
@@ -100,6 +110,7 @@ def _alias_or_none(name: str, value: Any) -> str | None:
 
 # Settings checked whenever they are read (also reported by the system check autotask.E010).
 VALIDATE = {
+    "ASYNC_CONCURRENCY": _count,
     "FAILED_TTL": _seconds_or_none,
     "TRACING": _true_or_false,
     "STATS_KEEP": _keep_seconds,
@@ -127,6 +138,7 @@ class Settings:
     POOLER: str | None
     LISTEN_DATABASE: str | None
     CONCURRENCY: int
+    ASYNC_CONCURRENCY: int
     PREFETCH: int
     QUEUES: list[str] | tuple[str, ...] | None
     LEASE_SECONDS: float

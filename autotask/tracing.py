@@ -16,6 +16,7 @@ once tracing is on; with it off, an enqueue pays one setting read.
 """
 
 import functools
+from contextlib import contextmanager
 from importlib import metadata
 from types import SimpleNamespace
 
@@ -100,6 +101,20 @@ def process(task, worker_id, run):
     scheduled run); task code runs with the span current, so its own spans
     (database, HTTP, ...) are children of it, async tasks' included.
     """
+    with processing(task, worker_id) as record:
+        attempt = record(run())
+    return attempt.outcome
+
+
+@contextmanager
+def processing(task, worker_id):
+    """The process span of one attempt, current for the block; yields ``record(attempt)``.
+
+    :func:`process` for runners that cannot pass a callable: the worker's
+    event loop enters it inside the coroutine's own context, so that the
+    span is current for that task's coroutines only.  ``record`` takes the
+    attempt (as :func:`process`'s ``run()`` returns it) and returns it.
+    """
     otel = _otel()
     trace = otel.trace
     parent = otel.propagate.extract(task.options.get(CARRIER) or {})  # an empty context: a root span
@@ -118,17 +133,20 @@ def process(task, worker_id, run):
         kind=trace.SpanKind.CONSUMER,
         attributes=attributes,
         links=[trace.Link(enqueued)] if enqueued.is_valid else None,
-        # run() never raises; a failure is recorded below from what it returns.
+        # The attempt never raises; a failure is recorded from what it returns.
         record_exception=False,
         set_status_on_exception=False,
     ) as span:
-        attempt = run()
-        span.set_attribute("autotask.task.outcome", attempt.state)
-        if attempt.error is not None:
-            span.record_exception(attempt.error)
-            span.set_attribute("error.type", attempt.error_type)
-            span.set_status(trace.Status(trace.StatusCode.ERROR, attempt.outcome.error_message))
-    return attempt.outcome
+
+        def record(attempt):
+            span.set_attribute("autotask.task.outcome", attempt.state)
+            if attempt.error is not None:
+                span.record_exception(attempt.error)
+                span.set_attribute("error.type", attempt.error_type)
+                span.set_status(trace.Status(trace.StatusCode.ERROR, attempt.outcome.error_message))
+            return attempt
+
+        yield record
 
 
 def unconfigured():
@@ -137,7 +155,7 @@ def unconfigured():
     return isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
-__all__ = ["CARRIER", "SYSTEM", "missing_extra", "process", "send", "unconfigured"]
+__all__ = ["CARRIER", "SYSTEM", "missing_extra", "process", "processing", "send", "unconfigured"]
 
 
 def _version():

@@ -35,6 +35,7 @@ BENCHMARKS = (
     "pgbouncer",
     "big",
     "workflows",
+    "async",
 )
 DEFAULT = {
     "postgresql": ("throughput", "pickup", "enqueue", "bulk"),
@@ -112,6 +113,15 @@ def parser():
         type=_positive,
         default=1_000_000,
         help="waiting rows, and finished rows, for --scale (1,000,000 each)",
+    )
+    p.add_argument(
+        "--async-tasks", type=_positive, default=10_000, help="async tasks per run of --only async (10,000)"
+    )
+    p.add_argument(
+        "--async-concurrency",
+        type=_positive,
+        default=1_000,
+        help="the worker's AUTOTASK_ASYNC_CONCURRENCY in --only async (1,000)",
     )
     p.add_argument("--memory-tasks", type=_positive, default=100_000, help="tasks for --memory (100,000)")
     big = p.add_argument_group("big (--only big, PostgreSQL): many workers, a big table, pruning under load")

@@ -9,7 +9,7 @@ from functools import partial
 
 from benchmarks import harness
 from benchmarks.plain import PlainTarget
-from benchmarks.targets import AutotaskTarget, PooledTarget, UniqueTarget
+from benchmarks.targets import AsyncTarget, AutotaskTarget, PooledTarget, UniqueTarget
 
 PICKUP_WARMUP = 20  # probes discarded before pickup samples are kept (imports, caches, plans)
 PICKUP_GAP_SECONDS = (0.02, 0.04)  # idle time before each probe, so the worker is waiting in select()
@@ -17,6 +17,9 @@ CLAIM_SAMPLES = 50  # claims timed for the claim-latency figure
 PLAIN_BATCH = 100  # rows per claim and per completion in the batched reference
 ENQUEUE_SLICES = 20  # turns the sides of a one-by-one enqueue run take (see Suite.enqueues)
 WARMUP_TASKS = 500  # tasks new workers run, unmeasured, before a throughput run
+ASYNC_SECONDS = 0.1  # what each task of the async benchmark awaits
+ASYNC_THREADS = 4  # the worker's threads in the async benchmark (sync tasks, and the reference)
+ASYNC_REFERENCE_TASKS = 200  # tasks of the thread-per-task reference (5 s on 4 threads)
 
 
 @dataclass
@@ -88,7 +91,7 @@ class Suite:
         """Enqueue ``count`` tasks in one transaction; return tasks/s until all are done."""
         target.reset()
         target.enqueue_bulk(count)
-        committed = time.time()
+        committed = getattr(target, "committed_at", None) or time.time()
         self._nudge(procs)
         finished = harness.wait_until(lambda: not target.unfinished(), what=f"{target.name} run")
         self._check_done(target, count)
@@ -240,6 +243,46 @@ class Suite:
                 f"autotask {ours[0]:.1f} + {ours[1]:.1f} us, plain {one[0]:.1f} + {one[1]:.1f} us "
                 f"and {batch[0]:.1f} + {batch[1]:.1f} us (workers + server)"
             ),
+        )
+
+    def run_async(self):
+        """Wall time of ``--async-tasks`` async tasks awaiting 100 ms each on one worker; mixed with sync.
+
+        The reference is the same tasks with the event loop off
+        (``--async-concurrency 0``: asyncio.run per task on the threads), on
+        fewer tasks (it takes a thread per task), as tasks/s.
+        """
+        o = self.options
+        count, slots, seconds = o.async_tasks, o.async_concurrency, ASYNC_SECONDS
+        loop = ["--async-concurrency", str(slots)]
+        threads = ["--concurrency", str(ASYNC_THREADS)]
+        alone = AsyncTarget([*threads, *loop], seconds)
+        mixed = AsyncTarget([*threads, *loop], seconds, sync_every=10, name="autotask, async + sync")
+        off = AsyncTarget([*threads, "--async-concurrency", "0"], seconds, name="thread per task")
+        rates = {
+            "async": self.throughput(alone, 1, count),
+            "mixed": self.throughput(mixed, 1, count),
+            "off": self.throughput(off, 1, ASYNC_REFERENCE_TASKS),
+        }
+        for key, value in rates.items():
+            self.record(f"async_{key}", value)
+        floor = count * seconds / slots
+        self.add(
+            f"{count:,} async tasks awaiting {seconds * 1000:g} ms, 1 worker, async concurrency {slots}",
+            "s",
+            count / harness.median(rates["async"]),
+            [("the same on threads (asyncio.run per task)", count / harness.median(rates["off"]))],
+            higher_is_better=False,
+            note=f"wall time; the reference extrapolated from {ASYNC_REFERENCE_TASKS} tasks on "
+            f"{ASYNC_THREADS} threads; {floor:g} s is the floor at this concurrency",
+        )
+        self.add(
+            f"the same, 1 in 10 a sync no-op ({ASYNC_THREADS} threads)",
+            "s",
+            count / harness.median(rates["mixed"]),
+            [("async alone", count / harness.median(rates["async"]))],
+            higher_is_better=False,
+            note="wall time",
         )
 
     def run_pickup(self):

@@ -1,5 +1,7 @@
 """autotask as a benchmark target: the same verbs as :class:`benchmarks.plain.PlainTarget`."""
 
+import time
+
 from benchmarks import harness
 
 
@@ -72,3 +74,44 @@ class UniqueTarget(AutotaskTarget):
         from benchmarks.tasks import unique_noop
 
         unique_noop.enqueue_many((f"k{i}",) for i in range(count))
+
+
+class AsyncTarget(AutotaskTarget):
+    """autotask running ``async def`` tasks that each await ``seconds`` (and, mixed, sync no-ops)."""
+
+    committed_at = None  # time.time() of the last enqueue's commit, when enqueue_bulk returns after it
+
+    def __init__(self, worker_args=(), seconds=0.1, sync_every=0, name="autotask, async"):
+        super().__init__(worker_args)
+        self.seconds = seconds
+        self.sync_every = sync_every  # every n-th task a sync no-op (0: none)
+        self.name = name
+
+    def enqueue_bulk(self, count):
+        """Enqueue ``count`` tasks in one transaction; mixed, the kinds interleaved as they would arrive.
+
+        Mixed, the enqueue takes one call per run of async tasks, each adding
+        its commit hook: :attr:`committed_at` is the commit itself, read by the
+        first hook, not the return after all of them.
+        """
+        from django.db import transaction
+
+        from benchmarks.aio_tasks import async_wait, sync_noop
+
+        if not self.sync_every:
+            self.committed_at = None
+            async_wait.enqueue_many([(self.seconds,)] * count)
+            return
+        syncs = count // self.sync_every
+        run = max(1, (count - syncs) // max(1, syncs))  # async tasks between two sync ones
+        left = count - syncs
+        with transaction.atomic():
+            transaction.on_commit(self._committed)
+            for index in range(syncs):
+                batch = left if index == syncs - 1 else min(run, left)
+                async_wait.enqueue_many([(self.seconds,)] * batch)
+                left -= batch
+                sync_noop.enqueue_many([()])
+
+    def _committed(self):
+        self.committed_at = time.time()

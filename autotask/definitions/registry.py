@@ -28,8 +28,16 @@ DECLARE_HINT = (
 )
 
 
+# Whether an ``async def`` task was declared in this process: a worker's event
+# loop offers its slots to claims from then on (autotask.worker.aio).
+async_declared = False
+
+
 def register(definition):
+    global async_declared
     _registry[definition.name] = definition
+    if not async_declared and is_async(getattr(definition, "func", None)):
+        async_declared = True
     _note_timeout(definition)
     # The system checks must exist even when 'autotask' is missing from
     # INSTALLED_APPS (its ready() is what imports them otherwise): one of them

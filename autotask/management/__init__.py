@@ -14,6 +14,14 @@ def positive_int(value):
     return number
 
 
+def non_negative_int(value):
+    """Parse a command-line integer of at least 0 (argparse ``type=``)."""
+    number = int(value)
+    if number < 0:
+        raise ValueError(value)
+    return number
+
+
 def duration(value):
     """Parse a duration: seconds (``3600``) or a number with s, m, h or d (``12h``, ``7d``)."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", value)

@@ -34,6 +34,9 @@ class ClaimSizing:
 
     def __init__(self, concurrency):
         self.concurrency = concurrency
+        # The event loop's slots (autotask.worker.aio), counted once an async task was seen: claimed
+        # for as they free up, never ahead (a coroutine waits, it does not end within the window).
+        self.loop_slots = 0
         self.task_seconds = None  # how long tasks take here, recent-weighted (None: no task yet)
         self.round_trip = 0.0  # seconds a claim takes, recent-weighted
         self.backlog = False  # the last claim came back full: more work is probably due
@@ -72,9 +75,10 @@ class ClaimSizing:
         # asks for its free slots only, which the first due rows satisfy.
         prefetch = self.prefetch() if self.backlog else 0
         self.low_water = prefetch // 2
-        if running >= self.concurrency and buffered > self.low_water:
+        slots = self.concurrency + self.loop_slots
+        if running >= slots and buffered > self.low_water:
             return 0  # every slot busy and enough claimed ahead: claim later, a bigger batch
-        return max(0, self.concurrency + prefetch - running)
+        return max(0, slots + prefetch - running)
 
     def update_start_floor(self):
         """Set and return how many marked tasks to keep queued: those that start during two round trips."""

@@ -62,42 +62,109 @@ def execute(task, worker_id, release_connections=True):
 
 def _attempt(task, worker_id, release_connections):
     """Run ``task``; return the :class:`Attempt`. Never raises."""
-    started_at = timezone.now()
-    clock = time.monotonic()
-    log = {"task_id": task.id, "function": task.function, "attempt": task.attempts, "worker_id": worker_id}
-    sender = error = framework = None
+    run = Run(task, worker_id, release_connections)
     try:
-        func, sender = _resolve(task.function)
-        framework = _framework_run(task, sender, worker_id, started_at)
+        run.prepare()
+        with running(run.current):
+            value = _call(run.func, run.args, run.kwargs, run.timeout)
+        result = run.encode(value)
+    except BaseException as exc:  # noqa: BLE001 - SystemExit from a task must not end the worker
+        return run.failed(exc)
+    return run.succeeded(result)
+
+
+class Run:
+    """One attempt of a task, split around the call so that every runner shares the rest.
+
+    :meth:`prepare` resolves the function, decodes the arguments and sends
+    ``task_started``; the runner then calls ``func(*args, **kwargs)`` its own
+    way (a pool thread directly, the worker's event loop as a coroutine) with
+    :attr:`current` as :func:`autotask.current_task`, encodes the value with
+    :meth:`encode`, and ends with :meth:`succeeded` or, inside its ``except``
+    block (framework receivers read ``sys.exc_info()``), :meth:`failed`.
+    Both classify, release the task's connections, log, send
+    ``task_finished`` and return the :class:`Attempt`; neither raises.
+    """
+
+    __slots__ = (
+        "args",
+        "clock",
+        "current",
+        "framework",
+        "func",
+        "kwargs",
+        "log",
+        "release_connections",
+        "sender",
+        "started_at",
+        "task",
+        "worker_id",
+    )
+
+    def __init__(self, task, worker_id, release_connections=True):
+        self.task = task
+        self.worker_id = worker_id
+        self.release_connections = release_connections
+        self.started_at = timezone.now()
+        self.clock = time.monotonic()
+        self.log = {
+            "task_id": task.id,
+            "function": task.function,
+            "attempt": task.attempts,
+            "worker_id": worker_id,
+        }
+        self.sender = self.framework = self.func = self.current = None
+        self.args, self.kwargs = (), {}
+
+    @property
+    def timeout(self):
+        return self.task.options.get("timeout")
+
+    def prepare(self):
+        """Resolve the function and its arguments, send ``task_started``; raise when it cannot run."""
+        task, worker_id = self.task, self.worker_id
+        func, self.sender = _resolve(task.function)
+        self.framework = framework = _framework_run(task, self.sender, worker_id, self.started_at)
         if framework:
             func = framework.prepare(func)  # adds the TaskContext when the task takes it
-        args, kwargs = _arguments(task, func)
+        self.func = func
+        self.args, self.kwargs = args, kwargs = _arguments(task, func)
         if task_started.receivers:
             task_started.send(
-                sender=sender, task_id=task.id, name=task.function, attempt=task.attempts, worker_id=worker_id
+                sender=self.sender,
+                task_id=task.id,
+                name=task.function,
+                attempt=task.attempts,
+                worker_id=worker_id,
             )
         if framework:
             framework.started(args, kwargs)
-        logger.debug("task started", extra=log)
-        with running(CurrentTask.of(task, worker_id)):
-            value = _call(func, args, kwargs, task.options.get("timeout"))
-        result = _encode_result(task, value, framework)
-    except BaseException as exc:  # noqa: BLE001 - SystemExit from a task must not end the worker
-        error = exc
-        outcome = _failure(task, exc, started_at, worker_id)
-        if framework:
-            framework.finished(outcome)  # here, so receivers see the exception in sys.exc_info()
-    else:
-        outcome = _success(task, result, started_at, worker_id)
-        if framework:
-            framework.finished(outcome)
-    finally:
-        if release_connections:
-            _release_task_connections()
-    duration = time.monotonic() - clock
-    state = _state(outcome)
-    _report(task, outcome, state, sender, worker_id, duration, log, error)
-    return Attempt(outcome, state, error, None if error is None else _exception_name(error))
+        logger.debug("task started", extra=self.log)
+        self.current = CurrentTask.of(task, worker_id)
+
+    def encode(self, value):
+        return _encode_result(self.task, value, self.framework)
+
+    def succeeded(self, result):
+        """The task returned (``result``: encoded); return the :class:`Attempt`."""
+        outcome = _success(self.task, result, self.started_at, self.worker_id)
+        return self._finish(outcome, None)
+
+    def failed(self, exc):
+        """The task, or preparing it, raised ``exc``; return the :class:`Attempt`."""
+        return self._finish(_failure(self.task, exc, self.started_at, self.worker_id), exc)
+
+    def _finish(self, outcome, error):
+        try:
+            if self.framework:
+                self.framework.finished(outcome)
+        finally:
+            if self.release_connections:
+                _release_task_connections()
+        duration = time.monotonic() - self.clock
+        state = _state(outcome)
+        _report(self.task, outcome, state, self.sender, self.worker_id, duration, self.log, error)
+        return Attempt(outcome, state, error, None if error is None else _exception_name(error))
 
 
 def _resolve(name):

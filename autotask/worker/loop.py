@@ -29,6 +29,7 @@ from ..maintenance.stats import prune_stats, write_stats
 from ..maintenance.timers import Timers
 from ..task import DONE, WAITING
 from . import identity
+from .aio import AsyncRunner
 from .claims import ClaimSizing
 from .outcomes import Outcomes
 from .parent import ParentLink
@@ -40,6 +41,9 @@ logger = logging.getLogger("autotask")
 
 # Progress and metadata of running tasks are written at most this often (seconds).
 REPORT_INTERVAL = 0.5
+# Seconds the event loop started no task, past which the async tasks it holds
+# are given back and left to other workers for HOLD_SECONDS (see _release_if_held).
+LOOP_FULL_SECONDS = 1.0
 
 
 class StopState:
@@ -86,6 +90,7 @@ class Worker:
         queues=None,
         concurrency=None,
         drain=False,
+        async_concurrency=None,
         idle_time=None,
         listen=None,
         using=None,
@@ -95,6 +100,7 @@ class Worker:
     ):
         self.queues = list(queues or conf.QUEUES or []) or None
         self.concurrency = concurrency or conf.CONCURRENCY
+        self.async_concurrency = conf.ASYNC_CONCURRENCY if async_concurrency is None else async_concurrency
         self.drain = drain
         self.idle_time = conf.HANDLE_TASK_IDLE_TIME if idle_time is None else idle_time
         listen = conf.LISTEN if listen is None else listen
@@ -129,10 +135,19 @@ class Worker:
         self.sizing = ClaimSizing(self.concurrency)
         self.outcomes = Outcomes()
         self.wakeups = Wakeups(self.ops, self.queues, listen)
-        self.pool = TaskPool(self.concurrency, self.worker_id, self.sizing, self.outcomes, self.wakeups)
+        # async def tasks run on an event loop of their own (none: on the threads, one at a time each).
+        self.aio = (
+            AsyncRunner(self.async_concurrency, self.worker_id, self.outcomes, self.wakeups)
+            if self.async_concurrency
+            else None
+        )
+        self.pool = TaskPool(
+            self.concurrency, self.worker_id, self.sizing, self.outcomes, self.wakeups, self.aio
+        )
         self.stop_state = StopState()
         self.parent = ParentLink.from_environ()  # the Django process that started this worker, if any
         self.failures = 0
+        self.claims_resume = 0.0  # monotonic time before which the loop claims nothing (after a give-back)
         self.timers = Timers()
         self.stats = {"done": 0, "failed": 0, "retried": 0}
         self.task_stats = TaskStatsBuffer()  # the figures of the dashboard and the metrics
@@ -159,10 +174,11 @@ class Worker:
         executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="autotask-task")
         reports.consume(self.worker_id, self.wake)  # a task's first report wakes the loop to time its write
         logger.info(
-            "worker %s started (queues: %s, concurrency %s)",
+            "worker %s started (queues: %s, concurrency %s, async concurrency %s)",
             self.worker_id,
             ",".join(self.queues or ["all"]),
             self.concurrency,
+            self.async_concurrency,
             extra={"worker_id": self.worker_id},
         )
         if conf.TRACING and tracing.unconfigured():
@@ -176,6 +192,8 @@ class Worker:
             self._loop(executor)
         finally:
             executor.shutdown(wait=True)
+            if self.aio:
+                self.aio.close()
             self._flush()
             self._write_stats()
             reports.release(self.worker_id)
@@ -235,7 +253,10 @@ class Worker:
             if self.unwritten_reports or (reports.changed and time.monotonic() >= self.reports_due):
                 self._write_reports()
             self._release_if_held()
+            self.sizing.loop_slots = pool.slots - self.concurrency  # once an async task was seen
             wanted = self.sizing.claim_size(pool.running, pool.buffered())
+            if wanted and self.claims_resume and time.monotonic() < self.claims_resume:
+                wanted = 0  # tasks just given back for want of a slot of their kind: for another worker
             claimed, started = self._claim(wanted) if wanted else ([], True)  # writes the outcomes too
             if not wanted and self.outcomes.due(pool.busy()):
                 self._flush()
@@ -249,7 +270,7 @@ class Worker:
                 return
             if self.title:
                 self.title.show(f"running {pool.running}" if pool.running else "idle")
-            if pool.running < self.concurrency:
+            if pool.running < pool.slots:
                 self._wait(self._idle_timeout())
             else:
                 # Every slot is busy (after a full claim, the buffer too): wait for
@@ -301,6 +322,16 @@ class Worker:
             # take another batch to hold.
             self.sizing.timed(waited)
             self._give_back(self.pool.take_ready())
+            if (
+                self.aio is not None
+                and self.aio.offered
+                and (self.pool.held_sync or waited > LOOP_FULL_SECONDS)
+            ):
+                # Claims do not choose the kind: claiming at once would take the
+                # same tasks again, before a worker with a free slot of their kind.
+                # (Async tasks held while the loop's tasks end every moment are
+                # claimed again at once: they start here soonest.)
+                self.claims_resume = time.monotonic() + HOLD_SECONDS
         elif self.pool.unreleased:
             self._give_back([])  # an earlier give-back met a database error: again
 
@@ -323,7 +354,7 @@ class Worker:
         clock = time.monotonic()
         # Tasks for the idle slots start at once: claimed as started.  A claim
         # beyond them only claims; _start_ahead marks them as they are needed.
-        started = free <= self.concurrency - self.pool.running and not self.pool.ahead
+        started = self.pool.claim_started(free)
         lease_until = now + self.lease
         claimed = self.ops_safe(
             self.ops.finish_and_claim, self.worker_id, written, self.queues, free, lease_until, now, started
@@ -430,7 +461,7 @@ class Worker:
             timeout = min(timeout, max(0.0, (due - timezone.now()).total_seconds()))
         if self.drain:
             timeout = min(timeout, 0.5)
-        return timeout
+        return max(timeout, self.claims_resume - time.monotonic())
 
     def _wait(self, timeout):
         """Sleep until a task finishes, a notification or signal arrives, or ``timeout``."""
@@ -441,7 +472,7 @@ class Worker:
         timeout = self.stop_state.cap(timeout)
         # A change in the database is watched only while a slot is free to run
         # what another process enqueued.
-        watch = self.pool.running < self.concurrency and not self.stop_state.stopping
+        watch = self.pool.running < self.pool.slots and not self.stop_state.stopping
         readable = self.wakeups.wait(timeout, [self.parent] if self.parent else [], watch)
         if self.parent and self.parent in readable:
             self._check_parent()  # end of file: the Django process that started this worker ended

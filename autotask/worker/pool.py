@@ -38,8 +38,9 @@ class TaskPool:
     what they return to :meth:`started` and :meth:`released`.
     """
 
-    def __init__(self, concurrency, worker_id, sizing, outcomes, wakeups):
+    def __init__(self, concurrency, worker_id, sizing, outcomes, wakeups, aio=None):
         self.concurrency = concurrency
+        self.aio = aio  # the event loop of async tasks (autotask.worker.aio), or None: they run on threads
         self.worker_id = worker_id
         self.sizing = sizing
         self.outcomes = outcomes
@@ -53,6 +54,7 @@ class TaskPool:
         self.running = 0
         self.active = set()
         self.last_start = 0.0
+        self.held_sync = False  # the last held_too_long() found sync tasks held (main thread)
 
     # -- the main thread ---------------------------------------------------
 
@@ -61,49 +63,122 @@ class TaskPool:
         return len(self.ready) + len(self.ahead)
 
     def busy(self):
-        """True while tasks are buffered or pool threads run them."""
-        return bool(self.ready or self.ahead or self.runners)
+        """True while tasks are buffered or pool threads (or the event loop) run them."""
+        return bool(self.ready or self.ahead or self.runners or (self.aio and self.aio.in_flight))
+
+    @property
+    def slots(self):
+        """Tasks this worker runs at once: its threads, and its event loop's once it knows async tasks.
+
+        Claims are by queue, not by kind: the loop's slots count only once an
+        async task was declared in this process or claimed here
+        (:attr:`AsyncRunner.offered <autotask.worker.aio.AsyncRunner.offered>`),
+        so a worker of sync tasks claims as many as its threads can start.
+        """
+        aio = self.aio
+        return self.concurrency + aio.capacity if aio is not None and aio.offered else self.concurrency
+
+    def claim_started(self, free):
+        """Whether a claim of ``free`` tasks marks them started (they start at once) or only claims them.
+
+        With the event loop's slots counted, a claim brings tasks of either
+        kind: each is marked started once a slot of its kind is free.
+        """
+        if self.aio is not None and self.aio.offered:
+            return False
+        return free <= self.concurrency - self.running and not self.ahead
 
     def take_on(self, claimed, started):
         """Hold ``claimed`` tasks: ready to run if the claim marked them ``started``, else ahead."""
         self.running += len(claimed)
         self.active.update(task.id for task in claimed)
         self.last_start = time.monotonic()
-        if started:
+        if not started:
+            self.ahead.extend(claimed)
+        elif self.aio is None:
             self.ready.extend(claimed)
         else:
-            self.ahead.extend(claimed)
+            self._route(claimed)
 
     def to_start(self):
         """Take the claimed-ahead tasks to mark started now (none while enough are marked)."""
         with self.lock:
             idle, queued = self.concurrency - self.executing, len(self.ready)
-        if queued > idle + self.sizing.update_start_floor():
-            return []  # enough marked to go on with until the next loop turn
-        return [self.ahead.popleft() for _ in range(min(len(self.ahead), idle + START_BATCH - queued))]
+        budget = 0 if queued > idle + self.sizing.update_start_floor() else idle + START_BATCH - queued
+        aio = self.aio
+        if aio is None or not aio.offered:
+            # Enough marked to go on with until the next loop turn, or this many more.
+            return [self.ahead.popleft() for _ in range(min(len(self.ahead), budget))]
+        # Each kind up to its own free slots (sync ones: and a batch beyond), oldest first.
+        free, taken, kept = aio.free(), [], deque()
+        for task in self.ahead:
+            if aio.takes(task):
+                if free > 0:
+                    free -= 1
+                    taken.append(task)
+                    continue
+            elif budget > 0:
+                budget -= 1
+                taken.append(task)
+                continue
+            kept.append(task)
+        self.ahead = kept
+        return taken
 
     def started(self, tasks, marked):
         """Hand the ``tasks`` the database ``marked`` started (ids; False: not marked) to the pool threads."""
         if marked is False:
             self.ahead.extendleft(reversed(tasks))  # not marked: again at the next loop turn
             return
-        marked = set(marked)
+        marked, ready = set(marked), []
         for task in tasks:
             if task.id in marked:
                 task.attempts += 1  # the attempt start() counted
-                self.ready.append(task)
+                ready.append(task)
             else:
                 # No longer held here (its lease lapsed and it was recovered): it must not run here.
                 logger.warning("task #%s was recovered from this worker before it started; skipped", task.id)
                 self.active.discard(task.id)
                 self.running -= 1
+        if self.aio is None:
+            self.ready.extend(ready)
+        else:
+            self._route(ready)
+
+    def _route(self, tasks):
+        """Hand tasks marked started to the event loop (async ones) or the pool threads (the rest)."""
+        aio = self.aio
+        on_loop = []
+        for task in tasks:
+            if aio.takes(task):
+                on_loop.append(task)
+            else:
+                self.ready.append(task)
+        if on_loop:
+            aio.last_start = time.monotonic()
+            aio.submit(on_loop)
 
     def held_too_long(self):
-        """Seconds no slot has started a task, when claimed-ahead tasks waited past HOLD_SECONDS."""
-        waited = time.monotonic() - self.last_start
-        if (self.ready or self.ahead) and waited > HOLD_SECONDS:
-            return waited
-        return None
+        """Seconds no slot has started a task, when claimed-ahead tasks waited past HOLD_SECONDS.
+
+        With async tasks each kind waits for slots of its own: sync tasks are
+        held too long when no thread started a task for HOLD_SECONDS, async
+        ones when the event loop started none, whatever the other kind does.
+        """
+        now = time.monotonic()
+        waited = now - self.last_start
+        aio = self.aio
+        self.held_sync = bool(self.ready)
+        if aio is not None and aio.offered and self.ahead:
+            kinds = {aio.takes(task) for task in self.ahead}
+            self.held_sync = self.held_sync or False in kinds
+            held = [waited] if self.held_sync else []
+            if True in kinds:
+                held.append(now - aio.last_start)
+            waited = max(held)
+        elif not (self.ready or self.ahead):
+            return None
+        return waited if waited > HOLD_SECONDS else None
 
     def take_ready(self, keep=0):
         """Remove and return the claimed tasks no pool thread has started.

@@ -353,3 +353,34 @@ def test_a_worker_with_tracing_on_and_no_extra_refuses_to_start(worker_process, 
     code, output = worker.wait(timeout=60)
     assert code != 0
     assert "autotask.E060" in output and "no OpenTelemetry in this environment" in output
+
+
+def test_async_runs_on_the_event_loop_each_nest_their_spans_under_their_own_run(
+    traced, worker_process, tmp_path
+):
+    path = tmp_path / "worker-spans.jsonl"
+    with tasks.tracer.start_as_current_span("request"):
+        handles = [tasks.traced_async(index) for index in range(5)]
+    sends = {span["attributes"]["messaging.message.id"]: span for span in traced.spans("PRODUCER")}
+    worker = worker_process(
+        "--async-concurrency",
+        "10",
+        env={"DJANGO_SETTINGS_MODULE": WORKER_SETTINGS, "AUTOTASK_TEST_SPANS": str(path)},
+    )
+
+    def runs():
+        done = [span for span in read_file(path) if span["kind"] == "CONSUMER"]
+        return done if len(done) >= 5 else None
+
+    processes = wait_for(runs, timeout=30, message="the worker's five process spans")
+    assert sorted(int(span["attributes"]["messaging.message.id"]) for span in processes) == sorted(
+        handle.pk for handle in handles
+    )
+    for span in processes:
+        assert _child_of(span, sends[span["attributes"]["messaging.message.id"]])
+        assert span["attributes"]["autotask.task.outcome"] == "done"
+    inside = [span for span in read_file(path) if span["name"] == "inside traced_async"]
+    # Each coroutine's span under its own run, though they ran on one loop at once.
+    assert sorted(span["parent_id"] for span in inside) == sorted(span["span_id"] for span in processes)
+    code, output = worker.stop()
+    assert code == 0, output

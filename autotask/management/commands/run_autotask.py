@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ...conf import conf
 from ...worker import Worker
-from .. import positive_int
+from .. import non_negative_int, positive_int
 
 
 class Command(BaseCommand):
@@ -25,6 +25,13 @@ class Command(BaseCommand):
             type=positive_int,
             default=None,
             help="Tasks to run at once, in threads (default: AUTOTASK_CONCURRENCY, 1).",
+        )
+        parser.add_argument(
+            "--async-concurrency",
+            type=non_negative_int,
+            default=None,
+            help="async def tasks to run at once on the worker's event loop, beside the threads "
+            "(default: AUTOTASK_ASYNC_CONCURRENCY, 100; 0: each takes a thread).",
         )
         parser.add_argument(
             "--drain",
@@ -51,6 +58,7 @@ class Command(BaseCommand):
         worker = Worker(
             queues=queues,
             concurrency=options["concurrency"],
+            async_concurrency=options["async_concurrency"],
             drain=options["drain"],
             idle_time=options["idle_time"],
             listen=False if options["no_listen"] else conf.LISTEN,
