@@ -133,7 +133,8 @@ INSERT_CALLS = (
 # hands over the expired rows.
 PRUNE = (
     "DELETE FROM {table} WHERE id = ANY(ARRAY(SELECT id FROM {table} "
-    "WHERE status IN ({finished}) AND expires_at <= %(now)s LIMIT %(limit)s FOR UPDATE SKIP LOCKED))"
+    "WHERE status IN ({finished}) AND expires_at <= %(now)s AND {not_held} "
+    "LIMIT %(limit)s FOR UPDATE SKIP LOCKED))"
 )
 
 
@@ -484,7 +485,10 @@ class PostgresDriver(Driver):
     def prune(self, now, limit):
         """Delete up to ``limit`` finished rows whose ttl lapsed, skipping rows others hold; how many."""
         with self.cursor() as cursor:
-            cursor.execute(statements(self.table).PRUNE, {"now": self._dt(now), "limit": limit})
+            sql = statements(self.table).PRUNE.format(
+                not_held=self._not_held()
+            )  # a running workflow's steps stay
+            cursor.execute(sql, {"now": self._dt(now), "limit": limit})
             return cursor.rowcount
 
     def _start_statement(self, worker_id, ids, now):
