@@ -45,6 +45,13 @@ DEFAULTS = {
     "TRACING": False,
     # Seconds the per-minute statistics (the dashboard's charts) are kept; workers prune older rows.
     "STATS_KEEP": 2 * 24 * 3600,
+    # Process mode: every task of a worker runs in one of this many child processes (None: in
+    # threads; tasks declared isolated=True, and sync tasks with a timeout, still get a child).
+    "PROCESSES": None,
+    # A child process is replaced after this many tasks (None: never) ...
+    "CHILD_MAX_TASKS": None,
+    # ... and once its resident memory passes this many megabytes (None: never).
+    "CHILD_MAX_MEMORY": None,
 }
 
 
@@ -70,11 +77,27 @@ def _keep_seconds(name: str, value: Any) -> float:
     return value
 
 
+def _count_or_none(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ImproperlyConfigured(f"AUTOTASK_{name} must be {COUNT_OR_NONE}, not {value!r}.")
+    return value
+
+
+COUNT_OR_NONE = "None or an integer >= 1"
 SECONDS_OR_NONE = "None (keep until deleted) or a number of seconds >= 0"
 DAY_SECONDS = 24 * 3600  # the dashboard shows the last day: statistics are kept at least that long
 KEEP_SECONDS = f"a number of seconds >= {DAY_SECONDS} (one day, the dashboard's longest window)"
 # Settings checked whenever they are read (also reported by the system check autotask.E010).
-VALIDATE = {"FAILED_TTL": _seconds_or_none, "TRACING": _true_or_false, "STATS_KEEP": _keep_seconds}
+VALIDATE = {
+    "FAILED_TTL": _seconds_or_none,
+    "TRACING": _true_or_false,
+    "STATS_KEEP": _keep_seconds,
+    "PROCESSES": _count_or_none,
+    "CHILD_MAX_TASKS": _count_or_none,
+    "CHILD_MAX_MEMORY": _count_or_none,
+}
 
 
 class Settings:
@@ -107,6 +130,9 @@ class Settings:
     FAILED_TTL: float | None
     TRACING: bool
     STATS_KEEP: float
+    PROCESSES: int | None
+    CHILD_MAX_TASKS: int | None
+    CHILD_MAX_MEMORY: int | None
 
     # Not seen by a type checker: a name not annotated above is an error there.
     if not TYPE_CHECKING:

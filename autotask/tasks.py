@@ -54,6 +54,8 @@ class TaskOverrides(TypedDict, total=False):
     queue: str | None
     priority: int
     timeout: float | None
+    soft_timeout: float | None
+    isolated: bool
     retry_delay: float | None
     backoff: float | None
     max_retry_delay: float | None
@@ -201,6 +203,8 @@ def delayed_task(
     queue: str | None = None,
     priority: int = 0,
     timeout: float | None = None,
+    soft_timeout: float | None = None,
+    isolated: bool = False,
     retry_delay: float | None = None,
     backoff: float | None = None,
     max_retry_delay: float | None = None,
@@ -217,6 +221,8 @@ def delayed_task(  # type: ignore[no-untyped-def]  # the overloads above give th
     queue=None,
     priority=0,
     timeout=None,
+    soft_timeout=None,
+    isolated=False,
     retry_delay=None,
     backoff=None,
     max_retry_delay=None,
@@ -262,6 +268,8 @@ def periodic_task(
     retries: int = 0,
     ttl: float = 300,
     timeout: float | None = None,
+    soft_timeout: float | None = None,
+    isolated: bool = False,
     retry_delay: float | None = None,
     backoff: float | None = None,
     max_retry_delay: float | None = None,
@@ -279,6 +287,8 @@ def periodic_task(  # type: ignore[no-untyped-def]  # the overloads above give t
     retries=0,
     ttl=300,
     timeout=None,
+    soft_timeout=None,
+    isolated=False,
     retry_delay=None,
     backoff=None,
     max_retry_delay=None,
@@ -317,6 +327,8 @@ def cron_task(
     retries: int = 0,
     ttl: float = 300,
     timeout: float | None = None,
+    soft_timeout: float | None = None,
+    isolated: bool = False,
     retry_delay: float | None = None,
     backoff: float | None = None,
     max_retry_delay: float | None = None,
@@ -340,6 +352,8 @@ def cron_task(  # type: ignore[no-untyped-def]  # the overloads above give the t
     retries=0,
     ttl=300,
     timeout=None,
+    soft_timeout=None,
+    isolated=False,
     retry_delay=None,
     backoff=None,
     max_retry_delay=None,

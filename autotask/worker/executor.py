@@ -24,12 +24,13 @@ from ..exceptions import (
     NotADeclaredTask,
     SerializationError,
     TaskFunctionNotFound,
+    TaskStopped,
     TaskTimeout,
 )
 from ..models import KIND_FRAMEWORK
 from ..retry import backoff_delay
 from ..signals import task_finished, task_started
-from ..task import DONE, ERROR, STATUS_NAMES, WAITING
+from ..task import CANCELLED, CANCELLED_KEPT, DONE, ERROR, STATUS_NAMES, WAITING
 
 logger = logging.getLogger("autotask")
 
@@ -47,26 +48,34 @@ class Attempt(NamedTuple):
     error_type: str | None  # the dotted name of the exception the task raised
 
 
-def execute(task, worker_id, release_connections=True):
+def execute(task, worker_id, release_connections=True, current=None):
     """Run ``task`` (a ClaimedTask) here; return its :class:`Outcome`. Never raises.
 
     ``release_connections`` closes the connections the task opened, as a
     worker does after each task; in-process test runs, whose task shares the
-    test's connection and transaction, pass False.  With AUTOTASK_TRACING
-    the attempt runs in an OpenTelemetry process span.
+    test's connection and transaction, pass False.  ``current`` is the
+    attempt's :class:`CurrentTask` when the worker made it (to stop it);
+    None makes one.  With AUTOTASK_TRACING the attempt runs in an
+    OpenTelemetry process span.
     """
     if conf.TRACING:
-        return tracing.process(task, worker_id, lambda: _attempt(task, worker_id, release_connections))
-    return _attempt(task, worker_id, release_connections).outcome
+        return tracing.process(
+            task, worker_id, lambda: _attempt(task, worker_id, release_connections, current)
+        )
+    return _attempt(task, worker_id, release_connections, current).outcome
 
 
-def _attempt(task, worker_id, release_connections):
+def _attempt(task, worker_id, release_connections, current=None):
     """Run ``task``; return the :class:`Attempt`. Never raises."""
+    if current is None:
+        current = CurrentTask.of(task, worker_id)
     started_at = timezone.now()
     clock = time.monotonic()
     log = {"task_id": task.id, "function": task.function, "attempt": task.attempts, "worker_id": worker_id}
     sender = error = framework = None
     try:
+        if current.should_stop:
+            raise TaskStopped(f"task {task.function} #{task.id} was asked to stop before it started")
         func, sender = _resolve(task.function)
         framework = _framework_run(task, sender, worker_id, started_at)
         if framework:
@@ -79,12 +88,12 @@ def _attempt(task, worker_id, release_connections):
         if framework:
             framework.started(args, kwargs)
         logger.debug("task started", extra=log)
-        with running(CurrentTask.of(task, worker_id)):
-            value = _call(func, args, kwargs, task.options.get("timeout"))
+        with running(current):
+            value = _call(func, args, kwargs, task.options.get("timeout"), current)
         result = _encode_result(task, value, framework)
     except BaseException as exc:  # noqa: BLE001 - SystemExit from a task must not end the worker
         error = exc
-        outcome = _failure(task, exc, started_at, worker_id)
+        outcome = _failure(task, exc, started_at, worker_id, current.should_stop)
         if framework:
             framework.finished(outcome)  # here, so receivers see the exception in sys.exc_info()
     else:
@@ -98,6 +107,24 @@ def _attempt(task, worker_id, release_connections):
     state = _state(outcome)
     _report(task, outcome, state, sender, worker_id, duration, log, error)
     return Attempt(outcome, state, error, None if error is None else _exception_name(error))
+
+
+def failed_outside(task, worker_id, exc, started_at, duration, stopped=False):
+    """The outcome of an attempt that ended outside the task's code; reported like any other.
+
+    A child process that died, or that was killed at the task's time limit
+    or after a stop: ``exc`` says how.  Retried when attempts are left,
+    unless ``stopped`` (then CANCELLED).
+    """
+    try:
+        _, sender = _resolve(task.function)
+    except Exception:  # noqa: BLE001 - only the signal's sender: the outcome stands without it
+        sender = None
+    outcome = _failure(task, exc, started_at, worker_id, stopped)
+    state = _state(outcome)
+    log = {"task_id": task.id, "function": task.function, "attempt": task.attempts, "worker_id": worker_id}
+    _report(task, outcome, state, sender, worker_id, duration, log, exc)
+    return outcome
 
 
 def _resolve(name):
@@ -160,11 +187,13 @@ def _signature(func):
         return inspect.signature(func)
 
 
-def _call(func, args, kwargs, timeout):
+def _call(func, args, kwargs, timeout, current=None):
     if registry.is_async(func):
         coro = func(*args, **kwargs)
         if timeout:
             coro = asyncio.wait_for(coro, timeout)
+        if current is not None:
+            coro = _stoppable(coro, current)
         try:
             return asyncio.run(coro)
         except TimeoutError as exc:
@@ -172,6 +201,20 @@ def _call(func, args, kwargs, timeout):
                 raise TaskTimeout(f"timed out after {timeout:g} seconds") from exc
             raise
     return func(*args, **kwargs)
+
+
+async def _stoppable(coro, current):
+    """Await ``coro``; a stop asked for from another thread cancels it (CancelledError)."""
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+
+    def cancel():
+        try:
+            loop.call_soon_threadsafe(task.cancel)
+        except RuntimeError:
+            pass  # the loop has closed: the task has ended already
+
+    current.on_stop(cancel)
+    return await coro
 
 
 def _encode_result(task, value, framework=None):
@@ -216,11 +259,14 @@ def _success(task, result, started_at, worker_id):
     )
 
 
-def _failure(task, exc, started_at, worker_id):
+def _failure(task, exc, started_at, worker_id, stopped=False):
     now = timezone.now()
     trace = "".join(tb.format_exception(exc))
     message = _message(exc)
     history = _history(task, worker_id, started_at, now, exc, trace)
+    if stopped or isinstance(exc, TaskStopped):
+        # Asked to stop: whatever it raised on the way out, it ends CANCELLED, never retried.
+        return _cancelled(task, now, message, trace, history)
     retryable = not isinstance(exc, PermanentFailure) and task.attempts < task.max_attempts
     if retryable:
         options = task.options
@@ -252,6 +298,19 @@ def _failure(task, exc, started_at, worker_id):
     )
 
 
+def _cancelled(task, now, message, trace, history):
+    return Outcome(
+        id=task.id,
+        status=CANCELLED,
+        finished_at=now,
+        error_message=f"stopped on request: {message}",
+        traceback=trace,
+        expires_at=now + CANCELLED_KEPT,
+        history=history,
+        schedule_id=task.schedule_id,
+    )
+
+
 def _option(options, key, default):
     value = options.get(key)
     return default if value is None else value
@@ -261,6 +320,8 @@ def _message(exc):
     """``str(exc)`` as the original stored it; the class name when that is empty."""
     if isinstance(exc, SystemExit):
         return f"the task called sys.exit({exc.code!r})"
+    if isinstance(exc, asyncio.CancelledError):
+        return str(exc) or "the task was cancelled"
     text = str(exc)
     return text or type(exc).__name__
 
@@ -285,6 +346,8 @@ def _report(task, outcome, state, sender, worker_id, duration, log, error):
     log.update(duration=round(duration, 6), outcome=state)
     if outcome.status == DONE:
         logger.info("task %s #%s done in %.3fs", task.function, task.id, duration, extra=log)
+    elif outcome.status == CANCELLED:
+        logger.warning("task %s #%s stopped on request", task.function, task.id, extra=log)
     elif outcome.status == WAITING:
         logger.warning(
             "task %s #%s failed (attempt %s of %s), retrying: %s",
@@ -319,4 +382,4 @@ def _report(task, outcome, state, sender, worker_id, duration, log, error):
         )
 
 
-__all__ = ["TaskFunctionNotFound", "execute"]
+__all__ = ["TaskFunctionNotFound", "execute", "failed_outside"]

@@ -25,6 +25,7 @@ from ..maintenance.heartbeat import forget_worker, heartbeat
 from ..maintenance.pruning import prune
 from ..maintenance.recovery import recover
 from ..maintenance.stats import prune_stats, write_stats
+from ..maintenance.stops import stop_requests
 from ..maintenance.timers import Timers
 from ..task import DONE, WAITING
 from . import identity
@@ -32,7 +33,9 @@ from .claims import ClaimSizing
 from .outcomes import Outcomes
 from .parent import ParentLink
 from .pool import HOLD_SECONDS, TaskPool
+from .processes import ChildPool
 from .stats import TaskStatsBuffer
+from .stops import Stops
 from .wakeups import MAX_BACKOFF, Wakeups
 
 logger = logging.getLogger("autotask")
@@ -88,9 +91,12 @@ class Worker:
         worker_id=None,
         handle_signals=True,
         identify=False,
+        processes=None,
     ):
         self.queues = list(queues or conf.QUEUES or []) or None
-        self.concurrency = concurrency or conf.CONCURRENCY
+        # Process mode: that many child processes, each driven by a pool thread.
+        self.processes = conf.PROCESSES if processes is None else processes or None
+        self.concurrency = self.processes or concurrency or conf.CONCURRENCY
         self.drain = drain
         self.idle_time = conf.HANDLE_TASK_IDLE_TIME if idle_time is None else idle_time
         listen = conf.LISTEN if listen is None else listen
@@ -116,7 +122,24 @@ class Worker:
         self.sizing = ClaimSizing(self.concurrency)
         self.outcomes = Outcomes()
         self.wakeups = Wakeups(self.ops, self.queues, listen)
-        self.pool = TaskPool(self.concurrency, self.worker_id, self.sizing, self.outcomes, self.wakeups)
+        self.stops = Stops()  # the attempts running here, to stop them when asked
+        # Child processes: every task's in process mode, else those that need one (started on demand).
+        self.children = ChildPool(
+            self.concurrency,
+            self.worker_id,
+            everything=bool(self.processes),
+            max_tasks=conf.CHILD_MAX_TASKS,
+            max_memory=conf.CHILD_MAX_MEMORY,
+        )
+        self.pool = TaskPool(
+            self.concurrency,
+            self.worker_id,
+            self.sizing,
+            self.outcomes,
+            self.wakeups,
+            self.stops,
+            self.children,
+        )
         self.stop_state = StopState()
         self.parent = ParentLink.from_environ()  # the Django process that started this worker, if any
         self.failures = 0
@@ -138,11 +161,14 @@ class Worker:
         if self.parent:
             self.parent.watch(self._parent_gone)
         executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="autotask-task")
+        if self.processes:
+            self.children.start()
         logger.info(
-            "worker %s started (queues: %s, concurrency %s)",
+            "worker %s started (queues: %s, concurrency %s%s)",
             self.worker_id,
             ",".join(self.queues or ["all"]),
             self.concurrency,
+            " child processes" if self.processes else "",
             extra={"worker_id": self.worker_id},
         )
         if conf.TRACING and tracing.unconfigured():
@@ -156,6 +182,7 @@ class Worker:
             self._loop(executor)
         finally:
             executor.shutdown(wait=True)
+            self.children.close()
             self._flush()
             self._write_stats()
             self._close()
@@ -204,6 +231,7 @@ class Worker:
             # The link to the Django process: its end, and wake-up bytes that
             # came with a NOTIFY, are read before claiming (_wait reads it too).
             self._check_parent()
+            self._check_stops()
             if self.stop_state.stopping:
                 if self._stopping_turn(executor):
                     return
@@ -369,6 +397,8 @@ class Worker:
         if timeout is None:
             timeout = self.timers.seconds_to_next()
         timeout = self.stop_state.cap(timeout)
+        if self.pool.active:
+            timeout = min(timeout, self.stops.seconds_to_check())  # stop requests are looked for
         # A change in the database is watched only while a slot is free to run
         # what another process enqueued.
         watch = self.pool.running < self.concurrency and not self.stop_state.stopping
@@ -431,6 +461,19 @@ class Worker:
         wait = scheduling.tick(self.using, now)
         if wait is not None:
             self.timers.set_next("schedule", time.monotonic() + wait)
+
+    def _check_stops(self):
+        """Stop the tasks held here that were asked to stop (polled; at once on a notification)."""
+        wakeups = self.wakeups
+        if not self.pool.active or not self.stops.due(wakeups.stop_notified):
+            return
+        wakeups.stop_notified = False
+        self.stops.checked(listening=wakeups.listener is not None)
+        held = list(self.pool.active)
+        asked = self.ops_safe(stop_requests, self.using, held)
+        if asked:
+            for task_id in self.stops.request(asked, held):
+                logger.info("task #%s was asked to stop; stopping it", task_id, extra={"task_id": task_id})
 
     def _check_parent(self):
         """Read the link to the Django process that started this worker; stop once it has ended."""

@@ -7,6 +7,7 @@ from collections import deque
 
 from .claims import START_BATCH
 from .executor import execute
+from .stops import Stops
 
 logger = logging.getLogger("autotask")
 
@@ -38,8 +39,12 @@ class TaskPool:
     what they return to :meth:`started` and :meth:`released`.
     """
 
-    def __init__(self, concurrency, worker_id, sizing, outcomes, wakeups):
+    def __init__(self, concurrency, worker_id, sizing, outcomes, wakeups, stops=None, runner=None):
         self.concurrency = concurrency
+        # The attempts running here (to stop them), and what runs a task:
+        # ``runner(task, current)`` (a child process pool), or here when None.
+        self.stops = stops if stops is not None else Stops()
+        self.runner = runner
         self.worker_id = worker_id
         self.sizing = sizing
         self.outcomes = outcomes
@@ -168,9 +173,17 @@ class TaskPool:
 
     def _execute(self, task):
         started, started_wall = time.monotonic(), time.time()
+        stops = self.stops
+        current = stops.begin(task, self.worker_id)
         try:
-            outcome = execute(task, self.worker_id)
+            runner = self.runner
+            if runner is not None and runner.routes(task):
+                outcome = runner.run(task, current)
+            else:
+                outcome = execute(task, self.worker_id, current=current)
         except BaseException:
             logger.exception("executing task %s crashed the executor", task.id)
             outcome = None
+        finally:
+            stops.end(task.id)
         self.outcomes.report(task, outcome, time.monotonic() - started, started_wall)

@@ -27,6 +27,14 @@ class Command(BaseCommand):
             help="Tasks to run at once, in threads (default: AUTOTASK_CONCURRENCY, 1).",
         )
         parser.add_argument(
+            "--processes",
+            "-p",
+            type=positive_int,
+            default=None,
+            help="Process mode: run every task in one of N child processes, recycled and replaced "
+            "(default: AUTOTASK_PROCESSES; unset: threads).",
+        )
+        parser.add_argument(
             "--drain",
             action="store_true",
             help="Run until no task is due, then exit (for cron jobs and tests).",
@@ -56,5 +64,6 @@ class Command(BaseCommand):
             listen=False if options["no_listen"] else conf.LISTEN,
             using=options["database"],
             identify=True,
+            processes=options["processes"],
         )
         sys.exit(worker.run())

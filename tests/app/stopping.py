@@ -1,0 +1,122 @@
+"""Tasks the stopping, process-mode and time-limit tests enqueue (real worker processes import them).
+
+Each writes a marker file when it starts (``started``), so a test knows it
+runs before it asks it to stop; a file is what every process (worker, child)
+can write without a database connection of its own.
+"""
+
+import asyncio
+import ctypes
+import os
+import signal
+import time
+from pathlib import Path
+
+from autotask import current_task
+from autotask.exceptions import SoftTimeLimitExceeded
+from autotask.tasks import delayed_task
+
+
+def mark(path, text=""):
+    Path(path).write_text(text or str(os.getpid()))
+
+
+@delayed_task(retries=3, retry_delay=0.01)
+def cooperative(started):
+    """A sync task that checks should_stop (thread mode)."""
+    mark(started)
+    task = current_task()
+    while True:
+        task.raise_if_stopped()
+        time.sleep(0.01)
+
+
+@delayed_task(retries=3, retry_delay=0.01)
+async def sleeps_async(started, seconds=60):
+    mark(started)
+    await asyncio.sleep(seconds)
+    return "slept"
+
+
+@delayed_task(retries=3, retry_delay=0.01, isolated=True)
+def sleeps_isolated(started, seconds=60):
+    mark(started)
+    time.sleep(seconds)
+    return "slept"
+
+
+@delayed_task(isolated=True)
+def child_pid():
+    return os.getpid()
+
+
+@delayed_task(isolated=True)
+def noop():
+    return None
+
+
+@delayed_task(isolated=True)
+def add(a, b):
+    return a + b
+
+
+@delayed_task(timeout=1, isolated=True)
+def over_hard_limit(started):
+    mark(started)
+    time.sleep(60)
+
+
+@delayed_task(timeout=1, retries=1, retry_delay=0.01, isolated=True)
+def over_hard_limit_retried(started):
+    mark(started, f"{os.getpid()}\n")
+    time.sleep(60)
+
+
+@delayed_task(soft_timeout=0.5, timeout=30, isolated=True)
+def over_soft_limit(cleaned):
+    try:
+        time.sleep(60)
+    except SoftTimeLimitExceeded:
+        mark(cleaned, "cleaned up")
+        raise
+
+
+@delayed_task(isolated=True)
+def dies(how):
+    """End the child process: "exit" (os._exit), "kill" (SIGKILL), "segfault"."""
+    if how == "exit":
+        os._exit(7)
+    if how == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if how == "segfault":
+        ctypes.string_at(0)  # reads address 0: SIGSEGV
+    time.sleep(60)
+
+
+@delayed_task(retries=1, retry_delay=0.01, isolated=True)
+def dies_once(marker):
+    """Die the first time (marker absent), succeed the second."""
+    if not os.path.exists(marker):
+        mark(marker)
+        os._exit(3)
+    return "survived"
+
+
+_hoard = []
+
+
+@delayed_task(isolated=True)
+def hoard(megabytes):
+    """Keep ``megabytes`` allocated in this child (its RSS grows); return the pid."""
+    _hoard.append(bytearray(os.urandom(1024)) * (megabytes * 1024))
+    return os.getpid()
+
+
+@delayed_task()
+def plain_pid():
+    return os.getpid()
+
+
+@delayed_task(timeout=1)
+async def async_with_timeout():
+    await asyncio.sleep(0)
