@@ -450,12 +450,13 @@ def workers_running(using, now):
         TaskQueue.objects.using(using)
         .filter(status=RUNNING, worker_id__in=list(running))
         .order_by()  # no sort: the rows come off the partial index of RUNNING rows
-        .values("id", "function", "started_at", "worker_id")[:RUNNING_SHOWN]
+        .values("id", "function", "started_at", "worker_id", "stop_requested_at")[:RUNNING_SHOWN]
     )
     for row in rows:
-        running[row["worker_id"]].append(
-            {"id": row["id"], "function": row["function"], "started_at": iso_or_value(row["started_at"])}
-        )
+        task = {"id": row["id"], "function": row["function"], "started_at": iso_or_value(row["started_at"])}
+        if row["stop_requested_at"] is not None:  # asked to stop (DelayedTask.stop(), the admin's Stop)
+            task["stop_requested_at"] = iso_or_value(row["stop_requested_at"])
+        running[row["worker_id"]].append(task)
     return [
         {
             **{name: iso_or_value(w[name]) for name in WORKER_FIELDS},

@@ -327,8 +327,8 @@ class ChildPool:
 
         timeout = task.options.get("timeout")
         hard = None
-        if timeout:
-            hard = clock + timeout + (ASYNC_GRACE if _is_async(task) else 0.0)
+        if timeout:  # from now: the child's start does not count against the task
+            hard = time.monotonic() + timeout + (ASYNC_GRACE if _is_async(task) else 0.0)
         try:
             child.conn.send((task, self.worker_id))
         except OSError:

@@ -120,3 +120,19 @@ def plain_pid():
 @delayed_task(timeout=1)
 async def async_with_timeout():
     await asyncio.sleep(0)
+
+
+@delayed_task(retries=1, retry_delay=0.01, isolated=True)
+def sleeps_first_time(marker):
+    """Sleep a minute the first time (marker absent: written with the child's pid); return at once after."""
+    if os.path.exists(marker):
+        return "second run"
+    mark(marker)
+    time.sleep(60)
+    return "first run"
+
+
+@delayed_task()
+def sleeps_plain(seconds):
+    time.sleep(seconds)
+    return os.getpid()
