@@ -21,7 +21,17 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ("throughput", "pickup", "enqueue", "bulk", "workers4", "scale", "memory", "unique")
+BENCHMARKS = (
+    "throughput",
+    "pickup",
+    "enqueue",
+    "bulk",
+    "workers4",
+    "scale",
+    "memory",
+    "unique",
+    "processes",
+)
 DEFAULT = {
     "postgresql": ("throughput", "pickup", "enqueue", "bulk"),
     "sqlite": ("throughput", "enqueue", "bulk", "workers4"),

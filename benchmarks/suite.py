@@ -264,6 +264,12 @@ class Suite:
             note=f"{ours / reference:.0%} of the unkeyed figure (target: at least 50 %)",
         )
 
+    def run_processes(self):
+        """Process mode beside thread mode (benchmarks/processes.py)."""
+        from benchmarks import processes
+
+        processes.run(self)
+
     def run_workers4(self):
         """SQLite: four worker processes share the work, with no error and no task run twice.
 

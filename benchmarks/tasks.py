@@ -36,3 +36,14 @@ def mark(key):
 @delayed_task(unique=True, unique_key="{key}")
 def unique_noop(key):
     """Do nothing, holding a unique key while waiting or running (the unique benchmark)."""
+
+
+@delayed_task
+def until_stopped():
+    """Run until asked to stop (the stop-latency benchmark): checks should_stop, or is interrupted."""
+    from autotask import current_task
+
+    task = current_task()
+    while True:
+        task.raise_if_stopped()
+        time.sleep(0.002)

@@ -108,6 +108,16 @@ class Child:
     def pid(self):
         return self.process.pid
 
+    def is_ready(self):
+        """True once the child said it is ready (read without waiting)."""
+        if not self.ready:
+            try:
+                if self.conn.poll(0):
+                    self.wait_ready()
+            except ChildProcessDied:
+                return True  # ready to be found dead by the thread that takes it
+        return self.ready
+
     def wait_ready(self):
         """Wait for the child's "ready" (it has set Django up); raise ChildProcessDied if it never comes."""
         if self.ready:
@@ -147,15 +157,21 @@ class Child:
         self.conn.close()
 
     def retire(self):
-        """Let the child exit (it has no task): it reads None and leaves."""
+        """Let the child exit (it has no task): it reads None and leaves; see :meth:`gone`."""
         try:
             self.conn.send(None)
         except OSError:
             pass
-        self.process.join(2)
-        if self.process.exitcode is None:
-            self.kill()
         self.conn.close()
+
+    def gone(self, wait=0.0):
+        """After :meth:`retire`: True once the child has exited (killed after ``wait`` if not)."""
+        self.process.join(wait)
+        if self.process.exitcode is None:
+            if not wait:
+                return False
+            self.kill()
+        return True
 
     def death(self):
         """How the child ended, in words (killing it first if it is alive but unreachable)."""
@@ -196,6 +212,7 @@ class ChildPool:
         self.lock = threading.Lock()
         self.idle = []
         self.count = 0
+        self.retiring = []  # children told to leave, not seen gone yet
         self.ctx = None
         self.lifeline = None  # (reader, writer): the children watch the reader; only this process writes
         self.stats = {"started": 0, "recycled": 0, "died": 0, "killed": 0}
@@ -245,8 +262,11 @@ class ChildPool:
         """Let the idle children exit; kill any other (the worker is leaving)."""
         with self.lock:
             idle, self.idle = self.idle, []
+            retiring, self.retiring = self.retiring + idle, []
         for child in idle:
             child.retire()
+        for child in retiring:
+            child.gone(wait=2.0)
         if self.lifeline is not None:
             for end in self.lifeline:
                 end.close()
@@ -269,8 +289,12 @@ class ChildPool:
             return failed_outside(task, self.worker_id, exc, started_at, 0.0, stopped=True)
         try:
             child = self._take()
-        except ChildProcessDied as exc:
-            return failed_outside(task, self.worker_id, exc, started_at, time.monotonic() - clock)
+        except ChildProcessDied:
+            logger.exception("a child process of worker %s did not start; starting another", self.worker_id)
+            try:
+                child = self._take()
+            except ChildProcessDied as exc:  # twice: the cause is lasting, and said on the task
+                return failed_outside(task, self.worker_id, exc, started_at, time.monotonic() - clock)
         keep = False
         try:
             outcome, keep = self._run_in(child, task, current, started_at, clock)
@@ -284,8 +308,13 @@ class ChildPool:
 
     def _take(self):
         with self.lock:
-            child = self.idle.pop() if self.idle else None
-            if child is None:
+            # A ready child first (the last used: warm); else one still starting.
+            child = next((c for c in reversed(self.idle) if c.is_ready()), None)
+            if child is not None:
+                self.idle.remove(child)
+            elif self.idle:
+                child = self.idle.pop(0)
+            else:
                 self.count += 1
         try:
             if child is None:
@@ -353,7 +382,10 @@ class ChildPool:
                     child.task_id = None
                 if self._worn(child):
                     self.stats["recycled"] += 1
-                    child.retire()
+                    child.retire()  # it exits on its own; the fork server, its parent, reaps it
+                    with self.lock:
+                        self.retiring = [c for c in self.retiring if not c.gone()]
+                        self.retiring.append(child)
                     return outcome, False
                 return outcome, True
             now = time.monotonic()

@@ -136,3 +136,40 @@ def sleeps_first_time(marker):
 def sleeps_plain(seconds):
     time.sleep(seconds)
     return os.getpid()
+
+
+# -- what a stop reports: autotask's signal, and the tasks framework's ----------
+
+from django.dispatch import receiver  # noqa: E402 - the receivers below only
+
+from autotask.signals import task_finished  # noqa: E402
+from tests.app.tasks import insert_record  # noqa: E402
+
+
+@receiver(task_finished)
+def _on_finished(sender, task_id, name, status, **kwargs):
+    if name.startswith(__name__ + "."):
+        insert_record(f"stopping-finished:{task_id}:{status}")
+
+
+try:  # Django 6.0+
+    from django.tasks import task as framework_task
+    from django.tasks.signals import task_finished as framework_finished
+except ImportError:
+    try:  # Django 5.2 with the django-tasks backport
+        from django_tasks import task as framework_task
+        from django_tasks.signals import task_finished as framework_finished
+    except ImportError:  # no tasks framework: no framework task here
+        framework_task = framework_finished = None
+
+if framework_task is not None:
+
+    @framework_task()
+    async def framework_sleeps(started):
+        mark(started)
+        await asyncio.sleep(60)
+
+    @receiver(framework_finished)
+    def _on_framework_finished(sender, task_result, **kwargs):
+        if task_result.task.func is framework_sleeps.func:
+            insert_record(f"framework-finished:{task_result.id}:{task_result.status}")

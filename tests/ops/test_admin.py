@@ -333,7 +333,14 @@ def test_the_default_delete_action_is_replaced(admin_client):
     make_task(DONE)
     choices = dict(admin_client.get(LIST).context["action_form"].fields["action"].choices)
     assert "delete_selected" not in choices
-    assert set(choices) == {"", "retry_failed", "cancel_waiting", "stop_running", "run_schedule_now", "delete_finished"}
+    assert set(choices) == {
+        "",
+        "retry_failed",
+        "cancel_waiting",
+        "stop_running",
+        "run_schedule_now",
+        "delete_finished",
+    }
 
 
 def test_action_with_nothing_applicable_warns(admin_client):

@@ -6,7 +6,7 @@ from autotask.models import TaskQueue
 from autotask.task import CANCELLED, DONE, RUNNING
 from autotask.tasks import DelayedTask
 from tests.app import stopping, tasks
-from tests.conftest import wait_for
+from tests.conftest import records, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -91,3 +91,27 @@ def test_cancel_keeps_its_meaning_for_running_tasks(worker_process, tmp_path):
     assert handle.cancel() is False  # cancel() is for waiting tasks; stop() stops running ones
     assert handle.status == RUNNING
     assert stop_and_wait(handle).status == CANCELLED
+
+
+def test_the_task_finished_signal_reports_cancelled(worker_process, tmp_path):
+    worker_process()
+    marker = tmp_path / "started"
+    handle = stopping.cooperative(str(marker))
+    wait_for(started(marker), message="the task to start")
+    stop_and_wait(handle)
+    assert records("stopping-finished:") == [f"stopping-finished:{handle.pk}:{CANCELLED}"]
+
+
+def test_a_framework_task_is_stopped_and_its_result_says_so(worker_process, tmp_path):
+    if not hasattr(stopping, "framework_sleeps"):
+        pytest.skip("no tasks framework installed")
+    worker_process()
+    marker = tmp_path / "started"
+    result = stopping.framework_sleeps.enqueue(str(marker))
+    wait_for(started(marker), message="the task to start")
+    handle = DelayedTask(int(result.id))
+    assert stop_and_wait(handle).status == CANCELLED
+    result.refresh()
+    assert result.status == "FAILED" and result.is_finished
+    assert result.errors[-1].exception_class_path == "asyncio.exceptions.CancelledError"
+    assert records("framework-finished:") == [f"framework-finished:{result.id}:FAILED"]
