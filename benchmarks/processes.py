@@ -130,10 +130,9 @@ def recycle_costs():
 
 def stop_latencies(target):
     """Seconds from DelayedTask.stop() to the row read CANCELLED, one running task at a time."""
-    from benchmarks.tasks import until_stopped
-
     from autotask.models import TaskQueue
     from autotask.task import CANCELLED, RUNNING
+    from benchmarks.tasks import until_stopped
 
     seconds = []
     target.reset()
