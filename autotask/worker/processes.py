@@ -465,7 +465,10 @@ def child_main(conn, lifeline, stop_id, worker_id):
     except Exception as exc:  # noqa: BLE001 - said to the worker, which logs it
         conn.send(f"{type(exc).__name__}: {exc}")
         return
-    conn.send("ready")
+    try:
+        conn.send("ready")
+    except OSError:
+        return  # retired (or the worker gone) before it was ever used
     while True:
         try:
             message = conn.recv()
