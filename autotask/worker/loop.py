@@ -97,6 +97,13 @@ class Worker:
         # Process mode: that many child processes, each driven by a pool thread.
         self.processes = conf.PROCESSES if processes is None else processes or None
         self.concurrency = self.processes or concurrency or conf.CONCURRENCY
+        if self.processes and (concurrency or conf.CONCURRENCY) not in (1, self.processes):
+            logger.warning(
+                "process mode: worker runs %s tasks at once, one per child process; its concurrency "
+                "setting (%s) is not used",
+                self.processes,
+                concurrency or conf.CONCURRENCY,
+            )
         self.drain = drain
         self.idle_time = conf.HANDLE_TASK_IDLE_TIME if idle_time is None else idle_time
         listen = conf.LISTEN if listen is None else listen

@@ -179,3 +179,8 @@ def test_children_go_with_a_graceful_stop(worker_process):
     assert worker.proc.returncode == 0
     wait_for(lambda: not alive(child), message="the children to exit")
     assert not os.path.exists(f"/proc/{child}") or not alive(child)
+
+
+def test_concurrency_and_processes_must_agree(worker_process):
+    code, output = worker_process("--processes", "2", "--concurrency", "3").wait()
+    assert code != 0 and "--concurrency and --processes disagree" in output

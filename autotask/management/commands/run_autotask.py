@@ -54,6 +54,11 @@ class Command(BaseCommand):
             queues = [q.strip() for q in queues.split(",") if q.strip()]
             if not queues:
                 raise CommandError("--queues needs at least one queue name")
+        if options["processes"] and options["concurrency"] and options["concurrency"] != options["processes"]:
+            raise CommandError(
+                "--concurrency and --processes disagree: in process mode a worker runs as many tasks "
+                "at once as it has child processes; give --processes alone"
+            )
         if options["idle_time"] is not None and options["idle_time"] < 0:
             raise CommandError("--idle-time must be >= 0")
         worker = Worker(
