@@ -115,3 +115,15 @@ def test_a_framework_task_is_stopped_and_its_result_says_so(worker_process, tmp_
     assert result.status == "FAILED" and result.is_finished
     assert result.errors[-1].exception_class_path == "asyncio.exceptions.CancelledError"
     assert records("framework-finished:") == [f"framework-finished:{result.id}:FAILED"]
+
+
+def test_an_async_task_in_process_mode_is_cancelled_in_its_child(worker_process, tmp_path):
+    worker = worker_process("--processes", "1")
+    marker = tmp_path / "started"
+    handle = stopping.sleeps_async(str(marker))
+    wait_for(started(marker), message="the task to start")
+    assert int(marker.read_text()) != worker.pid  # in the child
+    row = stop_and_wait(handle)
+    assert row.status == CANCELLED and "CancelledError" in row.traceback
+    again = stopping.child_pid()
+    assert again.wait(15) and again.result == int(marker.read_text())  # the same child, alive
