@@ -210,6 +210,7 @@ class ChildPool:
         self.max_tasks = max_tasks
         self.max_rss = None if max_memory is None else max_memory * 1024 * 1024
         self.lock = threading.Lock()
+        self.setup_lock = threading.Lock()
         self.idle = []
         self.count = 0
         self.retiring = []  # children told to leave, not seen gone yet
@@ -220,6 +221,12 @@ class ChildPool:
     # -- set-up and end ----------------------------------------------------
 
     def _start_child(self):
+        with self.setup_lock:  # pool threads may start the first children at once
+            self._start_fork_server()
+        self.stats["started"] += 1
+        return Child(self.ctx, self.lifeline[0], self.worker_id)
+
+    def _start_fork_server(self):
         if self.ctx is None:
             self.ctx = context()
             self.lifeline = self.ctx.Pipe(duplex=False)
@@ -232,8 +239,6 @@ class ChildPool:
                 forkserver.ensure_running()
             finally:
                 os.environ.pop(ENV_CHILD, None)
-        self.stats["started"] += 1
-        return Child(self.ctx, self.lifeline[0], self.worker_id)
 
     def start(self):
         """Start every child now (process mode), and wait until they are ready."""

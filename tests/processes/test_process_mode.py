@@ -184,3 +184,11 @@ def test_children_go_with_a_graceful_stop(worker_process):
 def test_concurrency_and_processes_must_agree(worker_process):
     code, output = worker_process("--processes", "2", "--concurrency", "3").wait()
     assert code != 0 and "--concurrency and --processes disagree" in output
+
+
+def test_isolated_tasks_on_four_threads_get_at_most_four_children(worker_process):
+    worker = worker_process("--concurrency", "4")
+    handles = [stopping.sleeps_plain.using(isolated=True)(0.2) for _ in range(12)]
+    assert [finished(h).status for h in handles] == [DONE] * 12
+    pids = {h.result for h in handles}
+    assert worker.pid not in pids and 1 < len(pids) <= 4
