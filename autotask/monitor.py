@@ -71,6 +71,7 @@ class Snapshot:
     schedules_total: int = 0  # schedules in the table, listed or not
     paused: dict = field(default_factory=lambda: {"queues": [], "schedules": []})  # dicts, by name
     unique: dict = field(default_factory=dict)  # scope name -> waiting or running tasks holding a key
+    stopping: int = 0  # running tasks asked to stop (DelayedTask.stop(), the admin's Stop) not ended yet
 
     @property
     def totals(self):
@@ -118,6 +119,7 @@ class Snapshot:
             "schedules": [_iso_values(s) for s in self.schedules],
             "paused": {kind: [_iso_values(p) for p in rows] for kind, rows in self.paused.items()},
             "unique": self.unique,
+            "stopping": self.stopping,
         }
 
 
@@ -137,6 +139,7 @@ def snapshot(using=None, now=None, worker_timeout=None):
     since = now - FAILURE_WINDOW
     snap.failures_last_hour = tasks.filter(status=ERROR, finished_at__gte=since).count()
     snap.unique = _unique_counts(tasks)
+    snap.stopping = tasks.filter(status=RUNNING, stop_requested_at__isnull=False).count()
     snap.finished_last_hour = finished_since(using, since)
     snap.workers = _workers(using, alive_after(now, timeout))
     schedules = Schedule.objects.using(using).order_by("missing", "next_run_at", "name")[:SCHEDULES_SHOWN]

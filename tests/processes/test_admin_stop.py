@@ -68,3 +68,17 @@ def test_the_status_json_says_which_running_tasks_were_asked_to_stop():
     (worker,) = monitor.workers_running("default", now)
     tasks = {task["id"]: task for task in worker["running"]}
     assert tasks[asked.pk]["stop_requested_at"] and "stop_requested_at" not in tasks[plain.pk]
+
+
+@pytest.mark.django_db
+def test_autotask_status_counts_the_running_tasks_asked_to_stop():
+    import json
+
+    from tests.ops.test_commands import status
+
+    make_task(RUNNING, stop_requested_at=timezone.now())
+    make_task(RUNNING)
+    _, out, _ = status("--json")
+    assert json.loads(out)["stopping"] == 1
+    _, text, _ = status()
+    assert "Running tasks asked to stop: 1" in text
