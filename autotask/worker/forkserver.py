@@ -2,16 +2,21 @@
 
 Django is set up here, once: every child forked from this process starts with
 the apps loaded, in milliseconds.  The server leaves without running the
-project's exit handlers (they belong to the worker, not to this helper).
+project's exit handlers (they belong to the worker, not to this helper).  It
+ignores SIGTERM, which a service manager may send to every process of the
+worker's group: the worker decides how its children end (a graceful stop lets
+their tasks finish), and the server leaves when the worker does.
 """
 
 import atexit
 import os
+import signal
 import sys
 import traceback
 
 
 def _prepare():
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         import django
 

@@ -459,8 +459,10 @@ def child_main(conn, lifeline, stop_id, worker_id):
     os.environ[ENV_CHILD] = "1"
     _Running.stop_id = stop_id
     _die_with_worker(lifeline)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the worker, which decides
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Ctrl-C, and a SIGTERM sent to the whole group (systemd, a terminal), reach the
+    # worker too, which decides: a graceful stop lets this child finish its task.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(STOP_SIGNAL, _on_stop_signal)
     signal.signal(signal.SIGALRM, _on_soft_limit)
     try:

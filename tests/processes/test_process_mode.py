@@ -192,3 +192,19 @@ def test_isolated_tasks_on_four_threads_get_at_most_four_children(worker_process
     assert [finished(h).status for h in handles] == [DONE] * 12
     pids = {h.result for h in handles}
     assert worker.pid not in pids and 1 < len(pids) <= 4
+
+
+def test_a_sigterm_to_the_whole_group_lets_the_children_finish(worker_process, tmp_path):
+    """A service manager signals every process of the worker: the worker decides (a graceful stop)."""
+    worker = worker_process("--processes", "1")
+    marker = tmp_path / "started"
+    handle = stopping.sleeps_isolated(str(marker), 2)
+    wait_for(marker.exists, message="the task to start")
+    child = int(marker.read_text())
+    for pid in (parent_of(child), child, worker.pid):  # the fork server, the child, the worker
+        os.kill(pid, signal.SIGTERM)
+    code, output = worker.wait()
+    assert code == 0, output
+    row = finished(handle)
+    assert row.status == DONE and handle.result == "slept"
+    wait_for(lambda: not alive(child), message="the child to exit with its worker")
