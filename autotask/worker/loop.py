@@ -27,7 +27,7 @@ from ..maintenance.recovery import recover
 from ..maintenance.stats import prune_stats, write_stats
 from ..maintenance.stops import stop_requests
 from ..maintenance.timers import Timers
-from ..task import DONE, WAITING
+from ..task import CANCELLED, DONE, WAITING
 from . import identity
 from .claims import ClaimSizing
 from .outcomes import Outcomes
@@ -39,6 +39,8 @@ from .stops import Stops
 from .wakeups import MAX_BACKOFF, Wakeups
 
 logger = logging.getLogger("autotask")
+
+OUTCOME_KEYS = {DONE: "done", WAITING: "retried", CANCELLED: "cancelled"}  # else "failed"
 
 
 class StopState:
@@ -151,7 +153,7 @@ class Worker:
         self.parent = ParentLink.from_environ()  # the Django process that started this worker, if any
         self.failures = 0
         self.timers = Timers()
-        self.stats = {"done": 0, "failed": 0, "retried": 0}
+        self.stats = {"done": 0, "failed": 0, "retried": 0, "cancelled": 0}
         self.task_stats = TaskStatsBuffer()  # the figures of the dashboard and the metrics
 
     @property
@@ -382,8 +384,7 @@ class Worker:
             self.pool.ended([item[0].id for item in ended], runners_done)
 
     def _count(self, outcome):
-        key = "done" if outcome.status == DONE else "retried" if outcome.status == WAITING else "failed"
-        self.stats[key] += 1
+        self.stats[OUTCOME_KEYS.get(outcome.status, "failed")] += 1
 
     def _nothing_due(self):
         due = self.ops.next_due(self.queues)
