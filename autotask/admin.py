@@ -295,6 +295,8 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
         label = obj.get_status_display()
         if obj.status == RUNNING and obj.started_at is None:
             label = gettext("%(status)s (claimed ahead, not started)") % {"status": label}  # no attempt used
+        elif obj.status == RUNNING and obj.stop_requested_at is not None:
+            label = gettext("%(status)s (asked to stop)") % {"status": label}
         return format_html(
             '<span class="autotask-status autotask-{}">{}</span>'
             '<span class="autotask-attempts" title="{}">{} / {}</span>',

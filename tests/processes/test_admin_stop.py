@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib.admin.models import CHANGE
+from django.urls import reverse
 from django.utils import timezone
 
 from autotask.models import TaskQueue
@@ -23,6 +24,8 @@ def test_stop_asks_the_worker_and_writes_the_history(admin_client):
     assert history(running) == [(CHANGE, "Asked to stop while running.")]
     assert shown_buttons(admin_client, running) == []  # asked once: no second button
     assert "Stop requested at" in admin_client.get(change_url(running)).content.decode()
+    listed = admin_client.get(reverse("admin:autotask_taskqueue_changelist")).content.decode()
+    assert "Running (asked to stop)" in listed
 
 
 @pytest.mark.django_db
