@@ -127,3 +127,11 @@ def test_an_async_task_in_process_mode_is_cancelled_in_its_child(worker_process,
     assert row.status == CANCELLED and "CancelledError" in row.traceback
     again = stopping.child_pid()
     assert again.wait(15) and again.result == int(marker.read_text())  # the same child, alive
+
+
+def test_a_framework_task_takes_the_limits_and_isolation(db):
+    if not hasattr(stopping, "framework_sleeps"):
+        pytest.skip("no tasks framework installed")
+    result = stopping.framework_sleeps.using(soft_timeout=1, timeout=5, isolated=True).enqueue("/dev/null")
+    options = TaskQueue.objects.get(pk=int(result.id)).options
+    assert (options["soft_timeout"], options["timeout"], options["isolated"]) == (1, 5, True)
