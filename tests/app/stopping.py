@@ -18,7 +18,12 @@ from autotask.tasks import delayed_task
 
 
 def mark(path, text=""):
-    Path(path).write_text(text or str(os.getpid()))
+    """Write ``text`` (default: this process's pid) to ``path`` at once: it exists only whole."""
+    if path == os.devnull:
+        return
+    partial = Path(f"{path}.partial")
+    partial.write_text(text or str(os.getpid()))
+    os.replace(partial, path)
 
 
 @delayed_task(retries=3, retry_delay=0.01)
