@@ -29,7 +29,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import dashboard, monitor, serialization
 from .conf import conf
-from .db import get_ops
+from .db import get_ops, notify_stop
 from .exceptions import InvalidQueueName, NotADeclaredTask
 from .maintenance import pauses
 from .models import PausedQueue, Schedule, TaskQueue, Worker, Workflow
@@ -172,8 +172,7 @@ class Button:
         return f"{opts.app_label}_{opts.model_name}_{self.slug.replace('-', '_')}"
 
 
-# The buttons, in the order shown.  A "Stop" button for a RUNNING task joins
-# them once a running task can be stopped: Button("stop", ..., applies=is running).
+# The buttons, in the order shown.
 TASK_BUTTONS = (
     Button(
         "retry",
@@ -188,6 +187,13 @@ TASK_BUTTONS = (
         _("Cancel this task: no worker has started it."),
         "press_cancel",
         lambda task: task.status == WAITING,
+    ),
+    Button(
+        "stop",
+        _("Stop"),
+        _("Ask the worker running this task to stop it: it ends Cancelled, never retried."),
+        "press_stop",
+        lambda task: task.status == RUNNING and task.stop_requested_at is None,
     ),
     Button(
         "run-again",
@@ -222,7 +228,7 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
     # The summary above the list counts per status; a second COUNT(*) of the
     # whole table on every page view is not worth its cost on large tables.
     show_full_result_count = False
-    actions = ("retry_failed", "cancel_waiting", "run_schedule_now", "delete_finished")
+    actions = ("retry_failed", "cancel_waiting", "stop_running", "run_schedule_now", "delete_finished")
     fieldsets = (
         (None, {"fields": ("id", "function", "kind", "queue", "priority", "status", "schedule")}),
         (_("Arguments"), {"fields": ("arguments",)}),
@@ -235,6 +241,7 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
                     "created_at_display",
                     "scheduled_at_display",
                     "started_at_display",
+                    "stop_requested_at_display",
                     "finished_at_display",
                     "duration",
                     "expires_at_display",
@@ -291,6 +298,8 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
         label = obj.get_status_display()
         if obj.status == RUNNING and obj.started_at is None:
             label = gettext("%(status)s (claimed ahead, not started)") % {"status": label}  # no attempt used
+        elif obj.status == RUNNING and obj.stop_requested_at is not None:
+            label = gettext("%(status)s (asked to stop)") % {"status": label}
         return format_html(
             '<span class="autotask-status autotask-{}">{}</span>'
             '<span class="autotask-attempts" title="{}">{} / {}</span>',
@@ -343,6 +352,7 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
     finished_at_display = _time_column("finished_at", _("Finished at"))
     expires_at_display = _time_column("expires_at", _("Expires at"))
     lease_expires_at_display = _time_column("lease_expires_at", _("Lease expires at"))
+    stop_requested_at_display = _time_column("stop_requested_at", _("Stop requested at"))
 
     # -- the task's page -------------------------------------------------
 
@@ -468,6 +478,14 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
             self._tell(request, text, task, messages.WARNING)
         return self._page(task.pk)
 
+    def press_stop(self, request, task):
+        if self._stop(request, _one(task)):
+            self._tell(request, gettext("Asked the worker running task #%(id)s to stop it."), task)
+        else:
+            text = gettext("Task #%(id)s was not stopped: only running tasks can be stopped.")
+            self._tell(request, text, task, messages.WARNING)
+        return self._page(task.pk)
+
     def press_run_again(self, request, task):
         if not task.is_finished:
             self._tell(
@@ -576,6 +594,26 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
             changed = TaskQueue.objects.using(alias).filter(pk__in=ids).only("id", "function", "status")
             log(request, changed, CHANGE, gettext("Cancelled while waiting."))
         return cancelled
+
+    def _stop(self, request, queryset):
+        alias = queryset.db
+        with transaction.atomic(using=alias):
+            ids = _locked(queryset, "running")
+            asked = TaskQueue.objects.using(alias).filter(pk__in=ids).stop_running(timezone.now())
+            changed = TaskQueue.objects.using(alias).filter(pk__in=ids).only("id", "function", "status")
+            log(request, changed, CHANGE, gettext("Asked to stop while running."))
+        if asked:
+            notify_stop(alias)  # after the commit: the workers read the request at once
+        return asked
+
+    @admin.action(description=_("Stop running tasks"), permissions=["change"])
+    def stop_running(self, request, queryset):
+        selected = queryset.count()
+        asked = self._stop(request, queryset)
+        did = ngettext(
+            "Asked the workers to stop %(count)d task.", "Asked the workers to stop %(count)d tasks.", asked
+        )
+        self._report(request, asked, selected, did, gettext("only running tasks can be stopped"))
 
     @admin.action(description=_("Retry failed tasks"), permissions=["change"])
     def retry_failed(self, request, queryset):

@@ -13,6 +13,7 @@ from django.db import connections
 from . import tracing
 from .conf import (
     COUNT,
+    COUNT_OR_NONE,
     DAY_SECONDS,
     DEFAULTS,
     KEEP_SECONDS,
@@ -117,6 +118,10 @@ def _names_list(value):
 
 # name -> (is the value valid, what it must be); the settings check_settings
 # covers (E001, E002) are left to it.
+def _count_or_none(value):
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
+
+
 _SETTING_RULES = {
     "IS_ACTIVE": (lambda v: isinstance(v, bool), "True or False"),
     "WORKER_EXECUTABLE": (
@@ -154,6 +159,9 @@ _SETTING_RULES = {
     "NON_SERVING_COMMANDS": (_names_list, "a list of management command names"),
     "FAILED_TTL": (lambda v: v is None or (_is_number(v) and 0 <= v < float("inf")), SECONDS_OR_NONE),
     "STATS_KEEP": (lambda v: _is_number(v) and DAY_SECONDS <= v < float("inf"), KEEP_SECONDS),
+    "PROCESSES": (_count_or_none, COUNT_OR_NONE),
+    "CHILD_MAX_TASKS": (_count_or_none, COUNT_OR_NONE),
+    "CHILD_MAX_MEMORY": (_count_or_none, f"{COUNT_OR_NONE} (megabytes)"),
 }
 _CHECKED_BY_CHECK_SETTINGS = {
     "WORKER_MONITOR_INTERVALL",
@@ -350,18 +358,19 @@ def check_worker_needed(app_configs=None, **kwargs):
 
 @register(Tags.compatibility)
 def check_unenforced_timeouts(app_configs=None, **kwargs):
-    """Warn about timeout= on sync tasks: only async tasks can be stopped today."""
+    """A time limit on a sync task holds only in a child process: say so unless process mode is set."""
     timeouts = registry.unenforced_timeouts()
-    if not timeouts:
+    if not timeouts or getattr(settings, "AUTOTASK_PROCESSES", None):
         return []
     listed = ", ".join(f"{name} (timeout={value:g})" for name, value in sorted(timeouts.items()))
     return [
-        django_checks.Warning(
-            f"timeout= is set on sync (non-async) task(s), where nothing enforces it: each runs to "
-            f"its end however long it takes: {listed}.",
-            hint="Remove timeout= (and any timeout in the tasks backend's OPTIONS), or make the task "
-            "an async function (timeouts are enforced for async tasks).",
-            id="autotask.W042",
+        Error(
+            f"timeout= (or soft_timeout=) is set on sync (non-async) task(s) that run in worker "
+            f"threads, where no time limit can stop them: {listed}.",
+            hint="Use process mode for them: declare them with isolated=True (each runs in a child "
+            "process the worker kills at the limit), or set AUTOTASK_PROCESSES to run every task in "
+            "child processes; or make the task an async function, or remove the limit.",
+            id="autotask.E070",
         )
     ]
 

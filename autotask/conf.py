@@ -54,6 +54,13 @@ DEFAULTS = {
     "TRACING": False,
     # Seconds the per-minute statistics (the dashboard's charts) are kept; workers prune older rows.
     "STATS_KEEP": 2 * 24 * 3600,
+    # Process mode: every task of a worker runs in one of this many child processes (None: in
+    # threads; tasks declared isolated=True, and sync tasks with a timeout, still get a child).
+    "PROCESSES": None,
+    # A child process is replaced after this many tasks (None: never) ...
+    "CHILD_MAX_TASKS": None,
+    # ... and once its resident memory passes this many megabytes (None: never).
+    "CHILD_MAX_MEMORY": None,
 }
 
 
@@ -85,7 +92,16 @@ def _count(name: str, value: Any) -> int:
     raise ImproperlyConfigured(f"AUTOTASK_{name} must be {COUNT}, not {value!r}.")
 
 
+def _count_or_none(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ImproperlyConfigured(f"AUTOTASK_{name} must be {COUNT_OR_NONE}, not {value!r}.")
+    return value
+
+
 COUNT = "an integer >= 0 (0: async tasks take a thread each)"
+COUNT_OR_NONE = "None or an integer >= 1"
 SECONDS_OR_NONE = "None (keep until deleted) or a number of seconds >= 0"
 DAY_SECONDS = 24 * 3600  # the dashboard shows the last day: statistics are kept at least that long
 KEEP_SECONDS = f"a number of seconds >= {DAY_SECONDS} (one day, the dashboard's longest window)"
@@ -116,6 +132,9 @@ VALIDATE = {
     "STATS_KEEP": _keep_seconds,
     "POOLER": _pooler,
     "LISTEN_DATABASE": _alias_or_none,
+    "PROCESSES": _count_or_none,
+    "CHILD_MAX_TASKS": _count_or_none,
+    "CHILD_MAX_MEMORY": _count_or_none,
 }
 
 
@@ -152,6 +171,9 @@ class Settings:
     FAILED_TTL: float | None
     TRACING: bool
     STATS_KEEP: float
+    PROCESSES: int | None
+    CHILD_MAX_TASKS: int | None
+    CHILD_MAX_MEMORY: int | None
 
     # Not seen by a type checker: a name not annotated above is an error there.
     if not TYPE_CHECKING:

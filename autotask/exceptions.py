@@ -29,6 +29,18 @@ class TaskTimeout(AutotaskError, TimeoutError):
     """A task ran longer than its ``timeout``."""
 
 
+class TimeLimitExceeded(TaskTimeout):
+    """A task ran past its hard limit (``timeout``): its child process was killed."""
+
+
+class SoftTimeLimitExceeded(TaskTimeout):
+    """Raised inside a task that ran past its ``soft_timeout``: clean up and return, or re-raise."""
+
+
+class ChildProcessDied(AutotaskError, RuntimeError):
+    """The child process running a task died (killed, crashed, exited) before it reported."""
+
+
 class TaskStopped(AutotaskError):
     """A running task was asked to stop (``CurrentTask.raise_if_stopped``); it ends CANCELLED."""
 

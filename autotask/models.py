@@ -1,8 +1,8 @@
 """The task table and its companions."""
 
 from django.db import IntegrityError, models, transaction
-from django.db.models import F, Q
-from django.db.models.functions import Greatest
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -86,6 +86,18 @@ class TaskQueueQuerySet(models.QuerySet):
                 Workflow.objects.using(self.db).filter(pk__in=workflows).cancel(now)
         return cancelled
 
+    def stop_running(self, now=None):
+        """Ask the RUNNING rows to stop; return how many running rows are asked now.
+
+        Only the request is stored (``stop_requested_at``, kept from the first
+        ask): the worker holding a row stops its task and records CANCELLED,
+        unless the task finishes first.
+        """
+        now = now or timezone.now()
+        return (
+            self.running().order_by().update(stop_requested_at=Coalesce(F("stop_requested_at"), Value(now)))
+        )
+
     def retry_failed(self, now=None, attempts_for=None, key_taken=None):
         """Put the ERROR rows back to WAITING, due ``now``; return how many.
 
@@ -112,6 +124,7 @@ class TaskQueueQuerySet(models.QuerySet):
                 "expires_at": None,
                 "worker_id": "",
                 "lease_expires_at": None,
+                "stop_requested_at": None,
                 "max_attempts": Greatest(F("max_attempts"), F("attempts") + budget),
             }
             rows = failed.filter(function=function)
@@ -207,6 +220,15 @@ class TaskQueue(models.Model):
     )
     worker_id = models.CharField(verbose_name=_("worker id"), max_length=64, blank=True, default="")
     lease_expires_at = models.DateTimeField(verbose_name=_("lease expires at"), null=True, blank=True)
+    # Set by DelayedTask.stop() (or the admin's Stop) on a running task: the
+    # worker holding it stops it and records CANCELLED.  Never cleared while the
+    # row runs, so a worker that claims it after a recovery stops it too.
+    stop_requested_at = models.DateTimeField(
+        verbose_name=_("stop requested at"),
+        null=True,
+        blank=True,
+        help_text=_("Asked to stop while running."),
+    )
     error_message = models.TextField(verbose_name=_("error message"), blank=True, default="")
     traceback = models.TextField(verbose_name=_("traceback"), blank=True, default="")
     history = models.JSONField(

@@ -73,6 +73,7 @@ class Snapshot:
     paused: dict = field(default_factory=lambda: {"queues": [], "schedules": []})  # dicts, by name
     unique: dict = field(default_factory=dict)  # scope name -> waiting or running tasks holding a key
     database: dict = field(default_factory=dict)  # alias, vendor, pooler, listen: see db.pooling.describe
+    stopping: int = 0  # running tasks asked to stop (DelayedTask.stop(), the admin's Stop) not ended yet
 
     @property
     def totals(self):
@@ -121,6 +122,7 @@ class Snapshot:
             "paused": {kind: [_iso_values(p) for p in rows] for kind, rows in self.paused.items()},
             "unique": self.unique,
             "database": self.database,
+            "stopping": self.stopping,
         }
 
 
@@ -140,6 +142,7 @@ def snapshot(using=None, now=None, worker_timeout=None):
     since = now - FAILURE_WINDOW
     snap.failures_last_hour = tasks.filter(status=ERROR, finished_at__gte=since).count()
     snap.unique = _unique_counts(tasks)
+    snap.stopping = tasks.filter(status=RUNNING, stop_requested_at__isnull=False).count()
     snap.finished_last_hour = finished_since(using, since)
     snap.workers = _workers(using, alive_after(now, timeout))
     schedules = Schedule.objects.using(using).order_by("missing", "next_run_at", "name")[:SCHEDULES_SHOWN]
@@ -474,12 +477,13 @@ def workers_running(using, now):
         TaskQueue.objects.using(using)
         .filter(status=RUNNING, worker_id__in=list(running))
         .order_by()  # no sort: the rows come off the partial index of RUNNING rows
-        .values("id", "function", "started_at", "worker_id")[:RUNNING_SHOWN]
+        .values("id", "function", "started_at", "worker_id", "stop_requested_at")[:RUNNING_SHOWN]
     )
     for row in rows:
-        running[row["worker_id"]].append(
-            {"id": row["id"], "function": row["function"], "started_at": iso_or_value(row["started_at"])}
-        )
+        task = {"id": row["id"], "function": row["function"], "started_at": iso_or_value(row["started_at"])}
+        if row["stop_requested_at"] is not None:  # asked to stop (DelayedTask.stop(), the admin's Stop)
+            task["stop_requested_at"] = iso_or_value(row["stop_requested_at"])
+        running[row["worker_id"]].append(task)
     return [
         {
             **{name: iso_or_value(w[name]) for name in WORKER_FIELDS},

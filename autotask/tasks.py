@@ -61,6 +61,8 @@ class TaskOverrides(TypedDict, total=False):
     queue: str | None
     priority: int
     timeout: float | None
+    soft_timeout: float | None
+    isolated: bool
     retry_delay: float | None
     backoff: float | None
     max_retry_delay: float | None
@@ -216,6 +218,8 @@ def delayed_task(
     queue: str | None = None,
     priority: int = 0,
     timeout: float | None = None,
+    soft_timeout: float | None = None,
+    isolated: bool = False,
     retry_delay: float | None = None,
     backoff: float | None = None,
     max_retry_delay: float | None = None,
@@ -232,6 +236,8 @@ def delayed_task(  # type: ignore[no-untyped-def]  # the overloads above give th
     queue=None,
     priority=0,
     timeout=None,
+    soft_timeout=None,
+    isolated=False,
     retry_delay=None,
     backoff=None,
     max_retry_delay=None,
@@ -277,6 +283,8 @@ def periodic_task(
     retries: int = 0,
     ttl: float = 300,
     timeout: float | None = None,
+    soft_timeout: float | None = None,
+    isolated: bool = False,
     retry_delay: float | None = None,
     backoff: float | None = None,
     max_retry_delay: float | None = None,
@@ -294,6 +302,8 @@ def periodic_task(  # type: ignore[no-untyped-def]  # the overloads above give t
     retries=0,
     ttl=300,
     timeout=None,
+    soft_timeout=None,
+    isolated=False,
     retry_delay=None,
     backoff=None,
     max_retry_delay=None,
@@ -332,6 +342,8 @@ def cron_task(
     retries: int = 0,
     ttl: float = 300,
     timeout: float | None = None,
+    soft_timeout: float | None = None,
+    isolated: bool = False,
     retry_delay: float | None = None,
     backoff: float | None = None,
     max_retry_delay: float | None = None,
@@ -355,6 +367,8 @@ def cron_task(  # type: ignore[no-untyped-def]  # the overloads above give the t
     retries=0,
     ttl=300,
     timeout=None,
+    soft_timeout=None,
+    isolated=False,
     retry_delay=None,
     backoff=None,
     max_retry_delay=None,

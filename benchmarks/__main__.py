@@ -36,6 +36,7 @@ BENCHMARKS = (
     "big",
     "workflows",
     "async",
+    "processes",
 )
 DEFAULT = {
     "postgresql": ("throughput", "pickup", "enqueue", "bulk"),

@@ -378,6 +378,12 @@ class Suite:
 
         workflows.run(self)
 
+    def run_processes(self):
+        """Process mode beside thread mode (benchmarks/processes.py)."""
+        from benchmarks import processes
+
+        processes.run(self)
+
     def run_workers4(self):
         """SQLite: four worker processes share the work, with no error and no task run twice.
 

@@ -89,3 +89,14 @@ def progress_loop_empty(n, report):
         for _done in range(n):
             pass
     return time.perf_counter() - started
+
+
+@delayed_task
+def until_stopped():
+    """Run until asked to stop (the stop-latency benchmark): checks should_stop, or is interrupted."""
+    from autotask import current_task
+
+    task = current_task()
+    while True:
+        task.raise_if_stopped()
+        time.sleep(0.002)

@@ -136,6 +136,9 @@ for _name, _convert in (
     ("WORKER_EXECUTABLE", str),
     ("WORKER_AUTOSTART", lambda value: value == "1"),
     ("FAILED_TTL", lambda value: None if value == "none" else float(value)),
+    ("PROCESSES", int),
+    ("CHILD_MAX_TASKS", int),
+    ("CHILD_MAX_MEMORY", int),
 ):
     if f"AUTOTASK_TEST_{_name}" in os.environ:
         globals()[f"AUTOTASK_{_name}"] = _convert(os.environ[f"AUTOTASK_TEST_{_name}"])

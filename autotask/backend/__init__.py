@@ -81,7 +81,9 @@ class AutotaskTask(Task):
 
     retries: int | None = None  # extra attempts after a failure
     ttl: float | None = None  # seconds the result is kept after the task finished
-    timeout: float | None = None  # seconds; honoured for async functions
+    timeout: float | None = None  # seconds; a sync task's holds in a child process (isolated, process mode)
+    soft_timeout: float | None = None  # seconds; SoftTimeLimitExceeded raised in a task in a child process
+    isolated: bool | None = None  # run in a child process of the worker (None: not given, False)
     retry_delay: float | None = None  # seconds before the first retry
     backoff: float | None = None  # factor between successive retry delays
     max_retry_delay: float | None = None  # cap on one retry delay, seconds

@@ -32,6 +32,7 @@ except ImportError:  # Django 5.2 with the django-tasks backport
 # autotask's own per-task options that framework tasks accept too (None: the backend's OPTIONS).
 EXTRA_OPTIONS = (
     *("retries", "ttl", "timeout", "retry_delay", "backoff", "max_retry_delay", "failed_ttl"),
+    *("soft_timeout", "isolated"),
     *("unique", "unique_key"),
 )
 

@@ -35,6 +35,22 @@ def new_ops(connection):
     return cls(connection)
 
 
+# The payload of the notification that tells PostgreSQL workers a running task
+# was asked to stop (a queue's name never starts with a space).
+STOP_NOTICE = " stop"
+
+
+def notify_stop(alias=None):
+    """Tell the workers at once that a running task was asked to stop (PostgreSQL's NOTIFY).
+
+    Elsewhere, and when the notification is lost, workers find the request by
+    polling while they run tasks.
+    """
+    ops = get_ops(alias)
+    if ops.supports_listen and conf.LISTEN:
+        ops.notify(None, [STOP_NOTICE])
+
+
 def hint_for(exc):
     """A fix hint for database errors that are misconfiguration rather than an outage."""
     if isinstance(exc, ProgrammingError) or "no such table" in str(exc):

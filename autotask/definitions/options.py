@@ -59,7 +59,11 @@ class TaskOptions:
     ttl: float = 300.0  # seconds the outcome is kept after the task finishes
     queue: str | None = None  # None: AUTOTASK_DEFAULT_QUEUE
     priority: int = 0  # higher first, -100..100
-    timeout: float | None = None  # seconds; honoured for async functions (see README)
+    timeout: float | None = None  # seconds; async tasks are cancelled, sync tasks' child processes killed
+    soft_timeout: float | None = (
+        None  # seconds; raises SoftTimeLimitExceeded inside a task in a child process
+    )
+    isolated: bool = False  # run in a child process of the worker (see worker/processes.py)
     retry_delay: float | None = None  # None: AUTOTASK_RETRY_DELAY
     backoff: float | None = None  # None: AUTOTASK_RETRY_BACKOFF
     max_retry_delay: float | None = None  # None: AUTOTASK_RETRY_MAX_DELAY
@@ -86,6 +90,17 @@ class TaskOptions:
         if timeout == 0:
             raise InvalidTaskOptions("timeout must be > 0 (or None for no timeout)")
         set_(self, "timeout", timeout)
+        soft_timeout = _number("soft_timeout", self.soft_timeout, allow_none=True)
+        if soft_timeout == 0:
+            raise InvalidTaskOptions("soft_timeout must be > 0 (or None for no soft limit)")
+        if soft_timeout is not None and timeout is not None and soft_timeout >= timeout:
+            raise InvalidTaskOptions(
+                f"soft_timeout ({soft_timeout:g}) must be shorter than timeout ({timeout:g}): the soft "
+                "limit warns the task before the hard limit ends it"
+            )
+        set_(self, "soft_timeout", soft_timeout)
+        if self.isolated is not True and self.isolated is not False:
+            raise InvalidTaskOptions(f"isolated must be True or False, not {self.isolated!r}")
         set_(self, "retry_delay", _number("retry_delay", self.retry_delay, allow_none=True))
         set_(self, "backoff", _number("backoff", self.backoff, minimum=1.0, allow_none=True))
         set_(self, "max_retry_delay", _number("max_retry_delay", self.max_retry_delay, allow_none=True))
@@ -107,8 +122,10 @@ class TaskOptions:
 
     def stored(self):
         """The options the worker needs, as stored on the row (defaults left out)."""
-        keys = ("timeout", "retry_delay", "backoff", "max_retry_delay")
+        keys = ("timeout", "soft_timeout", "retry_delay", "backoff", "max_retry_delay")
         stored = {key: getattr(self, key) for key in keys if getattr(self, key) is not None}
+        if self.isolated:
+            stored["isolated"] = True
         if self.failed_ttl is not FROM_SETTING:
             stored["failed_ttl"] = self.failed_ttl  # None (keep until deleted) is stored too
         return stored

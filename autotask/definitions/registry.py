@@ -19,7 +19,7 @@ FRAMEWORK_BASE = "django.tasks.base" if django.VERSION >= (6, 0) else "django_ta
 
 _registry: dict[str, Any] = {}
 _declared_inactive: dict[str, Any] = {}  # name -> definition declared while AUTOTASK_IS_ACTIVE was false
-_unenforced_timeouts: dict[str, Any] = {}  # name -> timeout set on a sync function (nothing enforces it)
+_unenforced_timeouts: dict[str, Any] = {}  # name -> time limit set on a sync function not isolated
 
 DECLARE_HINT = (
     "a worker runs only functions declared as tasks in code: decorate it with "
@@ -67,18 +67,17 @@ def declared_inactive():
 
 
 def note_timeout(name, func, options):
-    """Remember ``name`` when ``options.timeout`` is set on a sync function (nothing enforces it)."""
-    if options.timeout is None or is_async(func):
+    """Remember ``name`` when a time limit is set on a sync function not declared ``isolated``.
+
+    Only a child process can stop a sync function: such a task runs in one
+    (process mode, or ``isolated=True``).  The system check autotask.E070
+    asks for that choice to be made explicit, unless AUTOTASK_PROCESSES is
+    set; a worker in thread mode runs the task in a child process anyway.
+    """
+    limit = options.timeout if options.timeout is not None else options.soft_timeout
+    if limit is None or options.isolated or is_async(func):
         return
-    if name not in _unenforced_timeouts:
-        _unenforced_timeouts[name] = options.timeout
-        logger.warning(
-            "%s has timeout=%g but is not an async function: nothing enforces a timeout on a "
-            "sync task, it runs to the end (autotask.W042)",
-            name,
-            options.timeout,
-            extra={"function": name},
-        )
+    _unenforced_timeouts.setdefault(name, limit)
 
 
 def _note_timeout(definition):

@@ -119,6 +119,32 @@ class DelayedTask(Generic[R]):
                 return False
             time.sleep(interval if deadline is None else max(0, min(interval, deadline - time.monotonic())))
 
+    def stop(self) -> bool:
+        """Stop the task, whether it waits or runs; return True if it was cancelled or asked to stop.
+
+        A waiting task is cancelled at once (as :meth:`cancel` does).  A
+        running task is asked to stop: its worker (any worker, on any
+        machine) stops it within about a second and records it CANCELLED,
+        never retried.  An ``async def`` task is cancelled, a task in a child
+        process is interrupted (the child is ended if it does not stop), and
+        a sync task in a worker thread stops when it checks
+        ``autotask.current_task().should_stop``.  A task that finishes first
+        keeps its outcome.  Poll :attr:`status` (or :meth:`wait`) for the end.
+        """
+        from ..db import notify_stop
+        from ..models import TaskQueue  # not at the top: see _row
+
+        rows = TaskQueue.objects.using(self.using).filter(pk=self.pk)
+        now = timezone.now()
+        # Twice: a waiting row may be claimed between the two statements.
+        for _ in range(2):
+            if rows.cancel_waiting(now):
+                return True
+            if rows.stop_running(now):
+                notify_stop(self.using)
+                return True
+        return False
+
     def cancel(self) -> bool:
         """Cancel the task if it has not started; return True if it was cancelled."""
         from ..models import TaskQueue  # not at the top: see _row

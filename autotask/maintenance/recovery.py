@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from ..db.base import Outcome
 from ..definitions.options import failed_expiry
-from ..models import record_finished
-from ..task import ERROR, WAITING
+from ..models import TaskQueue, record_finished
+from ..task import CANCELLED, CANCELLED_KEPT, ERROR, WAITING
 
 logger = logging.getLogger("autotask")
 
@@ -47,15 +47,20 @@ def recover_batch(ops, lapsed, now=None):
     # Claimed ahead and never started: back to the queue as if never claimed.
     given_back = ops.unclaim_lapsed(now, unstarted)
     if given_back:
+        # Asked to stop before they started: cancelled now, not run by the next worker.
+        TaskQueue.objects.using(ops.connection.alias).filter(
+            pk__in=unstarted, stop_requested_at__isnull=False
+        ).cancel_waiting(now)
         logger.warning(
             "%s tasks claimed but not started by a lost worker are waiting again (no attempt used)",
             given_back,
             extra={"outcome": "recovered", "count": given_back},
         )
     outcomes = {}
+    stopped = _asked_to_stop(ops, [row.id for row in lapsed if row.started])
     for row in lapsed:
         if row.started:
-            outcomes[row.id] = (row.worker_id, _lost_outcome(row, now))
+            outcomes[row.id] = (row.worker_id, _lost_outcome(row, now, row.id in stopped))
     steps = [row for row in lapsed if row.started and "workflow" in row.options]
     if steps:
         released = _release_steps(ops, now, outcomes, steps)
@@ -67,7 +72,9 @@ def recover_batch(ops, lapsed, now=None):
         logger.warning(
             "task #%s recovered from a lost worker: %s",
             task_id,
-            "retrying" if outcome.status == WAITING else "marked ERROR",
+            {WAITING: "retrying", CANCELLED: "marked CANCELLED (it was asked to stop)"}.get(
+                outcome.status, "marked ERROR"
+            ),
             extra={"task_id": task_id, "worker_id": worker_id, "outcome": "recovered"},
         )
     return given_back + len(released)
@@ -90,16 +97,27 @@ def _release_steps(ops, now, outcomes, steps):
 def _count_released(ops, lapsed, outcomes, released, now):
     """Count the recovered attempts in the statistics: retried, or ended ERROR, per queue."""
     queues = {row.id: row.queue for row in lapsed}
+    names = {WAITING: "retried", CANCELLED: "cancelled"}
     counts = Counter(
-        (queues[task_id], "retried" if outcomes[task_id][1].status == WAITING else "error")
-        for task_id in released
+        (queues[task_id], names.get(outcomes[task_id][1].status, "error")) for task_id in released
     )
     for (queue, outcome), count in counts.items():
         record_finished(ops.connection.alias, queue, outcome, count, now)
 
 
-def _lost_outcome(row, now):
-    """The outcome of an attempt cut off by its worker's loss: a retry if attempts remain, else ERROR."""
+def _asked_to_stop(ops, ids):
+    """The ids among ``ids`` whose stop was asked for (``DelayedTask.stop()``): never retried."""
+    if not ids:
+        return set()
+    rows = TaskQueue.objects.using(ops.connection.alias).filter(pk__in=ids, stop_requested_at__isnull=False)
+    return set(rows.values_list("pk", flat=True))
+
+
+def _lost_outcome(row, now, stopped=False):
+    """The outcome of an attempt cut off by its worker's loss: a retry if attempts remain, else ERROR.
+
+    CANCELLED when the task was asked to stop: a stopped task is never retried.
+    """
     worker_id = row.worker_id
     message = (
         f"the worker running this task ({worker_id or 'unknown'}) died or lost the database "
@@ -114,6 +132,15 @@ def _lost_outcome(row, now):
         "error": message,
         "traceback": "",
     }
+    if stopped:
+        return Outcome(
+            id=row.id,
+            status=CANCELLED,
+            finished_at=now,
+            error_message=f"stopped on request: {message}",
+            expires_at=now + CANCELLED_KEPT,
+            history=[*row.history, entry],
+        )
     retry = row.attempts < row.max_attempts
     return Outcome(
         id=row.id,

@@ -30,7 +30,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .. import enqueue
 from ..conf import conf
-from ..worker.parent import ENV_FD, ENV_PID
+from ..worker.parent import ENV_CHILD, ENV_FD, ENV_PID
 
 logger = logging.getLogger("autotask")
 
@@ -84,8 +84,8 @@ def serves():
     """Return True when this process should have a worker beside it."""
     if not conf.IS_ACTIVE or not conf.WORKER_AUTOSTART:
         return False
-    if ENV_FD in os.environ:
-        return False  # this process is a supervised worker
+    if ENV_FD in os.environ or ENV_CHILD in os.environ:
+        return False  # this process is a supervised worker, or a worker's child process
     if "pytest" in sys.modules:
         return False  # a test run: tests start the workers they need
     found = management_command()

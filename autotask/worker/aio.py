@@ -53,8 +53,9 @@ class AsyncRunner:
     the loop thread and read by the main thread (the hold limit).
     """
 
-    def __init__(self, capacity, worker_id, outcomes, wakeups):
+    def __init__(self, capacity, worker_id, outcomes, wakeups, stops=None):
         self.capacity = capacity
+        self.stops = stops  # the worker's stops.Stops: a stop request reaches the task's CurrentTask
         self.worker_id = worker_id
         self.outcomes = outcomes
         self.wakeups = wakeups
@@ -178,7 +179,15 @@ class AsyncRunner:
 
     async def _attempt(self, task):
         """One attempt: prepared, awaited and finished by the executor's :class:`Run`."""
-        run = Run(task, self.worker_id, release_connections=False)
+        stops = self.stops
+        current = stops.begin(task, self.worker_id) if stops is not None else None
+        try:
+            return await self._attempt_with(task, Run(task, self.worker_id, False, current))
+        finally:
+            if stops is not None:
+                stops.end(task.id)
+
+    async def _attempt_with(self, task, run):
         # Receivers of task_started / task_finished (and a framework task's) are
         # sync code, which may use the ORM: they run where sync code runs, not
         # on the loop.  Without any, the attempt stays on the loop.

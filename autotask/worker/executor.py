@@ -24,12 +24,13 @@ from ..exceptions import (
     NotADeclaredTask,
     SerializationError,
     TaskFunctionNotFound,
+    TaskStopped,
     TaskTimeout,
 )
 from ..models import KIND_FRAMEWORK
 from ..retry import backoff_delay
 from ..signals import task_finished, task_started
-from ..task import DONE, ERROR, STATUS_NAMES, WAITING
+from ..task import CANCELLED, CANCELLED_KEPT, DONE, ERROR, STATUS_NAMES, WAITING
 
 logger = logging.getLogger("autotask")
 
@@ -47,26 +48,30 @@ class Attempt(NamedTuple):
     error_type: str | None  # the dotted name of the exception the task raised
 
 
-def execute(task, worker_id, release_connections=True):
+def execute(task, worker_id, release_connections=True, current=None):
     """Run ``task`` (a ClaimedTask) here; return its :class:`Outcome`. Never raises.
 
     ``release_connections`` closes the connections the task opened, as a
     worker does after each task; in-process test runs, whose task shares the
-    test's connection and transaction, pass False.  With AUTOTASK_TRACING
-    the attempt runs in an OpenTelemetry process span.
+    test's connection and transaction, pass False.  ``current`` is the
+    attempt's :class:`CurrentTask` when the worker made it (to stop it);
+    None makes one.  With AUTOTASK_TRACING the attempt runs in an
+    OpenTelemetry process span.
     """
     if conf.TRACING:
-        return tracing.process(task, worker_id, lambda: _attempt(task, worker_id, release_connections))
-    return _attempt(task, worker_id, release_connections).outcome
+        return tracing.process(
+            task, worker_id, lambda: _attempt(task, worker_id, release_connections, current)
+        )
+    return _attempt(task, worker_id, release_connections, current).outcome
 
 
-def _attempt(task, worker_id, release_connections):
+def _attempt(task, worker_id, release_connections, current=None):
     """Run ``task``; return the :class:`Attempt`. Never raises."""
-    run = Run(task, worker_id, release_connections)
+    run = Run(task, worker_id, release_connections, current)
     try:
         run.prepare()
         with running(run.current):
-            value = _call(run.func, run.args, run.kwargs, run.timeout)
+            value = _call(run.func, run.args, run.kwargs, run.timeout, run.current)
         result = run.encode(value)
     except BaseException as exc:  # noqa: BLE001 - SystemExit from a task must not end the worker
         return run.failed(exc)
@@ -101,7 +106,7 @@ class Run:
         "worker_id",
     )
 
-    def __init__(self, task, worker_id, release_connections=True):
+    def __init__(self, task, worker_id, release_connections=True, current=None):
         self.task = task
         self.worker_id = worker_id
         self.release_connections = release_connections
@@ -113,7 +118,9 @@ class Run:
             "attempt": task.attempts,
             "worker_id": worker_id,
         }
-        self.sender = self.framework = self.func = self.current = None
+        self.sender = self.framework = self.func = None
+        # The attempt's CurrentTask: the worker's when it made one (to stop the attempt).
+        self.current = current if current is not None else CurrentTask.of(task, worker_id)
         self.args, self.kwargs = (), {}
 
     @property
@@ -123,6 +130,8 @@ class Run:
     def prepare(self):
         """Resolve the function and its arguments, send ``task_started``; raise when it cannot run."""
         task, worker_id = self.task, self.worker_id
+        if self.current.should_stop:
+            raise TaskStopped(f"task {task.function} #{task.id} was asked to stop before it started")
         func, self.sender = _resolve(task.function)
         self.framework = framework = _framework_run(task, self.sender, worker_id, self.started_at)
         if framework:
@@ -140,7 +149,6 @@ class Run:
         if framework:
             framework.started(args, kwargs)
         logger.debug("task started", extra=self.log)
-        self.current = CurrentTask.of(task, worker_id)
 
     def encode(self, value):
         return _encode_result(self.task, value, self.framework)
@@ -152,7 +160,8 @@ class Run:
 
     def failed(self, exc):
         """The task, or preparing it, raised ``exc``; return the :class:`Attempt`."""
-        return self._finish(_failure(self.task, exc, self.started_at, self.worker_id), exc)
+        outcome = _failure(self.task, exc, self.started_at, self.worker_id, self.current.should_stop)
+        return self._finish(outcome, exc)
 
     def _finish(self, outcome, error):
         try:
@@ -165,6 +174,24 @@ class Run:
         state = _state(outcome)
         _report(self.task, outcome, state, self.sender, self.worker_id, duration, self.log, error)
         return Attempt(outcome, state, error, None if error is None else _exception_name(error))
+
+
+def failed_outside(task, worker_id, exc, started_at, duration, stopped=False):
+    """The outcome of an attempt that ended outside the task's code; reported like any other.
+
+    A child process that died, or that was killed at the task's time limit
+    or after a stop: ``exc`` says how.  Retried when attempts are left,
+    unless ``stopped`` (then CANCELLED).
+    """
+    try:
+        _, sender = _resolve(task.function)
+    except Exception:  # noqa: BLE001 - only the signal's sender: the outcome stands without it
+        sender = None
+    outcome = _failure(task, exc, started_at, worker_id, stopped)
+    state = _state(outcome)
+    log = {"task_id": task.id, "function": task.function, "attempt": task.attempts, "worker_id": worker_id}
+    _report(task, outcome, state, sender, worker_id, duration, log, exc)
+    return outcome
 
 
 def _resolve(name):
@@ -227,11 +254,13 @@ def _signature(func):
         return inspect.signature(func)
 
 
-def _call(func, args, kwargs, timeout):
+def _call(func, args, kwargs, timeout, current=None):
     if registry.is_async(func):
         coro = func(*args, **kwargs)
         if timeout:
             coro = asyncio.wait_for(coro, timeout)
+        if current is not None:
+            coro = _stoppable(coro, current)
         try:
             return asyncio.run(coro)
         except TimeoutError as exc:
@@ -239,6 +268,20 @@ def _call(func, args, kwargs, timeout):
                 raise TaskTimeout(f"timed out after {timeout:g} seconds") from exc
             raise
     return func(*args, **kwargs)
+
+
+async def _stoppable(coro, current):
+    """Await ``coro``; a stop asked for from another thread cancels it (CancelledError)."""
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+
+    def cancel():
+        try:
+            loop.call_soon_threadsafe(task.cancel)
+        except RuntimeError:
+            pass  # the loop has closed: the task has ended already
+
+    current.on_stop(cancel)
+    return await coro
 
 
 def _encode_result(task, value, framework=None):
@@ -283,11 +326,14 @@ def _success(task, result, started_at, worker_id):
     )
 
 
-def _failure(task, exc, started_at, worker_id):
+def _failure(task, exc, started_at, worker_id, stopped=False):
     now = timezone.now()
     trace = "".join(tb.format_exception(exc))
     message = _message(exc)
     history = _history(task, worker_id, started_at, now, exc, trace)
+    if stopped or isinstance(exc, TaskStopped):
+        # Asked to stop: whatever it raised on the way out, it ends CANCELLED, never retried.
+        return _cancelled(task, now, message, trace, history)
     retryable = not isinstance(exc, PermanentFailure) and task.attempts < task.max_attempts
     if retryable:
         options = task.options
@@ -319,6 +365,19 @@ def _failure(task, exc, started_at, worker_id):
     )
 
 
+def _cancelled(task, now, message, trace, history):
+    return Outcome(
+        id=task.id,
+        status=CANCELLED,
+        finished_at=now,
+        error_message=f"stopped on request: {message}",
+        traceback=trace,
+        expires_at=now + CANCELLED_KEPT,
+        history=history,
+        schedule_id=task.schedule_id,
+    )
+
+
 def _option(options, key, default):
     value = options.get(key)
     return default if value is None else value
@@ -328,6 +387,8 @@ def _message(exc):
     """``str(exc)`` as the original stored it; the class name when that is empty."""
     if isinstance(exc, SystemExit):
         return f"the task called sys.exit({exc.code!r})"
+    if isinstance(exc, asyncio.CancelledError):
+        return str(exc) or "the task was cancelled"
     text = str(exc)
     return text or type(exc).__name__
 
@@ -352,6 +413,8 @@ def _report(task, outcome, state, sender, worker_id, duration, log, error):
     log.update(duration=round(duration, 6), outcome=state)
     if outcome.status == DONE:
         logger.info("task %s #%s done in %.3fs", task.function, task.id, duration, extra=log)
+    elif outcome.status == CANCELLED:
+        logger.warning("task %s #%s stopped on request", task.function, task.id, extra=log)
     elif outcome.status == WAITING:
         logger.warning(
             "task %s #%s failed (attempt %s of %s), retrying: %s",
@@ -386,4 +449,4 @@ def _report(task, outcome, state, sender, worker_id, duration, log, error):
         )
 
 
-__all__ = ["TaskFunctionNotFound", "execute"]
+__all__ = ["TaskFunctionNotFound", "execute", "failed_outside"]

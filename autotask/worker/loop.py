@@ -26,15 +26,18 @@ from ..maintenance import pruning, scheduling
 from ..maintenance.heartbeat import forget_worker, heartbeat
 from ..maintenance.recovery import recover
 from ..maintenance.stats import prune_stats, write_stats
+from ..maintenance.stops import stop_requests
 from ..maintenance.timers import Timers
-from ..task import DONE, WAITING
+from ..task import CANCELLED, DONE, WAITING
 from . import identity
 from .aio import AsyncRunner
 from .claims import ClaimSizing
 from .outcomes import Outcomes
 from .parent import ParentLink
 from .pool import HOLD_SECONDS, TaskPool
+from .processes import ChildPool
 from .stats import TaskStatsBuffer
+from .stops import Stops
 from .wakeups import MAX_BACKOFF, Wakeups
 
 logger = logging.getLogger("autotask")
@@ -44,6 +47,7 @@ REPORT_INTERVAL = 0.5
 # Seconds the event loop started no task, past which the async tasks it holds
 # are given back and left to other workers for HOLD_SECONDS (see _release_if_held).
 LOOP_FULL_SECONDS = 1.0
+OUTCOME_KEYS = {DONE: "done", WAITING: "retried", CANCELLED: "cancelled"}  # else "failed"
 
 
 class StopState:
@@ -97,9 +101,19 @@ class Worker:
         worker_id=None,
         handle_signals=True,
         identify=False,
+        processes=None,
     ):
         self.queues = list(queues or conf.QUEUES or []) or None
-        self.concurrency = concurrency or conf.CONCURRENCY
+        # Process mode: that many child processes, each driven by a pool thread.
+        self.processes = conf.PROCESSES if processes is None else processes or None
+        self.concurrency = self.processes or concurrency or conf.CONCURRENCY
+        if self.processes and (concurrency or conf.CONCURRENCY) not in (1, self.processes):
+            logger.warning(
+                "process mode: worker runs %s tasks at once, one per child process; its concurrency "
+                "setting (%s) is not used",
+                self.processes,
+                concurrency or conf.CONCURRENCY,
+            )
         self.async_concurrency = conf.ASYNC_CONCURRENCY if async_concurrency is None else async_concurrency
         self.drain = drain
         self.idle_time = conf.HANDLE_TASK_IDLE_TIME if idle_time is None else idle_time
@@ -135,21 +149,37 @@ class Worker:
         self.sizing = ClaimSizing(self.concurrency)
         self.outcomes = Outcomes()
         self.wakeups = Wakeups(self.ops, self.queues, listen)
+        self.stops = Stops()  # the attempts running here, to stop them when asked
         # async def tasks run on an event loop of their own (none: on the threads, one at a time each).
         self.aio = (
-            AsyncRunner(self.async_concurrency, self.worker_id, self.outcomes, self.wakeups)
+            AsyncRunner(self.async_concurrency, self.worker_id, self.outcomes, self.wakeups, self.stops)
             if self.async_concurrency
             else None
         )
+        # Child processes: every task's in process mode, else those that need one (started on demand).
+        self.children = ChildPool(
+            self.concurrency,
+            self.worker_id,
+            everything=bool(self.processes),
+            max_tasks=conf.CHILD_MAX_TASKS,
+            max_memory=conf.CHILD_MAX_MEMORY,
+        )
         self.pool = TaskPool(
-            self.concurrency, self.worker_id, self.sizing, self.outcomes, self.wakeups, self.aio
+            self.concurrency,
+            self.worker_id,
+            self.sizing,
+            self.outcomes,
+            self.wakeups,
+            self.aio,
+            self.stops,
+            self.children,
         )
         self.stop_state = StopState()
         self.parent = ParentLink.from_environ()  # the Django process that started this worker, if any
         self.failures = 0
         self.claims_resume = 0.0  # monotonic time before which the loop claims nothing (after a give-back)
         self.timers = Timers()
-        self.stats = {"done": 0, "failed": 0, "retried": 0}
+        self.stats = {"done": 0, "failed": 0, "retried": 0, "cancelled": 0}
         self.task_stats = TaskStatsBuffer()  # the figures of the dashboard and the metrics
         # Workflow steps among the pending outcomes (main thread): see _write_steps.
         self.steps_pending = False
@@ -173,11 +203,14 @@ class Worker:
             self.parent.watch(self._parent_gone)
         executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="autotask-task")
         reports.consume(self.worker_id, self.wake)  # a task's first report wakes the loop to time its write
+        if self.processes:
+            self.children.start()
         logger.info(
-            "worker %s started (queues: %s, concurrency %s, async concurrency %s)",
+            "worker %s started (queues: %s, concurrency %s%s, async concurrency %s)",
             self.worker_id,
             ",".join(self.queues or ["all"]),
             self.concurrency,
+            " child processes" if self.processes else "",
             self.async_concurrency,
             extra={"worker_id": self.worker_id},
         )
@@ -194,6 +227,7 @@ class Worker:
             executor.shutdown(wait=True)
             if self.aio:
                 self.aio.close()
+            self.children.close()
             self._flush()
             self._write_stats()
             reports.release(self.worker_id)
@@ -243,6 +277,7 @@ class Worker:
             # The link to the Django process: its end, and wake-up bytes that
             # came with a NOTIFY, are read before claiming (_wait reads it too).
             self._check_parent()
+            self._check_stops()
             if self.stop_state.stopping:
                 if self._stopping_turn(executor):
                     return
@@ -446,8 +481,7 @@ class Worker:
             self.pool.ended([item[0].id for item in ended], runners_done)
 
     def _count(self, outcome):
-        key = "done" if outcome.status == DONE else "retried" if outcome.status == WAITING else "failed"
-        self.stats[key] += 1
+        self.stats[OUTCOME_KEYS.get(outcome.status, "failed")] += 1
 
     def _nothing_due(self):
         due = self.ops.next_due(self.queues)
@@ -470,6 +504,8 @@ class Worker:
         if reports.changed:
             timeout = min(timeout, max(0.0, self.reports_due - time.monotonic()))
         timeout = self.stop_state.cap(timeout)
+        if self.pool.active:
+            timeout = min(timeout, self.stops.seconds_to_check())  # stop requests are looked for
         # A change in the database is watched only while a slot is free to run
         # what another process enqueued.
         watch = self.pool.running < self.pool.slots and not self.stop_state.stopping
@@ -537,6 +573,19 @@ class Worker:
         wait = scheduling.tick(self.using, now)
         if wait is not None:
             self.timers.set_next("schedule", time.monotonic() + wait)
+
+    def _check_stops(self):
+        """Stop the tasks held here that were asked to stop (polled; at once on a notification)."""
+        wakeups = self.wakeups
+        if not self.pool.active or not self.stops.due(wakeups.stop_notified):
+            return
+        wakeups.stop_notified = False
+        self.stops.checked(listening=wakeups.listener is not None)
+        held = list(self.pool.active)
+        asked = self.ops_safe(stop_requests, self.using, held)
+        if asked:
+            for task_id in self.stops.request(asked, held):
+                logger.info("task #%s was asked to stop; stopping it", task_id, extra={"task_id": task_id})
 
     def _check_parent(self):
         """Read the link to the Django process that started this worker; stop once it has ended."""

@@ -12,6 +12,8 @@ logger = logging.getLogger("autotask")
 # How a supervised worker finds its Django process (set only in the child's environment).
 ENV_FD = "AUTOTASK_SUPERVISOR_FD"  # the child's end of the socket pair
 ENV_PID = "AUTOTASK_SUPERVISOR_PID"  # the Django process's pid
+# Set in a worker's child processes (process mode): no worker is started beside them.
+ENV_CHILD = "AUTOTASK_TASK_CHILD"
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 PARENT_DEATH_SIGNAL = signal.SIGUSR2  # not SIGTERM: a second SIGTERM means "stop at once"
 

@@ -7,6 +7,7 @@ from collections import deque
 
 from .claims import START_BATCH
 from .executor import execute
+from .stops import Stops
 
 logger = logging.getLogger("autotask")
 
@@ -38,9 +39,13 @@ class TaskPool:
     what they return to :meth:`started` and :meth:`released`.
     """
 
-    def __init__(self, concurrency, worker_id, sizing, outcomes, wakeups, aio=None):
+    def __init__(self, concurrency, worker_id, sizing, outcomes, wakeups, aio=None, stops=None, runner=None):
         self.concurrency = concurrency
         self.aio = aio  # the event loop of async tasks (autotask.worker.aio), or None: they run on threads
+        # The attempts running here (to stop them), and what runs a task:
+        # ``runner(task, current)`` (a child process pool), or here when None.
+        self.stops = stops if stops is not None else Stops()
+        self.runner = runner
         self.worker_id = worker_id
         self.sizing = sizing
         self.outcomes = outcomes
@@ -112,7 +117,7 @@ class TaskPool:
         # Each kind up to its own free slots (sync ones: and a batch beyond), oldest first.
         free, taken, kept = aio.free(), [], deque()
         for task in self.ahead:
-            if aio.takes(task):
+            if self._on_loop(task):
                 if free > 0:
                     free -= 1
                     taken.append(task)
@@ -145,12 +150,17 @@ class TaskPool:
         else:
             self._route(ready)
 
+    def _on_loop(self, task):
+        """True when ``task`` runs on the event loop: async, and not for a child process."""
+        runner = self.runner
+        return not (runner is not None and runner.routes(task)) and self.aio.takes(task)
+
     def _route(self, tasks):
         """Hand tasks marked started to the event loop (async ones) or the pool threads (the rest)."""
         aio = self.aio
         on_loop = []
         for task in tasks:
-            if aio.takes(task):
+            if self._on_loop(task):
                 on_loop.append(task)
             else:
                 self.ready.append(task)
@@ -170,7 +180,7 @@ class TaskPool:
         aio = self.aio
         self.held_sync = bool(self.ready)
         if aio is not None and aio.offered and self.ahead:
-            kinds = {aio.takes(task) for task in self.ahead}
+            kinds = {self._on_loop(task) for task in self.ahead}
             self.held_sync = self.held_sync or False in kinds
             held = [waited] if self.held_sync else []
             if True in kinds:
@@ -243,9 +253,17 @@ class TaskPool:
 
     def _execute(self, task):
         started, started_wall = time.monotonic(), time.time()
+        stops = self.stops
+        current = stops.begin(task, self.worker_id)
         try:
-            outcome = execute(task, self.worker_id)
+            runner = self.runner
+            if runner is not None and runner.routes(task):
+                outcome = runner.run(task, current)
+            else:
+                outcome = execute(task, self.worker_id, current=current)
         except BaseException:
             logger.exception("executing task %s crashed the executor", task.id)
             outcome = None
+        finally:
+            stops.end(task.id)
         self.outcomes.report(task, outcome, time.monotonic() - started, started_wall)

@@ -8,12 +8,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from ..models import FIGURE_FIELDS, HISTOGRAM_BOUNDS_MS
-from ..task import DONE, ERROR, WAITING
+from ..task import CANCELLED, DONE, ERROR, WAITING
 
 # Seconds between writes: the dashboard's current minute lags this much at
 # most, and a worker writes a few statements this often, however many tasks it runs.
 WRITE_EVERY = 5.0
-OUTCOME_NAMES = {DONE: "done", ERROR: "error", WAITING: "retried"}
+OUTCOME_NAMES = {DONE: "done", ERROR: "error", WAITING: "retried", CANCELLED: "cancelled"}
 # Positions in a figures list (ordered like FIGURE_FIELDS).
 COUNT, PICKUP_SUM, RUN_SUM = 0, 1, 2
 PICKUP_BUCKET0 = 3

@@ -8,6 +8,8 @@ import time
 from django.db import DatabaseError
 from django.utils import timezone
 
+from ..db import STOP_NOTICE
+
 logger = logging.getLogger("autotask")
 
 MAX_BACKOFF = 5.0  # seconds: the longest pause between attempts to reach the database
@@ -40,6 +42,7 @@ class Wakeups:
         self.listener = None
         self.listener_retry_at = 0.0
         self.data_version = None  # the database's change counter when wait() last read it
+        self.stop_notified = False  # a "task asked to stop" notification came (the main thread clears it)
 
     def wake(self):
         try:
@@ -92,7 +95,8 @@ class Wakeups:
                 pass
         if listener and listener.fileno() in readable:
             try:
-                listener.drain()
+                if STOP_NOTICE in listener.drain():
+                    self.stop_notified = True
             except Exception:
                 logger.warning("LISTEN connection lost; polling until it is back", exc_info=True)
                 self.drop_listener()

@@ -333,7 +333,14 @@ def test_the_default_delete_action_is_replaced(admin_client):
     make_task(DONE)
     choices = dict(admin_client.get(LIST).context["action_form"].fields["action"].choices)
     assert "delete_selected" not in choices
-    assert set(choices) == {"", "retry_failed", "cancel_waiting", "run_schedule_now", "delete_finished"}
+    assert set(choices) == {
+        "",
+        "retry_failed",
+        "cancel_waiting",
+        "stop_running",
+        "run_schedule_now",
+        "delete_finished",
+    }
 
 
 def test_action_with_nothing_applicable_warns(admin_client):
@@ -497,7 +504,7 @@ def test_view_permission_alone_is_read_only_without_actions(client):
 def test_change_permission_gives_the_change_actions_only(client):
     client.force_login(user_with("change_taskqueue"))
     choices = dict(client.get(LIST).context["action_form"].fields["action"].choices)
-    assert set(choices) == {"", "retry_failed", "cancel_waiting", "run_schedule_now"}
+    assert set(choices) == {"", "retry_failed", "cancel_waiting", "stop_running", "run_schedule_now"}
     failed = make_task(ERROR)
     act(client, "retry_failed", [failed])
     assert TaskQueue.objects.get(pk=failed.pk).status == WAITING

@@ -28,7 +28,7 @@ from tests.ops.test_admin import (
 
 pytestmark = pytest.mark.django_db
 
-BUTTONS = {"retry": "Retry", "cancel": "Cancel", "run-again": "Run again"}
+BUTTONS = {"retry": "Retry", "cancel": "Cancel", "stop": "Stop", "run-again": "Run again"}
 
 
 def button_url(task, slug):
@@ -55,7 +55,7 @@ def history(obj):
     "status, expected",
     [
         (WAITING, ["cancel"]),
-        (RUNNING, []),  # a Stop button goes here once a running task can be stopped
+        (RUNNING, ["stop"]),
         (DONE, ["run-again"]),
         (ERROR, ["retry", "run-again"]),
         (CANCELLED, ["run-again"]),

@@ -296,14 +296,29 @@ def test_tasks_backend_while_inactive_warns():
         assert "autotask.W040" not in [w.id for w in checks.check_worker_needed()]
 
 
-def test_timeout_on_a_sync_task_set_per_call_warns(monkeypatch):
+def test_timeout_on_a_sync_task_set_per_call_is_an_error_in_thread_mode(monkeypatch):
     from autotask.definitions import registry
 
     monkeypatch.setattr(registry, "_unenforced_timeouts", {})
     assert checks.check_unenforced_timeouts() == []
     tasks.add.using(timeout=5)
-    warning = only(checks.check_unenforced_timeouts())
-    assert warning.id == "autotask.W042" and "tests.app.tasks.add (timeout=5)" in warning.msg
+    error = only(checks.check_unenforced_timeouts())
+    assert error.id == "autotask.E070" and "tests.app.tasks.add (timeout=5)" in error.msg
+    assert "isolated=True" in error.hint and "AUTOTASK_PROCESSES" in error.hint
+    with override_settings(AUTOTASK_PROCESSES=2):
+        assert checks.check_unenforced_timeouts() == []  # process mode: every task's limit holds
+
+
+def test_limits_on_isolated_or_async_tasks_pass_the_check(monkeypatch):
+    from autotask.definitions import registry
+
+    monkeypatch.setattr(registry, "_unenforced_timeouts", {})
+    tasks.add.using(timeout=5, isolated=True)
+    tasks.add.using(soft_timeout=1, timeout=5, isolated=True)
+    tasks.async_add.using(timeout=5)
+    assert checks.check_unenforced_timeouts() == []
+    tasks.add.using(soft_timeout=2)
+    assert "tests.app.tasks.add (timeout=2)" in only(checks.check_unenforced_timeouts()).msg
 
 
 def test_inactive_schedules_and_sync_timeouts_in_a_real_project(tmp_path):
@@ -330,13 +345,17 @@ def test_inactive_schedules_and_sync_timeouts_in_a_real_project(tmp_path):
         @delayed_task(timeout=10)
         async def bounded():
             pass
+
+        @delayed_task(timeout=10, isolated=True)
+        def in_a_child():
+            pass
         """,
     )
     output = result.stdout + result.stderr
-    assert result.returncode == 0, output
+    assert result.returncode == 1, output  # the time limit nothing could enforce is an error
     assert "autotask.W041" in output and "shop.tasks.nightly, shop.tasks.tick" in output
-    assert "autotask.W042" in output and "shop.tasks.slow (timeout=10)" in output
-    assert "bounded" not in output
+    assert "autotask.E070" in output and "shop.tasks.slow (timeout=10)" in output
+    assert "bounded" not in output and "in_a_child" not in output
 
 
 def test_a_bad_failed_ttl_is_refused_when_read():

@@ -125,6 +125,8 @@ class Command(BaseCommand):
         else:
             write("Oldest waiting task: none due")
         write(f"Failures in the last hour: {snap.failures_last_hour}")
+        if snap.stopping:
+            write(f"Running tasks asked to stop: {snap.stopping}")
         finished = ", ".join(f"{count} {outcome}" for outcome, count in snap.finished_last_hour.items())
         write(f"Finished in the last hour: {finished}")
         database = snap.database

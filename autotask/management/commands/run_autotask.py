@@ -34,6 +34,14 @@ class Command(BaseCommand):
             "(default: AUTOTASK_ASYNC_CONCURRENCY, 100; 0: each takes a thread).",
         )
         parser.add_argument(
+            "--processes",
+            "-p",
+            type=positive_int,
+            default=None,
+            help="Process mode: run every task in one of N child processes, recycled and replaced "
+            "(default: AUTOTASK_PROCESSES; unset: threads).",
+        )
+        parser.add_argument(
             "--drain",
             action="store_true",
             help="Run until no task is due, then exit (for cron jobs and tests).",
@@ -53,6 +61,11 @@ class Command(BaseCommand):
             queues = [q.strip() for q in queues.split(",") if q.strip()]
             if not queues:
                 raise CommandError("--queues needs at least one queue name")
+        if options["processes"] and options["concurrency"] and options["concurrency"] != options["processes"]:
+            raise CommandError(
+                "--concurrency and --processes disagree: in process mode a worker runs as many tasks "
+                "at once as it has child processes; give --processes alone"
+            )
         if options["idle_time"] is not None and options["idle_time"] < 0:
             raise CommandError("--idle-time must be >= 0")
         worker = Worker(
@@ -64,5 +77,6 @@ class Command(BaseCommand):
             listen=False if options["no_listen"] else conf.LISTEN,
             using=options["database"],
             identify=True,
+            processes=options["processes"],
         )
         sys.exit(worker.run())
