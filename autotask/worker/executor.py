@@ -267,6 +267,10 @@ def _call(func, args, kwargs, timeout, current=None):
             if timeout:
                 raise TaskTimeout(f"timed out after {timeout:g} seconds") from exc
             raise
+        except asyncio.CancelledError as exc:
+            if current is not None and current.should_stop:  # as on the event loop: a stop, said so
+                raise TaskStopped(f"task {current.name} #{current.id} was asked to stop") from exc
+            raise
     return func(*args, **kwargs)
 
 

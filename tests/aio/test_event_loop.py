@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from autotask.models import TaskQueue
-from autotask.task import DONE, ERROR, RUNNING
+from autotask.task import CANCELLED, DONE, ERROR, RUNNING
 from tests.app import aio_tasks
 from tests.conftest import records, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-FINISHED = (DONE, ERROR)
+FINISHED = (DONE, ERROR, CANCELLED)
 
 
 def statuses(ids):
@@ -74,7 +74,7 @@ def test_one_task_stopped_and_one_timed_out_while_the_others_go_on(worker_proces
     wait_for(finished(ids), timeout=60, message="the tasks finished")
     assert set(statuses([handle.pk for handle in others]).values()) == {DONE}
     stopped_row = TaskQueue.objects.get(pk=stopped.pk)
-    assert stopped_row.status != DONE
+    assert stopped_row.status == CANCELLED  # a stop is never retried
     assert stopped_row.history[-1]["exception"] == "autotask.exceptions.TaskStopped"
     assert "was asked to stop" in stopped_row.error_message
     timed_out_row = TaskQueue.objects.get(pk=timed_out.pk)

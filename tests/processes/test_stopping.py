@@ -113,7 +113,7 @@ def test_a_framework_task_is_stopped_and_its_result_says_so(worker_process, tmp_
     assert stop_and_wait(handle).status == CANCELLED
     result.refresh()
     assert result.status == "FAILED" and result.is_finished
-    assert result.errors[-1].exception_class_path == "asyncio.exceptions.CancelledError"
+    assert result.errors[-1].exception_class_path == "autotask.exceptions.TaskStopped"
     assert records("framework-finished:") == [f"framework-finished:{result.id}:FAILED"]
 
 
