@@ -33,6 +33,7 @@ except ImportError:  # Django 5.2 with the django-tasks backport
 EXTRA_OPTIONS = (
     *("retries", "ttl", "timeout", "retry_delay", "backoff", "max_retry_delay", "failed_ttl"),
     *("unique", "unique_key"),
+    *("concurrency_limit", "concurrency_key", "rate_limit", "rate_key"),
 )
 
 

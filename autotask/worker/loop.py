@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from .. import tracing
 from ..conf import conf
-from ..db import hint_for, new_ops
+from ..db import flow, hint_for, new_ops
 from ..maintenance import scheduling
 from ..maintenance.heartbeat import forget_worker, heartbeat
 from ..maintenance.pruning import prune
@@ -121,6 +121,7 @@ class Worker:
         self.parent = ParentLink.from_environ()  # the Django process that started this worker, if any
         self.failures = 0
         self.timers = Timers()
+        self.limited = {}  # task id -> concurrency key, for tasks whose outcome is not written yet
         self.stats = {"done": 0, "failed": 0, "retried": 0}
         self.task_stats = TaskStatsBuffer()  # the figures of the dashboard and the metrics
 
@@ -266,9 +267,28 @@ class Worker:
         """Mark claimed-ahead tasks started in the database, then hand them to the pool threads."""
         tasks = self.pool.to_start()
         if tasks:
-            ids = [task.id for task in tasks]
-            marked = self.ops_safe(self.ops.start, self.worker_id, ids, timezone.now())
+            now = timezone.now()
+            rated = [task for task in tasks if "rate_limit" in task.options]
+            if rated:
+                tasks, marked = self._start_rated(tasks, rated, now)
+            else:
+                marked = self.ops_safe(self.ops.start, self.worker_id, [task.id for task in tasks], now)
             self.pool.started(tasks, marked)
+
+    def _start_rated(self, tasks, rated, now):
+        """Start ``tasks``, the ``rated`` among them through the rate gate; (tasks kept, ids marked)."""
+        plain = [task for task in tasks if "rate_limit" not in task.options]
+        marked = []
+        if plain:
+            marked = self.ops_safe(self.ops.start, self.worker_id, [task.id for task in plain], now)
+        passed = self.ops_safe(flow.gate, self.ops, self.worker_id, rated, now, False)
+        if marked is False or passed is False:
+            # Not marked (or the gate failed): all of them again at the next loop turn.
+            return tasks, False
+        through, back = passed
+        self.pool.dropped(back)  # back in the queue, due when their window has room
+        back_ids = {task.id for task in back}
+        return [task for task in tasks if task.id not in back_ids], [*marked, *(task.id for task in through)]
 
     def _release_if_held(self):
         """Give claimed-ahead tasks back when no slot has started a task for HOLD_SECONDS."""
@@ -307,7 +327,26 @@ class Worker:
             return [], started  # the outcomes stay pending and go with the next write
         self.sizing.claimed(free, len(claimed), time.monotonic() - clock)
         self._written(written)
+        if started and any("rate_limit" in task.options for task in claimed):
+            claimed = self._rate_gate(claimed, now)
         return claimed, started
+
+    def _rate_gate(self, claimed, now):
+        """The claimed tasks that may start now: rate-limited ones pass the gate (autotask.db.flow).
+
+        Those over their rate are back in the queue, due when their window has room.
+        """
+        rated = [task for task in claimed if "rate_limit" in task.options]
+        passed = self.ops_safe(flow.gate, self.ops, self.worker_id, rated, now, True)
+        if passed is False:
+            # The gate could not run: none of them runs here; they go back to the queue.
+            self.pool.hold_back(rated)
+            self._give_back([])
+            through = []
+        else:
+            through = passed[0]
+        through_ids = {task.id for task in through}
+        return [task for task in claimed if "rate_limit" not in task.options or task.id in through_ids]
 
     def _flush(self):
         """Write the outcomes of finished tasks in one batch."""
@@ -319,6 +358,11 @@ class Worker:
     def _written(self, written):
         """Forget ``written`` outcomes (now stored) and do what follows storing them."""
         self.outcomes.written()
+        if self.limited:
+            # Slots of concurrency keys were freed: admit the next tasks of those keys.
+            keys = {self.limited.pop(o.id) for o in written if o.id in self.limited}
+            if keys:
+                self.ops_safe(flow.admit, self.ops, timezone.now(), keys)
         scheduled = [outcome for outcome in written if outcome.schedule_id]
         if scheduled:
             self.ops_safe(scheduling.record_outcomes, self.using, scheduled)
@@ -341,6 +385,8 @@ class Worker:
         if ended or runners_done:
             for task, outcome, seconds, started_wall in ended:
                 self.sizing.timed(seconds)
+                if outcome is not None and "concurrency_key" in task.options:
+                    self.limited[task.id] = task.options["concurrency_key"]
                 if outcome is not None:
                     self._count(outcome)
                     self.task_stats.add(task, outcome, seconds, started_wall)
@@ -422,6 +468,9 @@ class Worker:
             # The time budget ran out with leases still lapsed: the next pass
             # comes at the next loop turn, not half a lease later.
             self.timers.set_next("recover", time.monotonic())
+
+    def _duty_admit(self, now):
+        flow.admit(self.ops, now)  # HELD tasks now due, or whose slot a cancel, failure or recovery freed
 
     def _duty_prune(self, now):
         prune(self.ops, now)

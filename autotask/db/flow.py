@@ -1,0 +1,325 @@
+"""Concurrency and rate limits, held by the database across every worker.
+
+Only limited tasks pass through here; the claim, start and finish of plain
+tasks are untouched.
+
+Concurrency (admission).  A task with a concurrency key is stored HELD,
+which no claim selects.  An *admission* makes HELD tasks of a key WAITING
+while fewer than the key's limit are WAITING or RUNNING (counted from the
+task rows themselves), in one transaction that holds the key's row of the
+flow-key table locked (``SELECT … FOR UPDATE``; SQLite: its write lock).
+Admissions of one key thus run one at a time, and a finish, a retry or a
+recovery only lowers the count: never more than the limit of a key run at
+once, whatever the number of workers and machines, and a crash between a
+finish and the next admission loses nothing (the count is read again).
+Admissions run after an enqueue commits, after a worker stored the outcomes
+of limited tasks, and every second in every worker (due delayed tasks,
+cancelled or failed ones, recovered leases).
+
+Rates (a gate at start).  A rate-limited task is claimed like any other;
+before it starts, the gate locks its rate key's row, counts the ledger's
+starts in the window, records the start (the same instant as the row's
+``started_at``) or gives the task back WAITING, due when the window has room,
+without costing an attempt.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+
+from ..task import HELD, RUNNING, WAITING
+
+logger = logging.getLogger("autotask")
+
+CONCURRENCY = "c:"  # prefix of a concurrency key's flow row
+RATE = "r:"  # prefix of a rate key's flow row
+CHUNK = 100  # keys per admission transaction
+SWEEP_KEYS = 1000  # keys an admission sweep looks at per pass
+LEDGER_MARGIN = timedelta(seconds=60)  # ledger rows kept past their window (clocks of other workers)
+RETRY_EPSILON = timedelta(milliseconds=1)  # a refused start is due just after its window has room
+
+# Flow rows known to exist, per database alias: an admission inserts only new keys.
+_known: dict[str, set[str]] = {}
+
+
+# -- the indexes (migration 0008) ------------------------------------------
+
+PARTIAL_INDEXES = {
+    # The HELD rows of a key in claim order: admissions and their sweep.
+    "autotask_held_idx": ("concurrency_key, priority DESC, scheduled_at, id", f"status = {HELD}"),
+    # The rows holding a slot of their key: the admission's count.
+    "autotask_slots_idx": (
+        "concurrency_key",
+        f"concurrency_key IS NOT NULL AND status IN ({WAITING}, {RUNNING})",
+    ),
+}
+# MySQL and MariaDB have no partial index: one over the key and the status serves both.
+PLAIN_INDEXES = {"autotask_flow_idx": ("concurrency_key, status", None)}
+
+
+def _indexes(ops):
+    return PARTIAL_INDEXES if ops.supports_partial_indexes else PLAIN_INDEXES
+
+
+def create_indexes(ops, schema_editor):
+    for name, (columns, condition) in _indexes(ops).items():
+        where = f" WHERE {condition}" if condition else ""
+        schema_editor.execute(f"CREATE INDEX {name} ON {ops.table} ({columns}){where}")
+
+
+def drop_indexes(ops, schema_editor):
+    for name in _indexes(ops):
+        schema_editor.execute(ops._drop_index_sql(name))
+
+
+# -- helpers ---------------------------------------------------------------
+
+
+def _tables(ops):
+    from ..models import FlowKey, RateStart  # not at the top: see Driver.__init__
+
+    return ops._quote(FlowKey._meta.db_table), ops._quote(RateStart._meta.db_table)
+
+
+def _marks(values):
+    return "(" + ", ".join(["%s"] * len(values)) + ")"
+
+
+def _chunks(items, size):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _ensure(ops, rows):
+    """Insert the flow rows ``rows`` ({flow key: (limit, window)}) that may not exist yet."""
+    known = _known.setdefault(ops.connection.alias, set())
+    missing = sorted(key for key in rows if key not in known)
+    if not missing:
+        return
+    flow, _ = _tables(ops)
+    q = ops._quote
+    columns = f"{q('key')}, {q('limit')}, {q('window')}"
+    values = ", ".join(["(%s, %s, %s)"] * len(missing))
+    params = [value for key in missing for value in (key, *rows[key])]
+    if ops.vendor == "mysql":
+        sql = f"INSERT IGNORE INTO {flow} ({columns}) VALUES {values}"
+    else:
+        sql = f"INSERT INTO {flow} ({columns}) VALUES {values} ON CONFLICT DO NOTHING"
+    with ops.cursor() as cursor:
+        cursor.execute(sql, params)
+    if len(known) > 100_000:
+        known.clear()
+    known.update(missing)
+
+
+def _lock(ops, cursor, keys):
+    """Lock the flow rows of ``keys`` (sorted: concurrent admissions lock in one order)."""
+    if ops.vendor == "sqlite":
+        ops.reserve()  # SQLite's write lock: one writer at a time anyway
+        return
+    flow, _ = _tables(ops)
+    q = ops._quote
+    sql = f"SELECT {q('key')} FROM {flow} WHERE {q('key')} IN {_marks(keys)} ORDER BY {q('key')} FOR UPDATE"
+    cursor.execute(sql, keys)
+    found = {row[0] for row in cursor.fetchall()}
+    if len(found) < len(keys):
+        # A flow row deleted since this process inserted it: insert it in this
+        # transaction (rare, so the deadlock-free order matters little) and lock again.
+        _known.get(ops.connection.alias, set()).difference_update(keys)
+        _ensure(ops, {key: (None, None) for key in keys if key not in found})
+        cursor.execute(sql, keys)
+        cursor.fetchall()
+
+
+def _note_limit(ops, cursor, key, limit, window=None):
+    """Keep the limit (and window) last seen for ``key`` on its row, for the monitor and the admin."""
+    flow, _ = _tables(ops)
+    q = ops._quote
+    window_check = f"{q('window')} IS NULL OR {q('window')} <> %s" if window is not None else "1 = 0"
+    cursor.execute(
+        f"UPDATE {flow} SET {q('limit')} = %s, {q('window')} = %s WHERE {q('key')} = %s "
+        f"AND ({q('limit')} IS NULL OR {q('limit')} <> %s OR {window_check})",
+        [limit, window, key, limit, *([window] if window is not None else [])],
+    )
+
+
+# -- concurrency: admissions -----------------------------------------------
+
+
+def held_keys(ops, now, limit=SWEEP_KEYS):
+    """The concurrency keys with HELD tasks due at ``now`` (up to ``limit`` of them)."""
+    with ops.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT concurrency_key FROM {ops.table} WHERE status = {HELD} "
+            "AND scheduled_at <= %s LIMIT %s",
+            [ops._dt(now), limit],
+        )
+        return sorted(row[0] for row in cursor.fetchall() if row[0] is not None)
+
+
+def admit(ops, now, keys=None):
+    """Admit HELD tasks of ``keys`` (None: every key with due HELD tasks) up to their limits.
+
+    Return the number of tasks admitted (made WAITING).  Each chunk of keys
+    is one transaction on its own: call it outside the caller's transaction.
+    """
+    keys = held_keys(ops, now) if keys is None else sorted(set(keys))
+    admitted = 0
+    for chunk in _chunks(keys, CHUNK):
+        admitted += _admit(ops, chunk, now)
+    return admitted
+
+
+def _admit(ops, keys, now):
+    table = ops.table
+    flow_keys = [CONCURRENCY + key for key in keys]
+    _ensure(ops, {key: (None, None) for key in flow_keys})
+    now_db = ops._dt(now)
+    with transaction.atomic(using=ops.connection.alias), ops.cursor() as cursor:
+        _lock(ops, cursor, flow_keys)
+        cursor.execute(
+            f"SELECT concurrency_key, MIN(concurrency_limit) FROM {table} WHERE status = {HELD} "
+            f"AND scheduled_at <= %s AND concurrency_key IN {_marks(keys)} GROUP BY concurrency_key",
+            [now_db, *keys],
+        )
+        limits = dict(cursor.fetchall())
+        if not limits:
+            return 0
+        held = sorted(limits)
+        cursor.execute(
+            f"SELECT concurrency_key, COUNT(*) FROM {table} WHERE concurrency_key IN {_marks(held)} "
+            f"AND status IN ({WAITING}, {RUNNING}) GROUP BY concurrency_key",
+            held,
+        )
+        busy = dict(cursor.fetchall())
+        for key in held:
+            _note_limit(ops, cursor, CONCURRENCY + key, limits[key])
+        free = {key: limits[key] - busy.get(key, 0) for key in held if limits[key] > busy.get(key, 0)}
+        if not free:
+            return 0
+        branches, params = [], []
+        for i, (key, count) in enumerate(sorted(free.items())):
+            branches.append(
+                f"SELECT * FROM (SELECT id, queue FROM {table} WHERE status = {HELD} "
+                "AND concurrency_key = %s AND scheduled_at <= %s "
+                f"ORDER BY priority DESC, scheduled_at, id LIMIT %s) AS a{i}"
+            )
+            params += [key, now_db, count]
+        cursor.execute(" UNION ALL ".join(branches), params)
+        rows = cursor.fetchall()
+        if not rows:
+            return 0
+        ids = [row[0] for row in rows]
+        cursor.execute(
+            f"UPDATE {table} SET status = {WAITING} WHERE id IN {_marks(ids)} AND status = {HELD}", ids
+        )
+        admitted = cursor.rowcount
+        ops.notify(cursor, {row[1] for row in rows})
+    return admitted
+
+
+def admit_safely(ops, now, keys=None):
+    """:func:`admit`, logging instead of raising: a worker's sweep admits what this missed."""
+    try:
+        return admit(ops, now, keys)
+    except Exception:
+        logger.warning(
+            "admitting tasks of concurrency keys %s failed; a worker admits them within a second",
+            ", ".join(keys or ()) or "(all)",
+            exc_info=True,
+        )
+        return 0
+
+
+# -- rates: the gate at start ----------------------------------------------
+
+
+def rate_of(task):
+    """(count, window seconds, key) of a claimed task's rate limit, or None."""
+    options = task.options
+    rate = options.get("rate_limit")
+    if rate is None:
+        return None
+    return int(rate[0]), float(rate[1]), options.get("rate_key") or task.function
+
+
+def gate(ops, worker_id, tasks, now, started):
+    """Let the rate-limited ``tasks`` (claimed by ``worker_id``) start at ``now``, as their windows allow.
+
+    ``started``: the claim marked them started (at ``now``); else the gate
+    marks those it lets through.  Return (the tasks to run, the tasks given
+    back): those over their limit are WAITING again, due when their window
+    has room, with their attempt (if counted) given back.
+    """
+    groups: dict[str, list] = {}
+    rates = {}
+    for task in tasks:
+        count, window, key = rate_of(task)
+        groups.setdefault(key, []).append(task)
+        rates[key] = (count, window)
+    _, ledger = _tables(ops)
+    _ensure(ops, {RATE + key: rates[key] for key in groups})
+    q = ops._quote
+    now_db = ops._dt(now)
+    accepted, refused = [], []
+    with transaction.atomic(using=ops.connection.alias), ops.cursor() as cursor:
+        _lock(ops, cursor, sorted(RATE + key for key in groups))
+        for key in sorted(groups):
+            count, window = rates[key]
+            _note_limit(ops, cursor, RATE + key, count, window)
+            span = timedelta(seconds=window)
+            cursor.execute(
+                f"DELETE FROM {ledger} WHERE {q('key')} = %s AND started_at <= %s",
+                [key, ops._dt(now - span - LEDGER_MARGIN)],
+            )
+            cursor.execute(
+                f"SELECT started_at FROM {ledger} WHERE {q('key')} = %s AND started_at > %s "
+                "ORDER BY started_at",
+                [key, ops._dt(now - span)],
+            )
+            entries = [ops._from_db_datetime(row[0]) for row in cursor.fetchall()]
+            group = groups[key]
+            room = max(0, count - len(entries))
+            through, over = group[:room], group[room:]
+            if through and not started:
+                through = _mark_started(ops, cursor, worker_id, through, now_db)
+            if through:
+                cursor.execute(
+                    f"INSERT INTO {ledger} ({q('key')}, started_at) VALUES "
+                    + ", ".join(["(%s, %s)"] * len(through)),
+                    [value for _ in through for value in (key, now_db)],
+                )
+            accepted += through
+            if over:
+                moments = sorted([*entries, *[now] * len(through)]) or [now]
+                for j, task in enumerate(over):
+                    due = moments[j % len(moments)] + span * (1 + j // len(moments)) + RETRY_EPSILON
+                    cursor.execute(
+                        f"UPDATE {ops.table} SET status = {WAITING}, worker_id = '', "
+                        "lease_expires_at = NULL, attempts = attempts - %s, started_at = NULL, "
+                        "scheduled_at = %s "
+                        f"WHERE id = %s AND status = {RUNNING} AND worker_id = %s",
+                        [1 if started else 0, ops._dt(due), task.id, worker_id],
+                    )
+                refused += over
+    return accepted, refused
+
+
+def _mark_started(ops, cursor, worker_id, tasks, now_db):
+    """Mark claimed-ahead ``tasks`` started (as Driver.start); return those still held here."""
+    ids = [task.id for task in tasks]
+    lock = "" if ops.vendor == "sqlite" else " FOR UPDATE"
+    cursor.execute(
+        f"SELECT id FROM {ops.table} WHERE id IN {_marks(ids)} AND status = {RUNNING} "
+        f"AND worker_id = %s AND started_at IS NULL{lock}",
+        [*ids, worker_id],
+    )
+    held = {row[0] for row in cursor.fetchall()}
+    if held:
+        marks = sorted(held)
+        cursor.execute(
+            f"UPDATE {ops.table} SET started_at = %s, attempts = attempts + 1 WHERE id IN {_marks(marks)}",
+            [now_db, *marks],
+        )
+    return [task for task in tasks if task.id in held]
