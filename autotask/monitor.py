@@ -26,14 +26,16 @@ from .models import (
     FIGURE_FIELDS,
     HISTOGRAM_BOUNDS_MS,
     STATS_OUTCOMES,
+    FlowKey,
     PausedQueue,
+    RateStart,
     Schedule,
     TaskQueue,
     TaskStats,
     Worker,
     bucket_fields,
 )
-from .task import ERROR, RUNNING, STATUS_NAMES, WAITING
+from .task import ERROR, HELD, RUNNING, STATUS_NAMES, WAITING
 from .timeutil import aware_utc, iso_or_value, stored
 
 logger = logging.getLogger("autotask")
@@ -71,6 +73,8 @@ class Snapshot:
     schedules_total: int = 0  # schedules in the table, listed or not
     paused: dict = field(default_factory=lambda: {"queues": [], "schedules": []})  # dicts, by name
     unique: dict = field(default_factory=dict)  # scope name -> waiting or running tasks holding a key
+    # Concurrency keys (limit, running, admitted, held) and rate keys (limit, window, starts in it).
+    limits: dict = field(default_factory=lambda: {"concurrency": [], "rates": []})
 
     @property
     def totals(self):
@@ -118,6 +122,7 @@ class Snapshot:
             "schedules": [_iso_values(s) for s in self.schedules],
             "paused": {kind: [_iso_values(p) for p in rows] for kind, rows in self.paused.items()},
             "unique": self.unique,
+            "limits": self.limits,
         }
 
 
@@ -137,6 +142,7 @@ def snapshot(using=None, now=None, worker_timeout=None):
     since = now - FAILURE_WINDOW
     snap.failures_last_hour = tasks.filter(status=ERROR, finished_at__gte=since).count()
     snap.unique = _unique_counts(tasks)
+    snap.limits = limits(using, now)
     snap.finished_last_hour = finished_since(using, since)
     snap.workers = _workers(using, alive_after(now, timeout))
     schedules = Schedule.objects.using(using).order_by("missing", "next_run_at", "name")[:SCHEDULES_SHOWN]
@@ -237,6 +243,58 @@ def _unique_counts(tasks):
     for row in keyed.values("unique_scope").annotate(count=Count("id")):
         counts[SCOPE_NAMES.get(row["unique_scope"], str(row["unique_scope"]))] = row["count"]
     return counts
+
+
+LIMIT_KEYS_SHOWN = 100  # concurrency or rate keys listed (the busiest first)
+
+
+def limits(using=None, now=None):
+    """The concurrency and rate keys in use: {"concurrency": [...], "rates": [...]}.
+
+    A concurrency key: its limit (the smallest among its tasks), its tasks
+    running (claimed), admitted (waiting to be claimed: they hold a slot) and
+    held (waiting for a slot).  A rate key: its limit, window (seconds) and
+    the starts in the window that ends ``now``.
+    """
+    using = using or conf.DATABASE
+    now = now or timezone.now()
+    keyed = TaskQueue.objects.using(using).filter(
+        concurrency_key__isnull=False, status__in=(WAITING, RUNNING, HELD)
+    )
+    found: dict[str, dict] = {}
+    rows = (
+        keyed.order_by()
+        .values("concurrency_key", "status")
+        .annotate(count=Count("id"), limit=Min("concurrency_limit"))
+    )
+    names = {RUNNING: "running", WAITING: "admitted", HELD: "held"}
+    for row in rows:
+        entry = found.setdefault(
+            row["concurrency_key"],
+            {"key": row["concurrency_key"], "limit": row["limit"], "running": 0, "admitted": 0, "held": 0},
+        )
+        entry[names[row["status"]]] = row["count"]
+        entry["limit"] = min(entry["limit"], row["limit"])
+    concurrency = sorted(found.values(), key=lambda e: (-e["held"], -e["running"], e["key"]))[
+        :LIMIT_KEYS_SHOWN
+    ]
+    rates = []
+    flow = FlowKey.objects.using(using).filter(key__startswith="r:", window__isnull=False).order_by("key")
+    for row in flow[:LIMIT_KEYS_SHOWN]:
+        key = row.key[2:]
+        since = now - timedelta(seconds=row.window)
+        started = RateStart.objects.using(using).filter(key=key, started_at__gt=since).count()
+        rates.append({"key": key, "limit": row.limit, "window": row.window, "started_in_window": started})
+    return {"concurrency": concurrency, "rates": rates}
+
+
+def slots_held(key, using=None):
+    """How many tasks hold a slot of the concurrency ``key`` (admitted or running)."""
+    return (
+        TaskQueue.objects.using(using or conf.DATABASE)
+        .filter(concurrency_key=key, status__in=(WAITING, RUNNING))
+        .count()
+    )
 
 
 def overdue_by(schedule, now):
