@@ -115,12 +115,13 @@ def _ensure(ops, rows):
 
 def _lock(ops, cursor, keys):
     """Lock the flow rows of ``keys`` (sorted: concurrent admissions lock in one order)."""
-    if ops.vendor == "sqlite":
-        ops.reserve()  # SQLite's write lock: one writer at a time anyway
-        return
     flow, _ = _tables(ops)
     q = ops._quote
-    sql = f"SELECT {q('key')} FROM {flow} WHERE {q('key')} IN {_marks(keys)} ORDER BY {q('key')} FOR UPDATE"
+    lock = " FOR UPDATE"
+    if ops.vendor == "sqlite":
+        ops.reserve()  # SQLite's write lock: one writer at a time anyway
+        lock = ""
+    sql = f"SELECT {q('key')} FROM {flow} WHERE {q('key')} IN {_marks(keys)} ORDER BY {q('key')}{lock}"
     cursor.execute(sql, keys)
     found = {row[0] for row in cursor.fetchall()}
     if len(found) < len(keys):
