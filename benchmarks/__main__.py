@@ -5,6 +5,7 @@ Examples::
     python -m benchmarks                          # PostgreSQL, then SQLite (a few minutes)
     python -m benchmarks --db postgresql --only pickup,throughput
     python -m benchmarks --db postgresql --scale --memory
+    python -m benchmarks --db postgresql --only limits
     BENCH_PG_OPTIONS='{"server_side_binding": true, "prepare_threshold": 5}' python -m benchmarks
     BENCH_AUTOTASK_PREFETCH=0 python -m benchmarks --db postgresql --only throughput
 
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ("throughput", "pickup", "enqueue", "bulk", "workers4", "scale", "memory", "unique")
+BENCHMARKS = ("throughput", "pickup", "enqueue", "bulk", "workers4", "scale", "memory", "unique", "limits")
 DEFAULT = {
     "postgresql": ("throughput", "pickup", "enqueue", "bulk"),
     "sqlite": ("throughput", "enqueue", "bulk", "workers4"),

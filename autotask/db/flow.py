@@ -41,6 +41,8 @@ RETRY_EPSILON = timedelta(milliseconds=1)  # a refused start is due just after i
 
 # Flow rows known to exist, per database alias: an admission inserts only new keys.
 _known: dict[str, set[str]] = {}
+# The (limit, window) this process last wrote on each flow row, per alias: rewritten on a change only.
+_noted: dict[str, dict[str, tuple]] = {}
 
 
 # -- the indexes (migration 0008) ------------------------------------------
@@ -128,6 +130,8 @@ def _lock(ops, cursor, keys):
         # A flow row deleted since this process inserted it: insert it in this
         # transaction (rare, so the deadlock-free order matters little) and lock again.
         _known.get(ops.connection.alias, set()).difference_update(keys)
+        for key in keys:
+            _noted.get(ops.connection.alias, {}).pop(key, None)
         _ensure(ops, {key: (None, None) for key in keys if key not in found})
         cursor.execute(sql, keys)
         cursor.fetchall()
@@ -135,6 +139,12 @@ def _lock(ops, cursor, keys):
 
 def _note_limit(ops, cursor, key, limit, window=None):
     """Keep the limit (and window) last seen for ``key`` on its row, for the monitor and the admin."""
+    noted = _noted.setdefault(ops.connection.alias, {})
+    if noted.get(key) == (limit, window):
+        return
+    if len(noted) > 100_000:
+        noted.clear()
+    noted[key] = (limit, window)
     flow, _ = _tables(ops)
     q = ops._quote
     window_check = f"{q('window')} IS NULL OR {q('window')} <> %s" if window is not None else "1 = 0"
@@ -173,51 +183,94 @@ def admit(ops, now, keys=None):
 
 
 def _admit(ops, keys, now):
-    table = ops.table
     flow_keys = [CONCURRENCY + key for key in keys]
     _ensure(ops, {key: (None, None) for key in flow_keys})
     now_db = ops._dt(now)
     with transaction.atomic(using=ops.connection.alias), ops.cursor() as cursor:
+        # The lock first, in a statement of its own: the count below must see
+        # every admission committed before the lock was granted (a statement's
+        # snapshot is taken when it starts).
         _lock(ops, cursor, flow_keys)
-        cursor.execute(
-            f"SELECT concurrency_key, MIN(concurrency_limit) FROM {table} WHERE status = {HELD} "
-            f"AND scheduled_at <= %s AND concurrency_key IN {_marks(keys)} GROUP BY concurrency_key",
-            [now_db, *keys],
-        )
-        limits = dict(cursor.fetchall())
-        if not limits:
-            return 0
-        held = sorted(limits)
-        cursor.execute(
-            f"SELECT concurrency_key, COUNT(*) FROM {table} WHERE concurrency_key IN {_marks(held)} "
-            f"AND status IN ({WAITING}, {RUNNING}) GROUP BY concurrency_key",
-            held,
-        )
-        busy = dict(cursor.fetchall())
-        for key in held:
-            _note_limit(ops, cursor, CONCURRENCY + key, limits[key])
-        free = {key: limits[key] - busy.get(key, 0) for key in held if limits[key] > busy.get(key, 0)}
-        if not free:
-            return 0
-        branches, params = [], []
-        for i, (key, count) in enumerate(sorted(free.items())):
-            branches.append(
-                f"SELECT * FROM (SELECT id, queue FROM {table} WHERE status = {HELD} "
-                "AND concurrency_key = %s AND scheduled_at <= %s "
-                f"ORDER BY priority DESC, scheduled_at, id LIMIT %s) AS a{i}"
-            )
-            params += [key, now_db, count]
-        cursor.execute(" UNION ALL ".join(branches), params)
-        rows = cursor.fetchall()
-        if not rows:
-            return 0
-        ids = [row[0] for row in rows]
-        cursor.execute(
-            f"UPDATE {table} SET status = {WAITING} WHERE id IN {_marks(ids)} AND status = {HELD}", ids
-        )
-        admitted = cursor.rowcount
-        ops.notify(cursor, {row[1] for row in rows})
-    return admitted
+        if ops.vendor == "postgresql":
+            queues = _admit_postgresql(ops, cursor, keys, now_db)
+        else:
+            queues = _admit_portable(ops, cursor, keys, now_db)
+        ops.notify(cursor, set(queues))
+    return len(queues)
+
+
+# The admission in one statement (PostgreSQL): for each key, the limit of its
+# task next in line, less the tasks holding a slot, gives how many of the
+# first held tasks (in claim order) become WAITING; RETURNING their queues.
+ADMIT_POSTGRESQL = (
+    "WITH k AS (SELECT DISTINCT key FROM unnest(%(keys)s::text[]) AS u(key)), "
+    "lim AS (SELECT k.key, f.concurrency_limit AS n FROM k CROSS JOIN LATERAL ("
+    "SELECT concurrency_limit FROM {table} WHERE status = {held} AND concurrency_key = k.key "
+    "AND scheduled_at <= %(now)s ORDER BY priority DESC, scheduled_at, id LIMIT 1) AS f), "
+    "free AS (SELECT lim.key, lim.n - (SELECT COUNT(*) FROM {table} WHERE concurrency_key = lim.key "
+    "AND status IN ({waiting}, {running})) AS n FROM lim), "
+    "pick AS (SELECT c.id FROM free CROSS JOIN LATERAL (SELECT id FROM {table} WHERE status = {held} "
+    "AND concurrency_key = free.key AND scheduled_at <= %(now)s ORDER BY priority DESC, scheduled_at, id "
+    "LIMIT GREATEST(free.n, 0)) AS c WHERE free.n > 0) "
+    # The chosen ids as an array, computed once: the update then finds them by
+    # primary key, whatever the statistics say (as the claim does; ``status + 0``
+    # keeps the partial indexes out of it).
+    "UPDATE {table} SET status = {waiting} WHERE id = ANY(ARRAY(SELECT id FROM pick)) "
+    "AND status + 0 = {held} RETURNING queue"
+)
+
+
+def _admit_postgresql(ops, cursor, keys, now_db):
+    sql = ADMIT_POSTGRESQL.format(table=ops.table, held=HELD, waiting=WAITING, running=RUNNING)
+    cursor.execute(sql, {"keys": list(keys), "now": now_db})
+    return [row[0] for row in cursor.fetchall()]
+
+
+def _admit_portable(ops, cursor, keys, now_db):
+    """The admission in a few portable statements (SQLite, MariaDB); the queues of the tasks admitted."""
+    table = ops.table
+    # The limit of each key: that of its task next in line (one index probe per key).
+    first_in_line = _per_key(table, "concurrency_key, concurrency_limit", len(keys))
+    cursor.execute(first_in_line, _key_params(keys, now_db))
+    limits = dict(cursor.fetchall())
+    if not limits:
+        return []
+    held = sorted(limits)
+    cursor.execute(
+        f"SELECT concurrency_key, COUNT(*) FROM {table} WHERE concurrency_key IN {_marks(held)} "
+        f"AND status IN ({WAITING}, {RUNNING}) GROUP BY concurrency_key",
+        held,
+    )
+    busy = dict(cursor.fetchall())
+    free = {key: limits[key] - busy.get(key, 0) for key in held if limits[key] > busy.get(key, 0)}
+    if not free:
+        return []
+    chosen = sorted(free)
+    cursor.execute(_per_key(table, "id, queue", len(chosen), limit=True), _key_params(chosen, now_db, free))
+    rows = cursor.fetchall()
+    if not rows:
+        return []
+    ids = [row[0] for row in rows]
+    update = f"UPDATE {table} SET status = {WAITING} WHERE id IN {_marks(ids)} AND status = {HELD}"
+    cursor.execute(update, ids)
+    return [row[1] for row in rows]
+
+
+def _per_key(table, columns, count, limit=False):
+    """A UNION ALL of one branch per key: its due HELD rows in claim order, the first (or %s) of them."""
+    count_sql = "%s" if limit else "1"
+    branch = (
+        f"SELECT * FROM (SELECT {columns} FROM {table} WHERE status = {HELD} AND concurrency_key = %s "
+        f"AND scheduled_at <= %s ORDER BY priority DESC, scheduled_at, id LIMIT {count_sql}) AS h{{i}}"
+    )
+    return " UNION ALL ".join(branch.format(i=i) for i in range(count))
+
+
+def _key_params(keys, now_db, limits=None):
+    params = []
+    for key in keys:
+        params += [key, now_db] if limits is None else [key, now_db, limits[key]]
+    return params
 
 
 def admit_safely(ops, now, keys=None):

@@ -313,6 +313,10 @@ class Worker:
 
         Return the tasks and whether the claim marked them started.
         """
+        if self.limited and any(outcome.id in self.limited for outcome in self.outcomes.pending):
+            # Outcomes that free slots of concurrency keys: written, and the next
+            # tasks of those keys admitted, before this claim, which may then take them.
+            self._flush()
         now = timezone.now()
         written = self.outcomes.pending
         clock = time.monotonic()
