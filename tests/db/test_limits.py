@@ -166,3 +166,17 @@ def test_the_monitor_and_autotask_status_show_the_keys(ops):
     with pytest.raises(SystemExit):
         call_command("autotask_status", stdout=text, stderr=io.StringIO())
     assert "concurrency group-7: running 1/2, admitted 1, waiting for a slot 1" in text.getvalue()
+
+
+def test_the_testing_helpers_run_limited_tasks(django_capture_on_commit_callbacks):
+    from autotask.testing import eager, run_due
+
+    with django_capture_on_commit_callbacks(execute=False):  # no admission: run_due admits
+        handles = [limited_tasks.limited(8, n, 0) for n in range(3)]
+    ran = run_due()
+    assert sorted(r.pk for r in ran) == sorted(h.pk for h in handles)
+    assert set(TaskQueue.objects.values_list("status", flat=True)) == {DONE}
+    with eager() as block:
+        handle = limited_tasks.limited(8, 9, 0)
+    assert [r.pk for r in block.ran] == [handle.pk]
+    assert TaskQueue.objects.get(pk=handle.pk).status == DONE
