@@ -56,3 +56,12 @@ def flaky(n):
     if current_task().attempt == 1:
         raise RuntimeError("first attempt fails")
     _log("run", "flaky", n, f"{time.time():.6f}", f"{time.time():.6f}", os.getpid())
+
+
+@delayed_task(concurrency_limit=1, concurrency_key="crash", retries=2)
+def crash_slot(n, seconds=0.3):
+    """One at a time; a begin line at the start, so a run killed midway shows too."""
+    begin = time.time()
+    _log("begin", "crash", n, f"{begin:.6f}", os.getpid())
+    time.sleep(seconds)
+    _log("run", "crash", n, f"{begin:.6f}", f"{time.time():.6f}", os.getpid())

@@ -6,6 +6,8 @@ read those records, not the queue's bookkeeping.
 
 import collections
 import os
+import signal
+import time
 
 import pytest
 from django.db import connection
@@ -114,3 +116,35 @@ def test_rate_never_exceeded_in_any_window(worker_process, tmp_path, monkeypatch
     assert set(TaskQueue.objects.values_list("attempts", flat=True)) == {1}
     assert RateStart.objects.filter(key="rate-a").exists()
     assert FlowKey.objects.filter(key="r:rate-a", limit=5, window=1.0).exists()
+
+
+def test_a_worker_killed_mid_run_gives_its_slot_back_through_recovery(worker_process, tmp_path, monkeypatch):
+    """SIGKILL a worker running a task of a key limited to 1: the lease lapses, recovery retries
+    the task, which keeps the slot; the others run after it, one at a time."""
+    log = tmp_path / "flow.log"
+    monkeypatch.setenv("AUTOTASK_TEST_FLOW_LOG", str(log))
+    env = {"AUTOTASK_TEST_FLOW_LOG": str(log), "AUTOTASK_TEST_LEASE_SECONDS": "2"}
+    victim = worker_process("--concurrency", "2", env=env)
+    handles = [limited_tasks.crash_slot(n, 1.5 if n == 0 else 0.05) for n in range(4)]
+    wait_for(lambda: any(line[0] == "begin" for line in read_log(log)), timeout=60, message="a first run")
+    victim.signal(signal.SIGKILL)
+    victim.wait()
+    killed_at = time.time()
+    survivors = [worker_process("--concurrency", "2", env=env) for _ in range(2)]
+    wait_for(
+        lambda: TaskQueue.objects.filter(pk__in=[h.pk for h in handles], status=DONE).count() == 4,
+        timeout=120,
+        interval=0.2,
+        message="the 4 tasks to finish after the crash",
+    )
+    for worker in survivors:
+        code, out = worker.stop()
+        assert code == 0, out
+    lines = read_log(log)
+    killed = [line for line in lines if line[0] == "begin" and line[4] == str(victim.pid)]
+    assert killed, "the killed worker had started a task"
+    runs = [(float(line[3]), float(line[4])) for line in lines if line[0] == "run"]
+    assert len(runs) == 4
+    # The killed run held the slot until it was killed: no other run overlaps it, nor each other.
+    assert max_overlap([*runs, (float(killed[0][3]), killed_at)]) == 1
+    assert TaskQueue.objects.get(pk=handles[0].pk).attempts == 2  # recovered and retried
