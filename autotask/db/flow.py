@@ -172,17 +172,27 @@ def held_keys(ops, now, limit=SWEEP_KEYS):
 def admit(ops, now, keys=None):
     """Admit HELD tasks of ``keys`` (None: every key with due HELD tasks) up to their limits.
 
-    Return the number of tasks admitted (made WAITING).  Each chunk of keys
-    is one transaction on its own: call it outside the caller's transaction.
+    Return the number of tasks admitted (made WAITING); their workers are
+    woken.  Each chunk of keys is one transaction on its own: call it outside
+    the caller's transaction.
+    """
+    return len(admit_queues(ops, now, keys, notify=True))
+
+
+def admit_queues(ops, now, keys=None, notify=False):
+    """:func:`admit`, returning the queue of each task admitted; the workers woken only with ``notify``.
+
+    A worker about to claim admits without waking the others, and wakes them
+    only if its claim leaves some of the admitted tasks behind.
     """
     keys = held_keys(ops, now) if keys is None else sorted(set(keys))
-    admitted = 0
+    queues = []
     for chunk in _chunks(keys, CHUNK):
-        admitted += _admit(ops, chunk, now)
-    return admitted
+        queues += _admit(ops, chunk, now, notify)
+    return queues
 
 
-def _admit(ops, keys, now):
+def _admit(ops, keys, now, notify):
     flow_keys = [CONCURRENCY + key for key in keys]
     _ensure(ops, {key: (None, None) for key in flow_keys})
     now_db = ops._dt(now)
@@ -195,8 +205,9 @@ def _admit(ops, keys, now):
             queues = _admit_postgresql(ops, cursor, keys, now_db)
         else:
             queues = _admit_portable(ops, cursor, keys, now_db)
-        ops.notify(cursor, set(queues))
-    return len(queues)
+        if notify:
+            ops.notify(cursor, set(queues))
+    return queues
 
 
 # The admission in one statement (PostgreSQL): for each key, the limit of its

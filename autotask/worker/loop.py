@@ -313,10 +313,15 @@ class Worker:
 
         Return the tasks and whether the claim marked them started.
         """
+        admitted = []
         if self.limited and any(outcome.id in self.limited for outcome in self.outcomes.pending):
             # Outcomes that free slots of concurrency keys: written, and the next
-            # tasks of those keys admitted, before this claim, which may then take them.
-            self._flush()
+            # tasks of those keys admitted, before this claim, which may then take
+            # them (the other workers are woken only for what it leaves).
+            self._collect()
+            freed = self.outcomes.pending
+            if self.ops_safe(self.ops.finish, self.worker_id, freed) is not False:
+                admitted = self._written(freed, wake_others=False) or []
         now = timezone.now()
         written = self.outcomes.pending
         clock = time.monotonic()
@@ -331,6 +336,8 @@ class Worker:
             return [], started  # the outcomes stay pending and go with the next write
         self.sizing.claimed(free, len(claimed), time.monotonic() - clock)
         self._written(written)
+        if admitted and len(claimed) >= free:
+            self.ops_safe(self.ops.notify, None, set(admitted))  # admitted tasks left for the others
         if started and any("rate_limit" in task.options for task in claimed):
             claimed = self._rate_gate(claimed, now)
         return claimed, started
@@ -359,17 +366,22 @@ class Worker:
         if written and self.ops_safe(self.ops.finish, self.worker_id, written) is not False:
             self._written(written)
 
-    def _written(self, written):
-        """Forget ``written`` outcomes (now stored) and do what follows storing them."""
+    def _written(self, written, wake_others=True):
+        """Forget ``written`` outcomes (now stored) and do what follows storing them.
+
+        Return the queues of the tasks admitted to the slots they freed, if any.
+        """
         self.outcomes.written()
+        admitted = None
         if self.limited:
             # Slots of concurrency keys were freed: admit the next tasks of those keys.
             keys = {self.limited.pop(o.id) for o in written if o.id in self.limited}
             if keys:
-                self.ops_safe(flow.admit, self.ops, timezone.now(), keys)
+                admitted = self.ops_safe(flow.admit_queues, self.ops, timezone.now(), keys, wake_others)
         scheduled = [outcome for outcome in written if outcome.schedule_id]
         if scheduled:
             self.ops_safe(scheduling.record_outcomes, self.using, scheduled)
+        return admitted if admitted is not False else None
 
     def _write_stats(self):
         """Write this worker's statistics (kept for the next write after a database error)."""
