@@ -196,7 +196,7 @@ def _admit(ops, keys, now, notify):
     flow_keys = [CONCURRENCY + key for key in keys]
     _ensure(ops, {key: (None, None) for key in flow_keys})
     now_db = ops._dt(now)
-    with transaction.atomic(using=ops.connection.alias), ops.cursor() as cursor:
+    with transaction.atomic(using=ops.connection.alias, savepoint=False), ops.cursor() as cursor:
         # The lock first, in a statement of its own: the count below must see
         # every admission committed before the lock was granted (a statement's
         # snapshot is taken when it starts).
@@ -328,7 +328,7 @@ def gate(ops, worker_id, tasks, now, started):
     q = ops._quote
     now_db = ops._dt(now)
     accepted, refused = [], []
-    with transaction.atomic(using=ops.connection.alias), ops.cursor() as cursor:
+    with transaction.atomic(using=ops.connection.alias, savepoint=False), ops.cursor() as cursor:
         _lock(ops, cursor, sorted(RATE + key for key in groups))
         for key in sorted(groups):
             count, window = rates[key]

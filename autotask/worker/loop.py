@@ -5,6 +5,7 @@ tasks) and does all the queue bookkeeping; task functions run in a pool of
 ``concurrency`` threads, each with the connections Django gives that thread.
 """
 
+import contextlib
 import logging
 import os
 import signal
@@ -14,7 +15,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from .. import tracing
@@ -313,15 +314,6 @@ class Worker:
 
         Return the tasks and whether the claim marked them started.
         """
-        admitted = []
-        if self.limited and any(outcome.id in self.limited for outcome in self.outcomes.pending):
-            # Outcomes that free slots of concurrency keys: written, and the next
-            # tasks of those keys admitted, before this claim, which may then take
-            # them (the other workers are woken only for what it leaves).
-            self._collect()
-            freed = self.outcomes.pending
-            if self.ops_safe(self.ops.finish, self.worker_id, freed) is not False:
-                admitted = self._written(freed, wake_others=False) or []
         now = timezone.now()
         written = self.outcomes.pending
         clock = time.monotonic()
@@ -329,18 +321,50 @@ class Worker:
         # beyond them only claims; _start_ahead marks them as they are needed.
         started = free <= self.concurrency - self.pool.running and not self.pool.ahead
         lease_until = now + self.lease
-        claimed = self.ops_safe(
-            self.ops.finish_and_claim, self.worker_id, written, self.queues, free, lease_until, now, started
-        )
+        if self.limited and any(outcome.id in self.limited for outcome in written):
+            claimed = self._claim_after_limited(free, lease_until, now, started)
+        else:
+            finish_and_claim = self.ops.finish_and_claim
+            claimed = self.ops_safe(
+                finish_and_claim, self.worker_id, written, self.queues, free, lease_until, now, started
+            )
         if claimed is False:
             return [], started  # the outcomes stay pending and go with the next write
         self.sizing.claimed(free, len(claimed), time.monotonic() - clock)
         self._written(written)
-        if admitted and len(claimed) >= free:
-            self.ops_safe(self.ops.notify, None, set(admitted))  # admitted tasks left for the others
         if started and any("rate_limit" in task.options for task in claimed):
             claimed = self._rate_gate(claimed, now)
         return claimed, started
+
+    def _claim_after_limited(self, free, lease_until, now, started):
+        """Write outcomes that free slots of concurrency keys, admit the next tasks of those keys, claim.
+
+        One transaction: the claim may take the tasks just admitted.  The
+        other workers are woken only for admitted tasks the claim leaves.
+        Return the tasks claimed, or False after a database error (the
+        outcomes stay pending; the admission sweep covers the rest).
+        """
+        written = self.outcomes.pending
+        keys = {self.limited[o.id] for o in written if o.id in self.limited}
+
+        def finish_admit_claim():
+            # MySQL's claim retries lock conflicts in transactions of its own: not inside another.
+            one = self.ops.vendor != "mysql"
+            with transaction.atomic(using=self.using, savepoint=False) if one else contextlib.nullcontext():
+                self.ops.finish(self.worker_id, written)
+                queues = flow.admit_queues(self.ops, now, keys)
+                claimed = self.ops.claim(self.worker_id, self.queues, free, lease_until, now, started)
+            return queues, claimed
+
+        result = self.ops_safe(finish_admit_claim)
+        if result is False:
+            return False
+        queues, claimed = result
+        for outcome in written:
+            self.limited.pop(outcome.id, None)  # admitted: _written need not
+        if queues and len(claimed) >= free:
+            self.ops_safe(self.ops.notify, None, set(queues))  # admitted tasks left for the others
+        return claimed
 
     def _rate_gate(self, claimed, now):
         """The claimed tasks that may start now: rate-limited ones pass the gate (autotask.db.flow).
@@ -366,22 +390,17 @@ class Worker:
         if written and self.ops_safe(self.ops.finish, self.worker_id, written) is not False:
             self._written(written)
 
-    def _written(self, written, wake_others=True):
-        """Forget ``written`` outcomes (now stored) and do what follows storing them.
-
-        Return the queues of the tasks admitted to the slots they freed, if any.
-        """
+    def _written(self, written):
+        """Forget ``written`` outcomes (now stored) and do what follows storing them."""
         self.outcomes.written()
-        admitted = None
         if self.limited:
             # Slots of concurrency keys were freed: admit the next tasks of those keys.
             keys = {self.limited.pop(o.id) for o in written if o.id in self.limited}
             if keys:
-                admitted = self.ops_safe(flow.admit_queues, self.ops, timezone.now(), keys, wake_others)
+                self.ops_safe(flow.admit, self.ops, timezone.now(), keys)
         scheduled = [outcome for outcome in written if outcome.schedule_id]
         if scheduled:
             self.ops_safe(scheduling.record_outcomes, self.using, scheduled)
-        return admitted if admitted is not False else None
 
     def _write_stats(self):
         """Write this worker's statistics (kept for the next write after a database error)."""
