@@ -26,7 +26,7 @@ without costing an attempt.
 import logging
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from ..task import HELD, RUNNING, WAITING
 
@@ -200,10 +200,13 @@ def _admit(ops, keys, now, notify):
         # The lock first, in a statement of its own: the count below must see
         # every admission committed before the lock was granted (a statement's
         # snapshot is taken when it starts).
-        _lock(ops, cursor, flow_keys)
-        if ops.vendor == "postgresql":
+        if ops.vendor == "postgresql" and _sends_both(cursor):
+            queues = _lock_and_admit_postgresql(ops, cursor, keys, flow_keys, now_db)
+        elif ops.vendor == "postgresql":
+            _lock(ops, cursor, flow_keys)
             queues = _admit_postgresql(ops, cursor, keys, now_db)
         else:
+            _lock(ops, cursor, flow_keys)
             queues = _admit_portable(ops, cursor, keys, now_db)
         if notify:
             ops.notify(cursor, set(queues))
@@ -229,6 +232,42 @@ ADMIT_POSTGRESQL = (
     "UPDATE {table} SET status = {waiting} WHERE id = ANY(ARRAY(SELECT id FROM pick)) "
     "AND status + 0 = {held} RETURNING queue"
 )
+
+
+LOCK_POSTGRESQL = (
+    'SELECT "key" FROM {flow} WHERE "key" = ANY(%(flow_keys)s::text[]) ORDER BY "key" FOR UPDATE'
+)
+
+
+def _sends_both(cursor):
+    """True when ``cursor`` is psycopg 3's and inlines parameters: two statements go in one round trip."""
+    from .postgresql import sends_inlined
+
+    return sends_inlined(cursor) and type(getattr(cursor, "cursor", cursor)).__module__.startswith("psycopg.")
+
+
+def _lock_and_admit_postgresql(ops, cursor, keys, flow_keys, now_db):
+    """The lock and the admission in one round trip, still two statements (two snapshots).
+
+    Raise :class:`MissingFlowRow` (a DatabaseError: the worker tries again)
+    when a flow row was missing.
+    """
+    flow, _ = _tables(ops)
+    admit = ADMIT_POSTGRESQL.format(table=ops.table, held=HELD, waiting=WAITING, running=RUNNING)
+    params = {"flow_keys": sorted(flow_keys), "keys": list(keys), "now": now_db}
+    cursor.execute(LOCK_POSTGRESQL.format(flow=flow) + "; " + admit, params)
+    if len(cursor.fetchall()) < len(set(flow_keys)):
+        # A flow row was missing (this process's list of them is stale): the
+        # admission ran without its lock.  The error rolls the transaction back;
+        # the next try inserts the rows first.
+        _known.get(ops.connection.alias, set()).difference_update(flow_keys)
+        raise MissingFlowRow(f"a flow row of {', '.join(sorted(flow_keys))} was missing; try again")
+    cursor.nextset()
+    return [row[0] for row in cursor.fetchall()]
+
+
+class MissingFlowRow(DatabaseError):
+    """A flow row of an admission was missing: rolled back, to be run again with the rows inserted."""
 
 
 def _admit_postgresql(ops, cursor, keys, now_db):

@@ -180,3 +180,19 @@ def test_the_testing_helpers_run_limited_tasks(django_capture_on_commit_callback
         handle = limited_tasks.limited(8, 9, 0)
     assert [r.pk for r in block.ran] == [handle.pk]
     assert TaskQueue.objects.get(pk=handle.pk).status == DONE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_admission_whose_flow_row_was_deleted_locks_it_again(ops):
+    limited_tasks.limited.enqueue_many([(9, n) for n in range(3)])
+    now = timezone.now()
+    flow.admit(ops, now, ["group-9"])  # the flow row exists, and this process knows it
+    TaskQueue.objects.filter(concurrency_key="group-9", status=WAITING).update(status=DONE)
+    FlowKey.objects.filter(key="c:group-9").delete()
+    try:
+        admitted = flow.admit(ops, now, ["group-9"])
+    except flow.MissingFlowRow:  # PostgreSQL's one-round-trip admission: rolled back, tried again
+        assert statuses("group-9").count(WAITING) == 0
+        admitted = flow.admit(ops, now, ["group-9"])
+    assert admitted == 1
+    assert FlowKey.objects.filter(key="c:group-9").exists()
