@@ -258,15 +258,16 @@ def limits(using=None, now=None):
     """
     using = using or conf.DATABASE
     now = now or timezone.now()
-    keyed = TaskQueue.objects.using(using).filter(
-        concurrency_key__isnull=False, status__in=(WAITING, RUNNING, HELD)
-    )
+    tasks = TaskQueue.objects.using(using).order_by()
     found: dict[str, dict] = {}
-    rows = (
-        keyed.order_by()
+    # Two reads, each through its partial index (autotask.db.flow): the slots held, and the tasks held.
+    holding = tasks.filter(concurrency_key__isnull=False, status__in=(WAITING, RUNNING))
+    rows = [
+        *holding.values("concurrency_key", "status").annotate(count=Count("id"), limit=Min("concurrency_limit")),
+        *tasks.filter(status=HELD)
         .values("concurrency_key", "status")
-        .annotate(count=Count("id"), limit=Min("concurrency_limit"))
-    )
+        .annotate(count=Count("id"), limit=Min("concurrency_limit")),
+    ]
     names = {RUNNING: "running", WAITING: "admitted", HELD: "held"}
     for row in rows:
         entry = found.setdefault(
