@@ -262,11 +262,10 @@ def limits(using=None, now=None):
     found: dict[str, dict] = {}
     # Two reads, each through its partial index (autotask.db.flow): the slots held, and the tasks held.
     holding = tasks.filter(concurrency_key__isnull=False, status__in=(WAITING, RUNNING))
+    figures = {"count": Count("id"), "limit": Min("concurrency_limit")}
     rows = [
-        *holding.values("concurrency_key", "status").annotate(count=Count("id"), limit=Min("concurrency_limit")),
-        *tasks.filter(status=HELD)
-        .values("concurrency_key", "status")
-        .annotate(count=Count("id"), limit=Min("concurrency_limit")),
+        *holding.values("concurrency_key", "status").annotate(**figures),
+        *tasks.filter(status=HELD).values("concurrency_key", "status").annotate(**figures),
     ]
     names = {RUNNING: "running", WAITING: "admitted", HELD: "held"}
     for row in rows:
@@ -276,9 +275,8 @@ def limits(using=None, now=None):
         )
         entry[names[row["status"]]] = row["count"]
         entry["limit"] = min(entry["limit"], row["limit"])
-    concurrency = sorted(found.values(), key=lambda e: (-e["held"], -e["running"], e["key"]))[
-        :LIMIT_KEYS_SHOWN
-    ]
+    busiest = sorted(found.values(), key=lambda e: (-e["held"], -e["running"], e["key"]))
+    concurrency = busiest[:LIMIT_KEYS_SHOWN]
     rates = []
     flow = FlowKey.objects.using(using).filter(key__startswith="r:", window__isnull=False).order_by("key")
     for row in flow[:LIMIT_KEYS_SHOWN]:
