@@ -282,10 +282,12 @@ class Worker:
         marked = []
         if plain:
             marked = self.ops_safe(self.ops.start, self.worker_id, [task.id for task in plain], now)
+            if marked is False:
+                return tasks, False  # nothing marked: all of them again at the next loop turn
         passed = self.ops_safe(flow.gate, self.ops, self.worker_id, rated, now, False)
-        if marked is False or passed is False:
-            # Not marked (or the gate failed): all of them again at the next loop turn.
-            return tasks, False
+        if passed is False:
+            self.pool.started(rated, False)  # the gate rolled back: these again at the next loop turn
+            return plain, marked
         through, back = passed
         self.pool.dropped(back)  # back in the queue, due when their window has room
         back_ids = {task.id for task in back}
