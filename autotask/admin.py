@@ -643,7 +643,7 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def summary(self, request):
         """Return the template context of the summary above the task list."""
-        snap = monitor.snapshot(using=self.get_queryset(request).db)
+        snap = monitor.snapshot(using=self.get_queryset(request).db, with_limits=False)
         changelist = reverse("admin:autotask_taskqueue_changelist", current_app=self.admin_site.name)
         totals = snap.totals
         statuses = [

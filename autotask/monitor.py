@@ -126,8 +126,12 @@ class Snapshot:
         }
 
 
-def snapshot(using=None, now=None, worker_timeout=None):
-    """Read the queue's state in a handful of queries (none per task)."""
+def snapshot(using=None, now=None, worker_timeout=None, with_limits=True):
+    """Read the queue's state in a handful of queries (none per task).
+
+    ``with_limits``: also read the concurrency and rate keys (three queries
+    more; the admin's summary leaves them out, a task's page shows its own).
+    """
 
     using = using or conf.DATABASE
     now = now or timezone.now()
@@ -142,7 +146,8 @@ def snapshot(using=None, now=None, worker_timeout=None):
     since = now - FAILURE_WINDOW
     snap.failures_last_hour = tasks.filter(status=ERROR, finished_at__gte=since).count()
     snap.unique = _unique_counts(tasks)
-    snap.limits = limits(using, now)
+    if with_limits:
+        snap.limits = limits(using, now)
     snap.finished_last_hour = finished_since(using, since)
     snap.workers = _workers(using, alive_after(now, timeout))
     schedules = Schedule.objects.using(using).order_by("missing", "next_run_at", "name")[:SCHEDULES_SHOWN]
