@@ -33,7 +33,7 @@ from .db import get_ops, notify_stop
 from .exceptions import InvalidQueueName, NotADeclaredTask
 from .maintenance import pauses
 from .models import PausedQueue, Schedule, TaskQueue, Worker, Workflow
-from .task import CANCELLED, DONE, ERROR, FINISHED, RUNNING, STATUS_NAMES, WAITING
+from .task import CANCELLED, DONE, ERROR, FINISHED, HELD, RUNNING, STATUS_NAMES, WAITING
 from .timeutil import parse_iso
 
 MAX_SHOWN_CHARS = 100_000  # characters of one payload shown on a task's page
@@ -54,6 +54,7 @@ STATUS_CLASSES = {
     DONE: "done",
     ERROR: "error",
     CANCELLED: "cancelled",
+    HELD: "held",
 }
 
 
@@ -186,7 +187,7 @@ TASK_BUTTONS = (
         _("Cancel"),
         _("Cancel this task: no worker has started it."),
         "press_cancel",
-        lambda task: task.status == WAITING,
+        lambda task: task.status in (WAITING, HELD),
     ),
     Button(
         "stop",
@@ -263,6 +264,7 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
             },
         ),
         (_("Unique"), {"fields": ("unique_key", "unique_scope")}),
+        (_("Limits"), {"fields": ("concurrency_key", "concurrency_limit", "slot_display", "rate_display")}),
     )
     readonly_fields = tuple(name for _name, fieldset in fieldsets for name in fieldset["fields"])
 
@@ -292,6 +294,32 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
             shown,
             obj.queue,
         )
+
+    @admin.display(description=_("Slot"))
+    def slot_display(self, obj):
+        """Where a task with a concurrency key stands: waiting for a slot, or holding one (N of the limit)."""
+        if obj.concurrency_key is None:
+            return "-"
+        holding = monitor.slots_held(obj.concurrency_key, using=obj._state.db)
+        if obj.status == HELD:
+            text = gettext("Waiting for a slot: %(holding)s of %(limit)s taken")
+        elif obj.status in (WAITING, RUNNING):
+            text = gettext("Holds a slot: %(holding)s of %(limit)s taken")
+        else:
+            text = gettext("Released: %(holding)s of %(limit)s taken")
+        return text % {"holding": holding, "limit": obj.concurrency_limit}
+
+    @admin.display(description=_("Rate limit"))
+    def rate_display(self, obj):
+        rate = (obj.options or {}).get("rate_limit")
+        if not rate:
+            return "-"
+        key = obj.options.get("rate_key") or obj.function
+        return gettext("%(count)s starts per %(window)s s (key %(key)s)") % {
+            "count": rate[0],
+            "window": f"{rate[1]:g}",
+            "key": key,
+        }
 
     @admin.display(description=_("Status and attempts"), ordering="status")
     def status_display(self, obj):
@@ -589,7 +617,7 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def _cancel(self, request, queryset):
         alias = queryset.db
         with transaction.atomic(using=alias):
-            ids = _locked(queryset, "waiting")
+            ids = _locked(queryset, "not_started")
             cancelled = TaskQueue.objects.using(alias).filter(pk__in=ids).cancel_waiting(timezone.now())
             changed = TaskQueue.objects.using(alias).filter(pk__in=ids).only("id", "function", "status")
             log(request, changed, CHANGE, gettext("Cancelled while waiting."))
@@ -670,7 +698,7 @@ class TaskQueueAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def summary(self, request):
         """Return the template context of the summary above the task list."""
-        snap = monitor.snapshot(using=self.get_queryset(request).db)
+        snap = monitor.snapshot(using=self.get_queryset(request).db, with_limits=False)
         changelist = reverse("admin:autotask_taskqueue_changelist", current_app=self.admin_site.name)
         totals = snap.totals
         statuses = [

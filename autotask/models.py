@@ -1,14 +1,14 @@
 """The task table and its companions."""
 
 from django.db import IntegrityError, models, transaction
-from django.db.models import F, Q, Value
+from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .definitions.unique import ACTIVE, SCOPE_NAMES
 from .definitions.unique import WAITING as WAITING_SCOPE
-from .task import CANCELLED, CANCELLED_KEPT, DONE, ERROR, FINISHED, RUNNING, STATUS_NAMES, WAITING
+from .task import CANCELLED, CANCELLED_KEPT, DONE, ERROR, FINISHED, HELD, RUNNING, STATUS_NAMES, WAITING
 
 # Scopes a failed row enters again when retried (a window's row never leaves its scope).
 REJOINING_SCOPES = (ACTIVE, WAITING_SCOPE)
@@ -20,6 +20,7 @@ STATUS_LABELS = {
     DONE: _("Done"),
     ERROR: _("Error"),
     CANCELLED: _("Cancelled"),
+    HELD: _("Waiting for a slot"),
 }
 STATUS_CHOICES = [(value, STATUS_LABELS[value]) for value in STATUS_NAMES]
 
@@ -46,6 +47,10 @@ class TaskQueueQuerySet(models.QuerySet):
     def waiting(self):
         return self.filter(status=WAITING)
 
+    def not_started(self):
+        """WAITING rows and those HELD for a slot of their concurrency key: what a cancel may end."""
+        return self.filter(status__in=(WAITING, HELD))
+
     def running(self):
         return self.filter(status=RUNNING)
 
@@ -64,13 +69,13 @@ class TaskQueueQuerySet(models.QuerySet):
         return self.failed().filter(finished_at__lt=before)
 
     def cancel_waiting(self, now=None):
-        """Cancel the WAITING rows (running ones are left alone); return how many.
+        """Cancel the WAITING (and HELD) rows (running ones are left alone); return how many.
 
         The one cancel policy: CANCELLED, finished ``now``, kept
         :data:`~autotask.task.CANCELLED_KEPT` before pruning deletes it.
         """
         now = now or timezone.now()
-        waiting = self.waiting().order_by()
+        waiting = self.not_started().order_by()
         cancelled = 0
         with transaction.atomic(using=self.db):
             # A workflow's step cancelled cancels its workflow (see WorkflowQuerySet.cancel).
@@ -117,7 +122,8 @@ class TaskQueueQuerySet(models.QuerySet):
         for function in sorted({function for function, _scope in found}):
             budget = attempts_for(function) if attempts_for else 1
             changes = {
-                "status": WAITING,
+                # A task with a concurrency key waits for a slot again (an admission lets it run).
+                "status": Case(When(concurrency_key__isnull=False, then=Value(HELD)), default=Value(WAITING)),
                 "scheduled_at": now,
                 "started_at": None,
                 "finished_at": None,
@@ -264,6 +270,18 @@ class TaskQueue(models.Model):
         blank=True,
         choices=[(code, name.capitalize()) for code, name in SCOPE_NAMES.items()],
     )
+    # Concurrency limits: the key (shared by every task naming it) and the task's
+    # limit.  A row with a key is stored HELD; an admission (autotask.db.flow)
+    # makes it WAITING while fewer than the limit of its key are WAITING or RUNNING.
+    concurrency_key = models.CharField(  # noqa: DJ001
+        verbose_name=_("concurrency key"), max_length=255, null=True, blank=True
+    )
+    concurrency_limit = models.PositiveIntegerField(
+        verbose_name=_("concurrency limit"),
+        null=True,
+        blank=True,
+        help_text=_("At most this many tasks with the key run at once."),
+    )
 
     # Progress and metadata a running task reports (CurrentTask.set_progress,
     # set_metadata): written by its worker a few times a second at most.
@@ -378,6 +396,40 @@ class Workflow(models.Model):
     @property
     def status_name(self):
         return STATUS_NAMES.get(self.status, str(self.status))
+
+
+class FlowKey(models.Model):
+    """A concurrency or rate key: the row its admissions lock (one at a time per key).
+
+    Written by autotask.db.flow: ``kind`` "concurrency" or "rate", the
+    limit last declared for it and, for a rate, the window in seconds.
+    """
+
+    key = models.CharField(verbose_name=_("key"), max_length=300, primary_key=True)
+    limit = models.PositiveIntegerField(verbose_name=_("limit"), null=True, blank=True)
+    window = models.FloatField(verbose_name=_("window (seconds)"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("Flow key")
+        verbose_name_plural = _("Flow keys")
+
+    def __str__(self):
+        return self.key
+
+
+class RateStart(models.Model):
+    """One start of a rate-limited task: the sliding window's ledger (pruned as windows pass)."""
+
+    key = models.CharField(verbose_name=_("rate key"), max_length=255)
+    started_at = models.DateTimeField(verbose_name=_("started at"))
+
+    class Meta:
+        verbose_name = _("Rate-limited start")
+        verbose_name_plural = _("Rate-limited starts")
+        indexes = [models.Index(fields=["key", "started_at"], name="autotask_rate_start_idx")]
+
+    def __str__(self):
+        return f"{self.key} {self.started_at}"
 
 
 class Schedule(models.Model):
@@ -569,9 +621,12 @@ __all__ = [
     "CANCELLED",
     "DONE",
     "ERROR",
+    "HELD",
     "RUNNING",
     "WAITING",
+    "FlowKey",
     "PausedQueue",
+    "RateStart",
     "Schedule",
     "TaskQueue",
     "TaskStats",

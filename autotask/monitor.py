@@ -26,7 +26,9 @@ from .models import (
     FIGURE_FIELDS,
     HISTOGRAM_BOUNDS_MS,
     STATS_OUTCOMES,
+    FlowKey,
     PausedQueue,
+    RateStart,
     Schedule,
     TaskQueue,
     TaskStats,
@@ -34,7 +36,7 @@ from .models import (
     Workflow,
     bucket_fields,
 )
-from .task import ERROR, FINISHED, RUNNING, STATUS_NAMES, WAITING
+from .task import ERROR, FINISHED, HELD, RUNNING, STATUS_NAMES, WAITING
 from .timeutil import aware_utc, iso_or_value, stored
 
 logger = logging.getLogger("autotask")
@@ -74,6 +76,8 @@ class Snapshot:
     unique: dict = field(default_factory=dict)  # scope name -> waiting or running tasks holding a key
     database: dict = field(default_factory=dict)  # alias, vendor, pooler, listen: see db.pooling.describe
     stopping: int = 0  # running tasks asked to stop (DelayedTask.stop(), the admin's Stop) not ended yet
+    # Concurrency keys (limit, running, admitted, held) and rate keys (limit, window, starts in it).
+    limits: dict = field(default_factory=lambda: {"concurrency": [], "rates": []})
 
     @property
     def totals(self):
@@ -123,11 +127,16 @@ class Snapshot:
             "unique": self.unique,
             "database": self.database,
             "stopping": self.stopping,
+            "limits": self.limits,
         }
 
 
-def snapshot(using=None, now=None, worker_timeout=None):
-    """Read the queue's state in a handful of queries (none per task)."""
+def snapshot(using=None, now=None, worker_timeout=None, with_limits=True):
+    """Read the queue's state in a handful of queries (none per task).
+
+    ``with_limits``: also read the concurrency and rate keys (three queries
+    more; the admin's summary leaves them out, a task's page shows its own).
+    """
 
     using = using or conf.DATABASE
     now = now or timezone.now()
@@ -143,6 +152,8 @@ def snapshot(using=None, now=None, worker_timeout=None):
     snap.failures_last_hour = tasks.filter(status=ERROR, finished_at__gte=since).count()
     snap.unique = _unique_counts(tasks)
     snap.stopping = tasks.filter(status=RUNNING, stop_requested_at__isnull=False).count()
+    if with_limits:
+        snap.limits = limits(using, now)
     snap.finished_last_hour = finished_since(using, since)
     snap.workers = _workers(using, alive_after(now, timeout))
     schedules = Schedule.objects.using(using).order_by("missing", "next_run_at", "name")[:SCHEDULES_SHOWN]
@@ -264,6 +275,57 @@ def _unique_counts(tasks):
     for row in keyed.values("unique_scope").annotate(count=Count("id")):
         counts[SCOPE_NAMES.get(row["unique_scope"], str(row["unique_scope"]))] = row["count"]
     return counts
+
+
+LIMIT_KEYS_SHOWN = 100  # concurrency or rate keys listed (the busiest first)
+
+
+def limits(using=None, now=None):
+    """The concurrency and rate keys in use: {"concurrency": [...], "rates": [...]}.
+
+    A concurrency key: its limit (the smallest among its tasks), its tasks
+    running (claimed), admitted (waiting to be claimed: they hold a slot) and
+    held (waiting for a slot).  A rate key: its limit, window (seconds) and
+    the starts in the window that ends ``now``.
+    """
+    using = using or conf.DATABASE
+    now = now or timezone.now()
+    tasks = TaskQueue.objects.using(using).order_by()
+    found: dict[str, dict] = {}
+    # Two reads, each through its partial index (autotask.db.flow): the slots held, and the tasks held.
+    holding = tasks.filter(concurrency_key__isnull=False, status__in=(WAITING, RUNNING))
+    figures = {"count": Count("id"), "limit": Min("concurrency_limit")}
+    rows = [
+        *holding.values("concurrency_key", "status").annotate(**figures),
+        *tasks.filter(status=HELD).values("concurrency_key", "status").annotate(**figures),
+    ]
+    names = {RUNNING: "running", WAITING: "admitted", HELD: "held"}
+    for row in rows:
+        entry = found.setdefault(
+            row["concurrency_key"],
+            {"key": row["concurrency_key"], "limit": row["limit"], "running": 0, "admitted": 0, "held": 0},
+        )
+        entry[names[row["status"]]] = row["count"]
+        entry["limit"] = min(entry["limit"], row["limit"])
+    busiest = sorted(found.values(), key=lambda e: (-e["held"], -e["running"], e["key"]))
+    concurrency = busiest[:LIMIT_KEYS_SHOWN]
+    rates = []
+    flow = FlowKey.objects.using(using).filter(key__startswith="r:", window__isnull=False).order_by("key")
+    for row in flow[:LIMIT_KEYS_SHOWN]:
+        key = row.key[2:]
+        since = now - timedelta(seconds=row.window)
+        started = RateStart.objects.using(using).filter(key=key, started_at__gt=since).count()
+        rates.append({"key": key, "limit": row.limit, "window": row.window, "started_in_window": started})
+    return {"concurrency": concurrency, "rates": rates}
+
+
+def slots_held(key, using=None):
+    """How many tasks hold a slot of the concurrency ``key`` (admitted or running)."""
+    return (
+        TaskQueue.objects.using(using or conf.DATABASE)
+        .filter(concurrency_key=key, status__in=(WAITING, RUNNING))
+        .count()
+    )
 
 
 def overdue_by(schedule, now):

@@ -8,6 +8,9 @@ RUNNING = 2  # claimed by a worker that holds a lease on it
 DONE = 3  # finished; the result is kept until the ttl lapses
 ERROR = 4  # failed with no retries left; the error is kept until the ttl lapses
 CANCELLED = 5  # cancelled before it started; never runs
+# A task with a concurrency limit, waiting for a slot of its key: no claim takes
+# it until an admission (autotask.db.flow) makes it WAITING.
+HELD = 6
 
 STATUS_NAMES = {
     WAITING: "waiting",
@@ -15,6 +18,7 @@ STATUS_NAMES = {
     DONE: "done",
     ERROR: "error",
     CANCELLED: "cancelled",
+    HELD: "held",
 }
 FINISHED = (DONE, ERROR, CANCELLED)
 
@@ -22,4 +26,14 @@ FINISHED = (DONE, ERROR, CANCELLED)
 # visible this long before pruning deletes it.
 CANCELLED_KEPT = timedelta(days=1)
 
-__all__ = ["CANCELLED", "CANCELLED_KEPT", "DONE", "ERROR", "FINISHED", "RUNNING", "STATUS_NAMES", "WAITING"]
+__all__ = [
+    "CANCELLED",
+    "CANCELLED_KEPT",
+    "DONE",
+    "ERROR",
+    "FINISHED",
+    "HELD",
+    "RUNNING",
+    "STATUS_NAMES",
+    "WAITING",
+]

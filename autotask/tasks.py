@@ -8,7 +8,7 @@ from typing import Any, Generic, ParamSpec, TypedDict, TypeVar, Unpack, cast, ov
 
 from . import enqueue as _enqueue
 from .conf import conf
-from .definitions import registry, unique
+from .definitions import limits, registry, unique
 from .definitions.options import FROM_SETTING, TaskOptions, function_path
 from .definitions.schedules import CronFactory, PeriodicFactory, ScheduledFunction
 from .enqueue.handle import DelayedTask
@@ -69,6 +69,10 @@ class TaskOverrides(TypedDict, total=False):
     failed_ttl: float | None
     unique: bool | str | float | timedelta | None
     unique_key: Callable[..., str] | str | None
+    concurrency_limit: int | None
+    concurrency_key: Callable[..., str] | str | None
+    rate_limit: str | None
+    rate_key: Callable[..., str] | str | None
 
 
 class Task(Generic[P, R]):
@@ -87,6 +91,7 @@ class Task(Generic[P, R]):
         self.name = name or function_path(func)
         self.database = using
         unique.check_template_fields(func, options.unique_key)
+        limits.check_template_fields(func, options)
         functools.update_wrapper(self, func)
 
     def __repr__(self) -> str:
@@ -226,6 +231,10 @@ def delayed_task(
     failed_ttl: float | None = ...,
     unique: bool | str | float | timedelta | None = None,
     unique_key: Callable[..., str] | str | None = None,
+    concurrency_limit: int | None = None,
+    concurrency_key: Callable[..., str] | str | None = None,
+    rate_limit: str | None = None,
+    rate_key: Callable[..., str] | str | None = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 @_keywords_named
 def delayed_task(  # type: ignore[no-untyped-def]  # the overloads above give the types
@@ -244,6 +253,10 @@ def delayed_task(  # type: ignore[no-untyped-def]  # the overloads above give th
     failed_ttl=FROM_SETTING,
     unique=None,
     unique_key=None,
+    concurrency_limit=None,
+    concurrency_key=None,
+    rate_limit=None,
+    rate_key=None,
 ):
     """Make calls to the decorated function store a task and return a DelayedTask.
 
@@ -291,6 +304,10 @@ def periodic_task(
     failed_ttl: float | None = ...,
     unique: bool | str | float | timedelta | None = None,
     unique_key: Callable[..., str] | str | None = None,
+    concurrency_limit: int | None = None,
+    concurrency_key: Callable[..., str] | str | None = None,
+    rate_limit: str | None = None,
+    rate_key: Callable[..., str] | str | None = None,
 ) -> Callable[[Callable[P, R]], ScheduledFunction[P, R]]: ...
 @_keywords_named
 def periodic_task(  # type: ignore[no-untyped-def]  # the overloads above give the types
@@ -310,6 +327,10 @@ def periodic_task(  # type: ignore[no-untyped-def]  # the overloads above give t
     failed_ttl=FROM_SETTING,
     unique=None,
     unique_key=None,
+    concurrency_limit=None,
+    concurrency_key=None,
+    rate_limit=None,
+    rate_key=None,
 ):
     """Run the decorated function every ``seconds`` (fixed rate).
 
@@ -350,6 +371,10 @@ def cron_task(
     failed_ttl: float | None = ...,
     unique: bool | str | float | timedelta | None = None,
     unique_key: Callable[..., str] | str | None = None,
+    concurrency_limit: int | None = None,
+    concurrency_key: Callable[..., str] | str | None = None,
+    rate_limit: str | None = None,
+    rate_key: Callable[..., str] | str | None = None,
 ) -> Callable[[Callable[P, R]], ScheduledFunction[P, R]]: ...
 @_keywords_named
 def cron_task(  # type: ignore[no-untyped-def]  # the overloads above give the types
@@ -375,6 +400,10 @@ def cron_task(  # type: ignore[no-untyped-def]  # the overloads above give the t
     failed_ttl=FROM_SETTING,
     unique=None,
     unique_key=None,
+    concurrency_limit=None,
+    concurrency_key=None,
+    rate_limit=None,
+    rate_key=None,
 ):
     """Run the decorated function on a cron schedule.
 

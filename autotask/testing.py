@@ -42,7 +42,7 @@ from django.utils import timezone
 from . import serialization
 from .conf import conf
 from .context import reports
-from .db import get_ops
+from .db import flow, get_ops
 from .db.base import CLAIM_COLUMNS, ClaimedTask
 from .definitions.options import function_path
 from .enqueue import workflows
@@ -50,7 +50,7 @@ from .enqueue.handle import DelayedTask
 from .maintenance import scheduling
 from .models import TaskQueue
 from .signals import task_enqueued
-from .task import CANCELLED, DONE, ERROR, RUNNING, STATUS_NAMES, WAITING
+from .task import CANCELLED, DONE, ERROR, HELD, RUNNING, STATUS_NAMES, WAITING
 from .worker import executor
 
 __all__ = [
@@ -151,6 +151,7 @@ def run_due(
     _tick(using, fixed_now or timezone.now())
     while True:
         at = fixed_now or timezone.now()
+        flow.admit(ops, at)  # tasks held for a slot of their concurrency key, as a worker's sweep
         claimed = ops.claim(worker_id, list(queues) if queues else None, 1, at + LEASE, at)
         if not claimed:
             return ran
@@ -231,7 +232,8 @@ def _claim_one(pk: int, using: str) -> ClaimedTask | None:
     # scheduled time (``delay`` is ignored) and leaving every other due task
     # alone.  It sets what the driver's claim sets, and reads the same columns.
     now = timezone.now()
-    rows = TaskQueue.objects.using(using).filter(pk=pk, status=WAITING)
+    # A task held for a slot of its concurrency key runs too: eager() runs one task at a time.
+    rows = TaskQueue.objects.using(using).filter(pk=pk, status__in=(WAITING, HELD))
     if not rows.update(
         status=RUNNING,
         worker_id=_worker_id(),

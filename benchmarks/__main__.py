@@ -7,6 +7,7 @@ Examples::
     python -m benchmarks --db postgresql --scale --memory
     python -m benchmarks --db postgresql --only pgbouncer     # through PgBouncer vs direct
     python -m benchmarks --db postgresql --only big   # 8 workers, a big table, churn (~10 min)
+    python -m benchmarks --db postgresql --only limits
     BENCH_PG_OPTIONS='{"server_side_binding": true, "prepare_threshold": 5}' python -m benchmarks
     BENCH_AUTOTASK_PREFETCH=0 python -m benchmarks --db postgresql --only throughput
 
@@ -37,6 +38,7 @@ BENCHMARKS = (
     "workflows",
     "async",
     "processes",
+    "limits",
 )
 DEFAULT = {
     "postgresql": ("throughput", "pickup", "enqueue", "bulk"),

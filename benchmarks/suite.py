@@ -9,7 +9,14 @@ from functools import partial
 
 from benchmarks import harness
 from benchmarks.plain import PlainTarget
-from benchmarks.targets import AsyncTarget, AutotaskTarget, PooledTarget, UniqueTarget
+from benchmarks.targets import (
+    AsyncTarget,
+    AutotaskTarget,
+    HotKeyTarget,
+    LimitedTarget,
+    PooledTarget,
+    UniqueTarget,
+)
 
 PICKUP_WARMUP = 20  # probes discarded before pickup samples are kept (imports, caches, plans)
 PICKUP_GAP_SECONDS = (0.02, 0.04)  # idle time before each probe, so the worker is waiting in select()
@@ -383,6 +390,56 @@ class Suite:
         from benchmarks import processes
 
         processes.run(self)
+
+    def run_limits(self):
+        """Concurrency limits: claim throughput with a key on every task, and a hot key's limit held.
+
+        First, as run_unique: none, keyed, none, ... on the same 2 workers, every
+        keyed task on one of 1,000 keys with a limit of 1 (the first admission
+        runs in the enqueue's commit, untimed like the enqueue).  Then every
+        task on one key limited to N, on 2 workers of 8 threads each: the most
+        runs open at once, read from the runs' own records, must not pass N.
+        """
+        from benchmarks.tasks import HOT_LIMIT, KEYS
+
+        o = self.options
+        count, workers = o.small_tasks, o.workers
+        plain, keyed = self.autotask, LimitedTarget()
+        rates = {plain.name: [], keyed.name: []}
+        with harness.Processes() as procs:
+            plain.start_workers(procs, workers)
+            self._run_batch(plain, procs, min(count, WARMUP_TASKS))
+            for _ in range(o.repeat):
+                for target in (plain, keyed):
+                    rates[target.name].append(self._run_batch(target, procs, count))
+        _check_output(plain, procs.stop())
+        self.record("limits_throughput", rates[keyed.name])
+        self.record("limits_reference_throughput", rates[plain.name])
+        ours, reference = harness.median(rates[keyed.name]), harness.median(rates[plain.name])
+        self.add(
+            f"throughput, {workers} workers, {count:,} tasks, {KEYS:,} concurrency keys, limit 1",
+            "tasks/s",
+            ours,
+            [("the same tasks without a key", reference)],
+            note=f"{ours / reference:.0%} of the unlimited figure (target: at least 50 %)",
+        )
+        hot = HotKeyTarget(["--concurrency", "8"])
+        with harness.Processes() as procs:
+            hot.start_workers(procs, workers)
+            hot_rate = self._run_batch(hot, procs, o.tasks)
+        _check_output(hot, procs.stop())
+        peak = hot.max_overlap()
+        self.record("limits_hot_key", {"rate": hot_rate, "max_overlap": peak, "limit": HOT_LIMIT})
+        self.add(
+            f"one key limited to {HOT_LIMIT}, {workers} workers x 8 threads, {o.tasks:,} tasks: most at once",
+            "runs",
+            peak,
+            [("the limit", HOT_LIMIT)],
+            higher_is_better=False,
+            note=f"{hot_rate:,.0f} tasks/s; from the runs' own records",
+        )
+        if peak > HOT_LIMIT:
+            raise RuntimeError(f"the hot key's limit of {HOT_LIMIT} was passed: {peak} runs at once")
 
     def run_workers4(self):
         """SQLite: four worker processes share the work, with no error and no task run twice.

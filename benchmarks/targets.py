@@ -115,3 +115,49 @@ class AsyncTarget(AutotaskTarget):
 
     def _committed(self):
         self.committed_at = time.time()
+
+
+class LimitedTarget(AutotaskTarget):
+    """autotask with a concurrency key on every task: KEYS keys, limit 1 (the same workers run both)."""
+
+    name = "autotask, concurrency keys"
+
+    def unfinished(self):
+        # One statement: a task admitted between two of them would be missed.
+        return bool(harness.execute(UNFINISHED_OR_HELD_SQL))
+
+    def enqueue_bulk(self, count):
+        """Enqueue ``count`` calls spread over the keys (one transaction; the first admission on commit)."""
+        from benchmarks.tasks import KEYS, keyed_noop
+
+        keyed_noop.enqueue_many((i % KEYS,) for i in range(count))
+
+
+class HotKeyTarget(LimitedTarget):
+    """Every task on one key limited to HOT_LIMIT, each recording its run (bench_span)."""
+
+    name = "autotask, one hot key"
+
+    def reset(self):
+        super().reset()
+        harness.execute("CREATE TABLE IF NOT EXISTS bench_span (b double precision, e double precision)")
+        harness.execute("DELETE FROM bench_span")
+
+    def enqueue_bulk(self, count):
+        from benchmarks.tasks import hot_span
+
+        hot_span.enqueue_many((i,) for i in range(count))
+
+    def max_overlap(self):
+        """The most runs open at one instant, from the runs' own records."""
+        events = []
+        for begin, end in harness.execute("SELECT b, e FROM bench_span"):
+            events += [(begin, 1), (end, -1)]
+        running = peak = 0
+        for _, change in sorted(events):
+            running += change
+            peak = max(peak, running)
+        return peak
+
+
+UNFINISHED_OR_HELD_SQL = "SELECT 1 FROM autotask_taskqueue WHERE status IN (1, 2, 6) LIMIT 1"

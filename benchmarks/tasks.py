@@ -100,3 +100,21 @@ def until_stopped():
     while True:
         task.raise_if_stopped()
         time.sleep(0.002)
+
+
+KEYS = 1000  # distinct concurrency keys of the limits benchmark
+HOT_LIMIT = 8  # the limit of the hot key (2 workers x 8 threads could run 16)
+
+
+@delayed_task(concurrency_limit=1, concurrency_key="k{key}")
+def keyed_noop(key):
+    """Do nothing, holding a slot of its concurrency key (limit 1) while admitted or running."""
+
+
+@delayed_task(concurrency_limit=HOT_LIMIT, concurrency_key="hot")
+def hot_span(n):
+    """Record when this run began and ended (bench_span); all share one key limited to HOT_LIMIT."""
+    begin = time.time()
+    time.sleep(0.001)
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO bench_span (b, e) VALUES (%s, %s)", [begin, time.time()])

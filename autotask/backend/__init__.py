@@ -27,7 +27,7 @@ from .. import serialization
 from ..conf import conf
 from ..db.base import NewTask
 from ..db.checks import vendor_supported
-from ..definitions import registry, unique
+from ..definitions import limits, registry, unique
 from ..definitions.options import FROM_SETTING, TaskOptions
 from ..exceptions import InvalidTaskOptions, TaskFunctionNotFound
 from ..models import KIND_FRAMEWORK, TaskQueue
@@ -94,6 +94,11 @@ class AutotaskTask(Task):
     # enqueue returns the result of the task holding the key.
     unique: Any = None
     unique_key: Any = None
+    # Concurrency and rate limits, as @delayed_task(concurrency_limit=..., rate_limit=...).
+    concurrency_limit: int | None = None
+    concurrency_key: Any = None
+    rate_limit: str | None = None
+    rate_key: Any = None
     periodic: float | None = None  # run every this many seconds (fixed rate)
     start_now: bool = False  # periodic: first run at once rather than after ``periodic``
     cron: str | None = None  # run on this cron expression (standard field order)
@@ -145,6 +150,7 @@ class AutotaskBackend(BaseTaskBackend):
         registry.note_timeout(task.module_path, task.func, options)
         try:
             unique.check_template_fields(task.func, options.unique_key)
+            limits.check_template_fields(task.func, options)
         except InvalidTaskOptions as exc:
             raise InvalidTask(str(exc)) from exc
         _schedule_spec(task, self)
@@ -185,11 +191,13 @@ class AutotaskBackend(BaseTaskBackend):
             max_attempts=options.retries + 1,
             options=stored,
         )
-        if options.unique is not None or options.unique_key is not None:
-            try:
+        try:
+            if options.unique is not None or options.unique_key is not None:
                 _enqueue.set_unique_key(row, task.module_path, options, task.func, tuple(args), kwargs)
-            except InvalidTaskOptions as exc:
-                raise InvalidTask(str(exc)) from exc
+            if options.concurrency_limit is not None or options.rate_limit is not None:
+                _enqueue.set_limits(row, task.module_path, options, task.func, tuple(args), kwargs)
+        except InvalidTaskOptions as exc:
+            raise InvalidTask(str(exc)) from exc
         ((pk, duplicate),) = _enqueue.store([row], using=self.database, sender=task)
         if duplicate:
             return self.get_result(str(pk))  # the task holding the key, as it stands

@@ -34,6 +34,7 @@ EXTRA_OPTIONS = (
     *("retries", "ttl", "timeout", "retry_delay", "backoff", "max_retry_delay", "failed_ttl"),
     *("soft_timeout", "isolated"),
     *("unique", "unique_key"),
+    *("concurrency_limit", "concurrency_key", "rate_limit", "rate_key"),
 )
 
 

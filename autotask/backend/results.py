@@ -7,7 +7,7 @@ from .. import serialization
 from ..definitions import registry
 from ..exceptions import SerializationError, TaskFunctionNotFound
 from ..models import KIND_CRON, KIND_FRAMEWORK, KIND_PERIODIC
-from ..task import CANCELLED, DONE, ERROR, FINISHED, RUNNING, WAITING
+from ..task import CANCELLED, DONE, ERROR, FINISHED, HELD, RUNNING, WAITING
 from ..timeutil import from_iso, parse_iso
 from .framework import InvalidTask, Task, TaskError, TaskResult, TaskResultStatus, normalize_json
 
@@ -16,6 +16,7 @@ MAX_ID = 2**63 - 1  # the largest BigAutoField value: larger ids cannot exist
 
 STATUS_MAP = {
     WAITING: TaskResultStatus.READY,
+    HELD: TaskResultStatus.READY,  # waiting for a slot of its concurrency key
     RUNNING: TaskResultStatus.RUNNING,
     DONE: TaskResultStatus.SUCCESSFUL,
     ERROR: TaskResultStatus.FAILED,

@@ -15,7 +15,7 @@ from typing import NamedTuple
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 
 from ..definitions import unique as scopes
-from ..task import CANCELLED, DONE, FINISHED, RUNNING, WAITING
+from ..task import CANCELLED, DONE, FINISHED, HELD, RUNNING, WAITING
 from .columns import (
     CLAIM_COLUMNS,
     COLUMN,
@@ -60,6 +60,9 @@ class NewTask:
     schedule_id: int | None = None
     unique_key: str | None = None  # with unique_scope: see Driver.insert_unique
     unique_scope: int | None = None
+    # Concurrency limits: a row with a key is stored HELD (see autotask.db.flow).
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
 
     @property
     def due(self):
@@ -865,12 +868,12 @@ class Driver:
         """
 
     def cancel(self, task_id, now):
-        """Cancel a task that has not started; return True if it was waiting."""
+        """Cancel a task that has not started; return True if it was waiting (or HELD for a slot)."""
         with self.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {self.table} SET status = %s, finished_at = %s, expires_at = %s "
-                "WHERE id = %s AND status = %s",
-                [CANCELLED, self._dt(now), self._dt(now + timedelta(days=1)), task_id, WAITING],
+                "WHERE id = %s AND status IN (%s, %s)",
+                [CANCELLED, self._dt(now), self._dt(now + timedelta(days=1)), task_id, WAITING, HELD],
             )
             return cursor.rowcount == 1
 

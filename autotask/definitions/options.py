@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from ..conf import conf
 from ..exceptions import InvalidTaskOptions
+from . import limits as _limits
 from . import unique as _unique
 
 PRIORITY_RANGE = (-100, 100)  # the range django.tasks uses; higher runs first
@@ -72,6 +73,11 @@ class TaskOptions:
     # Unique tasks (see definitions/unique.py): None, "active", "waiting" or a window in seconds.
     unique: str | float | None = None
     unique_key: Callable[..., str] | str | None = None  # a callable or a template; None: the arguments
+    # Concurrency and rate limits (see definitions/limits.py).
+    concurrency_limit: int | None = None  # at most this many running per key
+    concurrency_key: Callable[..., str] | str | None = None  # a callable or a template; None: the name
+    rate_limit: str | tuple[int, float] | None = None  # "100/m"; stored as (count, window seconds)
+    rate_key: Callable[..., str] | str | None = None  # a callable or a template; None: the name
     NAMES: ClassVar[tuple[str, ...]]  # set below the class, from its fields
 
     def __post_init__(self):
@@ -108,6 +114,9 @@ class TaskOptions:
             set_(self, "failed_ttl", _number("failed_ttl", self.failed_ttl, allow_none=True))
         set_(self, "unique", _unique.normalize_unique(self.unique))
         _unique.check_unique_key(self.unique_key)
+        set_(self, "concurrency_limit", _limits.check_limit(self.concurrency_limit))
+        set_(self, "rate_limit", _limits.parse_rate(self.rate_limit))
+        _limits.check(self)
 
     @classmethod
     def build(cls, caller, options, base=None):
@@ -128,6 +137,8 @@ class TaskOptions:
             stored["isolated"] = True
         if self.failed_ttl is not FROM_SETTING:
             stored["failed_ttl"] = self.failed_ttl  # None (keep until deleted) is stored too
+        if self.rate_limit is not None:
+            stored["rate_limit"] = list(self.rate_limit)  # with the call's rate_key (enqueue)
         return stored
 
 

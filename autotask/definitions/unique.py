@@ -44,28 +44,31 @@ def normalize_unique(value):
     return float(value)
 
 
-def check_unique_key(value):
-    """``unique_key=``: None, a callable, or a non-empty str template; raise otherwise."""
+def check_unique_key(value, option="unique_key"):
+    """``unique_key=`` (or another key ``option``): None, a callable, or a non-empty str template.
+
+    Raise otherwise.  The concurrency and rate keys (definitions/limits.py) are declared alike.
+    """
     if value is None or callable(value):
         return value
     if not isinstance(value, str) or not value:
         raise InvalidTaskOptions(
-            f"unique_key must be a callable of the call's arguments or a non-empty str template "
+            f"{option} must be a callable of the call's arguments or a non-empty str template "
             f"such as 'user-{{user_id}}', not {value!r}"
         )
     try:
         fields = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
     except ValueError as exc:
-        raise InvalidTaskOptions(f"unique_key template {value!r} is malformed: {exc}") from None
+        raise InvalidTaskOptions(f"{option} template {value!r} is malformed: {exc}") from None
     for name in fields:
         if not name.isidentifier():
             raise InvalidTaskOptions(
-                f"unique_key template {value!r}: each {{...}} must name an argument, not {{{name}}}"
+                f"{option} template {value!r}: each {{...}} must name an argument, not {{{name}}}"
             )
     return value
 
 
-def check_template_fields(func, template):
+def check_template_fields(func, template, option="unique_key"):
     """Raise unless every {name} of the str ``template`` is a parameter of ``func``."""
     if not isinstance(template, str):
         return
@@ -78,7 +81,7 @@ def check_template_fields(func, template):
     for _, name, _, _ in string.Formatter().parse(template):
         if name is not None and name not in parameters:
             raise InvalidTaskOptions(
-                f"unique_key template {template!r} names {{{name}}}, which is not a parameter of "
+                f"{option} template {template!r} names {{{name}}}, which is not a parameter of "
                 f"{getattr(func, '__qualname__', func)}; it has {', '.join(parameters) or 'none'}"
             )
 
@@ -94,11 +97,11 @@ def scope_of(unique):
     return WINDOW
 
 
-def _bound(func, args, kwargs):
+def _bound(func, args, kwargs, option):
     try:
         bound = inspect.signature(func).bind(*args, **kwargs)
     except TypeError as exc:
-        raise TypeError(f"cannot compute unique_key: {exc}") from None
+        raise TypeError(f"cannot compute {option}: {exc}") from None
     bound.apply_defaults()
     arguments = dict(bound.arguments)
     for name, param in inspect.signature(func).parameters.items():
@@ -107,18 +110,18 @@ def _bound(func, args, kwargs):
     return arguments
 
 
-def user_key(func, unique_key, args, kwargs):
+def user_key(func, unique_key, args, kwargs, option="unique_key"):
     """The key ``unique_key`` (a template or a callable) gives the call; raise if it is not a str."""
     if callable(unique_key):
         key = unique_key(*args, **kwargs)
         if not isinstance(key, str) or not key:
-            raise TypeError(f"unique_key {unique_key!r} must return a non-empty str, not {key!r}")
+            raise TypeError(f"{option} {unique_key!r} must return a non-empty str, not {key!r}")
         return key
-    arguments = dict(kwargs) if func is None else _bound(func, args, kwargs)
+    arguments = dict(kwargs) if func is None else _bound(func, args, kwargs, option)
     try:
         return unique_key.format_map(arguments)
     except (KeyError, IndexError) as exc:
-        raise InvalidTaskOptions(f"unique_key template {unique_key!r}: no argument named {exc}") from None
+        raise InvalidTaskOptions(f"{option} template {unique_key!r}: no argument named {exc}") from None
 
 
 def row_key(name, options, func, args, kwargs, encoded_args, now):

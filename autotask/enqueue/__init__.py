@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from .. import serialization, tracing
 from ..conf import conf
-from ..db import get_ops
+from ..db import flow, get_ops
 from ..db.base import NewTask
-from ..definitions import unique
+from ..definitions import limits, unique
 from ..exceptions import SerializationError
 from ..signals import task_enqueued
 from .handle import DelayedTask
@@ -42,7 +42,37 @@ def build_row(name, args, kwargs, options, now, kind="delayed", schedule_id=None
     )
     if options.unique is not None or options.unique_key is not None:
         set_unique_key(row, name, options, func, args, kwargs)
+    if options.concurrency_limit is not None or options.rate_limit is not None:
+        set_limits(row, name, options, func, args, kwargs)
     return row
+
+
+def set_limits(row, name, options, func, args, kwargs):
+    """Give ``row`` the concurrency key and rate key of its call (see definitions/limits.py).
+
+    The worker reads both from the row's options; the concurrency key and
+    limit also have columns of their own, which the admissions read.
+    """
+    extra = {}
+    key = limits.concurrency_key(name, options, func, args, kwargs)
+    if key is not None:
+        row.concurrency_key, row.concurrency_limit = key, options.concurrency_limit
+        extra["concurrency_key"] = key
+    rate_key = limits.rate_key(name, options, func, args, kwargs)
+    if rate_key is not None:
+        extra["rate_key"] = rate_key
+    if extra:
+        row.options = {**row.options, **extra}
+
+
+def per_call_keys(options):
+    """True when each call of a task with ``options`` may get keys of its own (built row by row)."""
+    return (
+        options.unique is not None
+        or options.unique_key is not None
+        or options.concurrency_limit is not None
+        or options.rate_key is not None
+    )
 
 
 def set_unique_key(row, name, options, func, args, kwargs):
@@ -88,6 +118,8 @@ def store(rows, using=None, sender=None, traced=True):
 def _store(rows, using, sender):
     alias = using or conf.DATABASE
     ops = get_ops(alias)
+    if any(row.concurrency_key is not None for row in rows):
+        return _store_held(rows, alias, ops, sender)
     if not any(row.unique_key is not None for row in rows):
         ids = ops.insert_tasks(rows)
         announce(alias, ids, rows, sender)
@@ -113,13 +145,61 @@ def _store(rows, using, sender):
     return stored
 
 
-def announce(alias, ids, rows, sender):
+def _store_held(rows, alias, ops, sender):
+    """Store rows with concurrency keys HELD (rows without go as usual), admit once committed.
+
+    A task cannot be unique and limited at once (definitions/limits.py), so
+    no row here has a unique key.
+    """
+    from ..models import TaskQueue  # not at the top: see autotask.db.base.Driver.__init__
+
+    held = [i for i, row in enumerate(rows) if row.concurrency_key is not None]
+    plain = [i for i, row in enumerate(rows) if row.concurrency_key is None]
+    ids = [0] * len(rows)
+    with transaction.atomic(using=alias):
+        if plain:
+            for i, pk in zip(plain, ops.insert_tasks([rows[i] for i in plain]), strict=True):
+                ids[i] = pk
+        objects = [TaskQueue(**_held_fields(rows[i], ops)) for i in held]
+        created = TaskQueue.objects.using(alias).bulk_create(objects, batch_size=1000)
+        for i, obj in zip(held, created, strict=True):
+            ids[i] = obj.pk
+        announce(alias, [ids[i] for i in held], [rows[i] for i in held], sender, wake=False)
+        if plain:
+            announce(alias, [ids[i] for i in plain], [rows[i] for i in plain], sender)
+        admit_on_commit(alias, {rows[i].concurrency_key for i in held})
+    return [(pk, False) for pk in ids]
+
+
+def _held_fields(row, ops):
+    """The model fields of a HELD row for ``row`` (a NewTask with a concurrency key)."""
+    from ..task import HELD
+
+    fields = row.values(ops)
+    fields.update(
+        created_at=row.created_at,
+        scheduled_at=row.scheduled_at,
+        options=row.options,
+        history=[],
+        status=HELD,
+        concurrency_key=row.concurrency_key,
+        concurrency_limit=row.concurrency_limit,
+    )
+    return fields
+
+
+def admit_on_commit(alias, keys):
+    """Admit HELD tasks of ``keys`` once the transaction on ``alias`` commits (see autotask.db.flow)."""
+    transaction.on_commit(lambda: flow.admit_safely(get_ops(alias), timezone.now(), keys), using=alias)
+
+
+def announce(alias, ids, rows, sender, wake=True):
     """After an insert: wake the local worker on commit if a row is due; send task_enqueued per row.
 
     ``rows`` holds one row per id, or is one row standing for all (same function and times).
     """
     rows = [rows] * len(ids) if isinstance(rows, NewTask) else rows
-    if any(row.due for row in rows):
+    if wake and any(row.due for row in rows):
         wake_local_on_commit(alias)
     if task_enqueued.receivers:
         names = [row.function for row in rows]
@@ -165,7 +245,7 @@ def enqueue_calls(name, calls, options, using=None, sender=None, func=None):
     where the call's unique key was taken (its id is then the holder's).
     """
     alias = using or conf.DATABASE
-    if options.unique is not None or options.unique_key is not None:
+    if per_call_keys(options):
         return _enqueue_many_unique(name, calls, options, alias, sender, func)
     # Everything but the arguments is the same for every call: build it once.
     template = build_row(name, (), {}, options, timezone.now())
@@ -188,7 +268,7 @@ def enqueue_calls(name, calls, options, using=None, sender=None, func=None):
 
 
 def _enqueue_many_unique(name, calls, options, alias, sender, func):
-    """enqueue_many of a unique task, in one transaction (see Driver.insert_unique_many)."""
+    """enqueue_many of a task whose calls get keys of their own (unique, limited), in one transaction."""
     now = timezone.now()
     rows = []
     for index, (args, kwargs) in enumerate(calls):
@@ -197,4 +277,7 @@ def _enqueue_many_unique(name, calls, options, alias, sender, func):
         except SerializationError as exc:
             raise SerializationError(f"calls[{index}] of enqueue_many: {exc}") from exc
     stored = store(rows, using=alias, sender=sender)
-    return [pk for pk, _ in stored], [duplicate for _, duplicate in stored]
+    ids = [pk for pk, _ in stored]
+    if options.unique is None and options.unique_key is None:
+        return ids, None
+    return ids, [duplicate for _, duplicate in stored]

@@ -55,6 +55,12 @@ class Step:
                 f"{name} is a unique task: it cannot be a workflow step (a duplicate would "
                 "never run as the step). Use a task without unique/unique_key."
             )
+        if options.concurrency_limit is not None or options.rate_limit is not None:
+            raise ValueError(
+                f"{name} has a concurrency or rate limit: it cannot be a workflow step (a step is "
+                "stored ready to run, outside its key's admission). Use a task without "
+                "concurrency_limit/rate_limit, or enqueue the limited task from a step."
+            )
         self.name, self.func, self.options = name, func, options
         self.args, self.kwargs, self.database = args, kwargs, database
 

@@ -11,7 +11,7 @@ class Timers:
     def __init__(self):
         now = time.monotonic()
         # Everything runs once at start-up: a restarted worker recovers at once.
-        self.next = {"heartbeat": now, "recover": now, "prune": now, "schedule": now}
+        self.next = {"heartbeat": now, "recover": now, "prune": now, "schedule": now, "admit": now}
 
     @staticmethod
     def interval(name):
@@ -21,6 +21,7 @@ class Timers:
             "recover": lease / 2,
             "prune": conf.CLEAN_INTERVALL,
             "schedule": 1.0,
+            "admit": 1.0,  # HELD tasks of concurrency keys (autotask.db.flow): a sweep
         }[name]
 
     def due(self, now):

@@ -5,6 +5,7 @@ tasks) and does all the queue bookkeeping; task functions run in a pool of
 ``concurrency`` threads, each with the connections Django gives that thread.
 """
 
+import contextlib
 import logging
 import os
 import signal
@@ -14,13 +15,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from .. import tracing
 from ..conf import conf
 from ..context import reports
-from ..db import hint_for, new_ops, pooling
+from ..db import flow, hint_for, new_ops, pooling
 from ..enqueue import workflows
 from ..maintenance import pruning, scheduling
 from ..maintenance.heartbeat import forget_worker, heartbeat
@@ -179,6 +180,7 @@ class Worker:
         self.failures = 0
         self.claims_resume = 0.0  # monotonic time before which the loop claims nothing (after a give-back)
         self.timers = Timers()
+        self.limited = {}  # task id -> concurrency key, for tasks whose outcome is not written yet
         self.stats = {"done": 0, "failed": 0, "retried": 0, "cancelled": 0}
         self.task_stats = TaskStatsBuffer()  # the figures of the dashboard and the metrics
         # Workflow steps among the pending outcomes (main thread): see _write_steps.
@@ -345,9 +347,30 @@ class Worker:
         """Mark claimed-ahead tasks started in the database, then hand them to the pool threads."""
         tasks = self.pool.to_start()
         if tasks:
-            ids = [task.id for task in tasks]
-            marked = self.ops_safe(self.ops.start, self.worker_id, ids, timezone.now())
+            now = timezone.now()
+            rated = [task for task in tasks if "rate_limit" in task.options]
+            if rated:
+                tasks, marked = self._start_rated(tasks, rated, now)
+            else:
+                marked = self.ops_safe(self.ops.start, self.worker_id, [task.id for task in tasks], now)
             self.pool.started(tasks, marked)
+
+    def _start_rated(self, tasks, rated, now):
+        """Start ``tasks``, the ``rated`` among them through the rate gate; (tasks kept, ids marked)."""
+        plain = [task for task in tasks if "rate_limit" not in task.options]
+        marked = []
+        if plain:
+            marked = self.ops_safe(self.ops.start, self.worker_id, [task.id for task in plain], now)
+            if marked is False:
+                return tasks, False  # nothing marked: all of them again at the next loop turn
+        passed = self.ops_safe(flow.gate, self.ops, self.worker_id, rated, now, False)
+        if passed is False:
+            self.pool.started(rated, False)  # the gate rolled back: these again at the next loop turn
+            return plain, marked
+        through, back = passed
+        self.pool.dropped(back)  # back in the queue, due when their window has room
+        back_ids = {task.id for task in back}
+        return [task for task in tasks if task.id not in back_ids], [*marked, *(task.id for task in through)]
 
     def _release_if_held(self):
         """Give claimed-ahead tasks back when no slot has started a task for HOLD_SECONDS."""
@@ -391,14 +414,67 @@ class Worker:
         # beyond them only claims; _start_ahead marks them as they are needed.
         started = self.pool.claim_started(free)
         lease_until = now + self.lease
-        claimed = self.ops_safe(
-            self.ops.finish_and_claim, self.worker_id, written, self.queues, free, lease_until, now, started
-        )
+        if self.limited and any(outcome.id in self.limited for outcome in written):
+            claimed = self._claim_after_limited(free, lease_until, now, started)
+        else:
+            finish_and_claim = self.ops.finish_and_claim
+            claimed = self.ops_safe(
+                finish_and_claim, self.worker_id, written, self.queues, free, lease_until, now, started
+            )
         if claimed is False:
             return [], started  # the outcomes stay pending and go with the next write
         self.sizing.claimed(free, len(claimed), time.monotonic() - clock)
         self._written(written)
+        if started and any("rate_limit" in task.options for task in claimed):
+            claimed = self._rate_gate(claimed, now)
         return claimed, started
+
+    def _claim_after_limited(self, free, lease_until, now, started):
+        """Write outcomes that free slots of concurrency keys, admit the next tasks of those keys, claim.
+
+        One transaction: the claim may take the tasks just admitted.  The
+        other workers are woken only for admitted tasks the claim leaves.
+        Return the tasks claimed, or False after a database error (the
+        outcomes stay pending; the admission sweep covers the rest).
+        """
+        written = self.outcomes.pending
+        keys = {self.limited[o.id] for o in written if o.id in self.limited}
+
+        def finish_admit_claim():
+            # MySQL's claim retries lock conflicts in transactions of its own: not inside another.
+            one = self.ops.vendor != "mysql"
+            with transaction.atomic(using=self.using, savepoint=False) if one else contextlib.nullcontext():
+                self.ops.finish(self.worker_id, written)
+                queues = flow.admit_queues(self.ops, now, keys)
+                claimed = self.ops.claim(self.worker_id, self.queues, free, lease_until, now, started)
+            return queues, claimed
+
+        result = self.ops_safe(finish_admit_claim)
+        if result is False:
+            return False
+        queues, claimed = result
+        for outcome in written:
+            self.limited.pop(outcome.id, None)  # admitted: _written need not
+        if queues and len(claimed) >= free:
+            self.ops_safe(self.ops.notify, None, set(queues))  # admitted tasks left for the others
+        return claimed
+
+    def _rate_gate(self, claimed, now):
+        """The claimed tasks that may start now: rate-limited ones pass the gate (autotask.db.flow).
+
+        Those over their rate are back in the queue, due when their window has room.
+        """
+        rated = [task for task in claimed if "rate_limit" in task.options]
+        passed = self.ops_safe(flow.gate, self.ops, self.worker_id, rated, now, True)
+        if passed is False:
+            # The gate could not run: none of them runs here; they go back to the queue.
+            self.pool.hold_back(rated)
+            self._give_back([])
+            through = []
+        else:
+            through = passed[0]
+        through_ids = {task.id for task in through}
+        return [task for task in claimed if "rate_limit" not in task.options or task.id in through_ids]
 
     def _flush(self):
         """Write the outcomes of finished tasks in one batch."""
@@ -413,6 +489,11 @@ class Worker:
         """Forget ``written`` outcomes (now stored) and do what follows storing them."""
         if forget:
             self.outcomes.written()
+        if self.limited:
+            # Slots of concurrency keys were freed: admit the next tasks of those keys.
+            keys = {self.limited.pop(o.id) for o in written if o.id in self.limited}
+            if keys:
+                self.ops_safe(flow.admit, self.ops, timezone.now(), keys)
         scheduled = [outcome for outcome in written if outcome.schedule_id]
         if scheduled:
             self.ops_safe(scheduling.record_outcomes, self.using, scheduled)
@@ -475,6 +556,8 @@ class Worker:
                 if outcome is not None and "workflow" in task.options:
                     outcome.workflow = task.options["workflow"]
                     self.steps_pending = True
+                if outcome is not None and "concurrency_key" in task.options:
+                    self.limited[task.id] = task.options["concurrency_key"]
                 if outcome is not None:
                     self._count(outcome)
                     self.task_stats.add(task, outcome, seconds, started_wall)
@@ -559,6 +642,9 @@ class Worker:
             # The time budget ran out with leases still lapsed: the next pass
             # comes at the next loop turn, not half a lease later.
             self.timers.set_next("recover", time.monotonic())
+
+    def _duty_admit(self, now):
+        flow.admit(self.ops, now)  # HELD tasks now due, or whose slot a cancel, failure or recovery freed
 
     def _duty_prune(self, now):
         _, finished = pruning.prune_pass(self.ops, now)

@@ -168,6 +168,18 @@ class TaskPool:
             aio.last_start = time.monotonic()
             aio.submit(on_loop)
 
+    def hold_back(self, tasks):
+        """Hold claimed ``tasks`` only to give them back (``unreleased``): they do not run here."""
+        self.running += len(tasks)
+        self.active.update(task.id for task in tasks)
+        self.unreleased.extend(tasks)
+
+    def dropped(self, tasks):
+        """Forget claimed-ahead ``tasks`` the database no longer holds for this worker (given back)."""
+        for task in tasks:
+            self.active.discard(task.id)
+        self.running -= len(tasks)
+
     def held_too_long(self):
         """Seconds no slot has started a task, when claimed-ahead tasks waited past HOLD_SECONDS.
 

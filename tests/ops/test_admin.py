@@ -447,6 +447,7 @@ def test_summary_counts_oldest_waiting_workers_and_next_runs(admin_client, setti
         "Done": 2,
         "Error": 1,
         "Cancelled": 0,
+        "Waiting for a slot": 0,
     }
     assert summary["oldest_waiting"]["id"] == oldest.pk and summary["oldest_waiting"]["age_text"] == "2 h"
     assert summary["failures_last_hour"] == 1

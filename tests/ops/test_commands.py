@@ -83,7 +83,7 @@ def test_status_json(busy_queue, settings):
         "mail": {"waiting": 2},
         "reports": {"running": 1},
     }
-    assert data["totals"] == {"waiting": 3, "running": 1, "done": 1, "error": 2, "cancelled": 0}
+    assert data["totals"] == {"waiting": 3, "running": 1, "done": 1, "error": 2, "cancelled": 0, "held": 0}
     assert data["oldest_waiting"]["id"] == busy_queue.pk
     assert 600 <= data["oldest_waiting_seconds"] < 700
     assert data["failures_last_hour"] == 1
@@ -101,9 +101,9 @@ def test_status_text(busy_queue):
     code, out, err = status()
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert lines[1].split() == ["queue", "waiting", "running", "done", "error", "cancelled"]
-    assert lines[2].split() == ["default", "1", "0", "1", "2", "0"]
-    assert lines[3].split() == ["mail", "2", "0", "0", "0", "0"]
+    assert lines[1].split() == ["queue", "waiting", "running", "done", "error", "cancelled", "held"]
+    assert lines[2].split() == ["default", "1", "0", "1", "2", "0", "0"]
+    assert lines[3].split() == ["mail", "2", "0", "0", "0", "0", "0"]
     assert f"Oldest waiting task: 10 min (#{busy_queue.pk} tests.app.tasks.add, queue mail)" in out
     assert "Failures in the last hour: 1" in out
     assert "Workers alive: 1" in out and "alive:1:abc  default,mail, concurrency 1" in out

@@ -220,3 +220,13 @@ def test_a_framework_task_reports_progress_read_through_its_result():
     fresh = fp.counts.get_result(result.id)
     if hasattr(fresh, "__dict__"):  # a TaskResult class that takes attributes of its own
         assert fresh.progress["done"] == 20
+
+
+@pytest.mark.parametrize("task", ["limited", "rated"])
+def test_a_limited_task_is_refused_as_a_workflow_step_and_nothing_is_stored(task):
+    from tests.app import limited_tasks
+
+    declared = getattr(limited_tasks, task)
+    with pytest.raises(ValueError, match="concurrency or rate limit: it cannot be a workflow step"):
+        chain(wt.start.step(1), declared.step("g", 1))
+    assert not Workflow.objects.exists() and not TaskQueue.objects.exists()

@@ -97,6 +97,20 @@ class Command(BaseCommand):
             since = f" since {p['paused_at']:%Y-%m-%d %H:%M:%S %Z}" if p["paused_at"] else ""
             write(f"  {kind} {p['name']}{since}{by}")
 
+    def _print_limits(self, snap, write, heading):
+        concurrency, rates = snap.limits["concurrency"], snap.limits["rates"]
+        if not concurrency and not rates:
+            return
+        heading(f"Limits: {len(concurrency)} concurrency key(s), {len(rates)} rate key(s)")
+        for e in concurrency:
+            write(
+                f"  concurrency {e['key']}: running {e['running']}/{e['limit']}, "
+                f"admitted {e['admitted']}, waiting for a slot {e['held']}"
+            )
+        for e in rates:
+            started = f"{e['started_in_window']}/{e['limit']}"
+            write(f"  rate {e['key']}: {started} started in the last {e['window']:g}s")
+
     def _print(self, snap, problems):
         # Every line carries stored data (queue, function, worker and schedule
         # names, errors): escape what would steer the terminal before styling.
@@ -155,6 +169,7 @@ class Command(BaseCommand):
                 when += f"  OVERDUE by {monitor.format_age(s['overdue_seconds'])}"
             write(f"  {when}  {s['name']} ({s['kind']} {s['spec']})")
         self._print_paused(snap, write, heading)
+        self._print_limits(snap, write, heading)
         if problems:
             for problem in problems:
                 self.stderr.write(printable(f"UNHEALTHY: {problem}"))
