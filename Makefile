@@ -23,7 +23,7 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	cd example && ../$(BIN)/python manage.py migrate -v 0 && ../$(BIN)/python manage.py demo
 
-# Three envs at a time (the PostgreSQL ones one after the other, see tox.ini;
+# Three envs at a time (the PostgreSQL env that restarts the server after the others, see tox.ini;
 # most of the suite waits on worker processes, so 2 cores keep up),
 # then one closing line over all of them.
 # The machine is prepared first (python3-venv may be missing), then the virtualenv.
