@@ -14,7 +14,25 @@ R = TypeVar("R")
 _FIELDS = ("status", "result", "error_message", "traceback", "attempts")
 
 
-class DelayedTask(Generic[R]):
+class StatusWords:
+    """``status_name`` and ``ready`` of a handle, from its ``status`` (None: the row is gone)."""
+
+    status: Any  # a property of the handle: the current row's status
+
+    @property
+    def status_name(self) -> str | None:
+        """The status as a word (``"waiting"``, ``"done"``, …); None when the row is gone."""
+        status = self.status
+        return None if status is None else STATUS_NAMES.get(status)
+
+    @property
+    def ready(self) -> bool | None:
+        """True once finished (DONE, ERROR, CANCELLED), False before, None when gone."""
+        status = self.status
+        return None if status is None else status in FINISHED
+
+
+class DelayedTask(StatusWords, Generic[R]):
     """A handle on a stored task; every property reads the current row.
 
     A task whose row is gone (deleted after its ttl) reads as ``status``
@@ -56,18 +74,6 @@ class DelayedTask(Generic[R]):
     def status(self) -> int | None:
         """WAITING, RUNNING, DONE, ERROR or CANCELLED; None when the row is gone."""
         return self._field("status")
-
-    @property
-    def status_name(self) -> str | None:
-        """The status as a word (``"waiting"``, ``"done"``, …); None when the row is gone."""
-        status = self.status
-        return None if status is None else STATUS_NAMES.get(status)
-
-    @property
-    def ready(self) -> bool | None:
-        """True once finished (DONE, ERROR, CANCELLED), False before, None when gone."""
-        status = self.status
-        return None if status is None else status in FINISHED
 
     @property
     def result(self) -> R | None:

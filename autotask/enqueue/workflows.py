@@ -32,9 +32,9 @@ from .. import serialization
 from ..conf import conf
 from ..db import get_ops
 from ..db.base import NewTask
-from ..task import DONE, ERROR, FINISHED, RUNNING, STATUS_NAMES
+from ..task import DONE, ERROR, RUNNING, STATUS_NAMES
 from . import announce, build_row
-from .handle import DelayedTask
+from .handle import DelayedTask, StatusWords
 
 # Rows whose workflow column is set per UPDATE statement (an IN list of ids).
 TAG_BATCH = 1000
@@ -324,7 +324,7 @@ class StepState:
         return f"<StepState stage {self.stage} {self.function}: {self.status_name}>"
 
 
-class WorkflowHandle:
+class WorkflowHandle(StatusWords):
     """A handle on a stored workflow; every property reads the current rows."""
 
     def __init__(self, pk: int, using: str | None = None) -> None:
@@ -350,17 +350,6 @@ class WorkflowHandle:
         """RUNNING, DONE, ERROR or CANCELLED; None when the row is gone."""
         row = self._row()
         return None if row is None else row.status
-
-    @property
-    def status_name(self) -> str | None:
-        status = self.status
-        return None if status is None else STATUS_NAMES.get(status)
-
-    @property
-    def ready(self) -> bool | None:
-        """True once the workflow ended (DONE, ERROR, CANCELLED), False before, None when gone."""
-        status = self.status
-        return None if status is None else status in FINISHED
 
     @property
     def error_message(self) -> str:
