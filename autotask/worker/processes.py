@@ -131,7 +131,7 @@ class Child:
                     return
                 raise ChildProcessDied(f"a new child process could not start: {message}")
         except (EOFError, OSError):
-            pass
+            pass  # the pipe closed: the child died starting; death() below says how, and it is raised
         how = self.death()
         raise ChildProcessDied(f"a new child process (pid {self.pid}) could not start: {how}")
 
@@ -143,7 +143,7 @@ class Child:
                 try:
                     os.kill(self.pid, STOP_SIGNAL)
                 except ProcessLookupError:
-                    pass
+                    pass  # the child has just ended: its task's outcome is reported as its death
 
     def kill(self):
         with self.lock:
@@ -152,7 +152,7 @@ class Child:
                 try:
                     os.kill(self.pid, signal.SIGKILL)
                 except ProcessLookupError:
-                    pass
+                    pass  # already gone: what was wanted
         self.process.join(5)
         self.conn.close()
 
@@ -161,7 +161,7 @@ class Child:
         try:
             self.conn.send(None)
         except OSError:
-            pass
+            pass  # the child is gone already: nothing left to tell it
         self.conn.close()
 
     def gone(self, wait=0.0):
@@ -540,7 +540,7 @@ def _die_with_worker(lifeline):
         try:
             lifeline.poll(None)  # readable only at end of file: nobody ever writes
         except (EOFError, OSError):
-            pass
+            pass  # the worker's end closed: the same news as end of file, handled below
         os._exit(1)
 
     threading.Thread(target=watch, name="autotask-lifeline", daemon=True).start()
