@@ -351,15 +351,17 @@ class Suite:
             [("plain SQL, one transaction", rates["plain_enqueue_bulk"])],
         )
 
-    def run_unique(self):
-        """Claim throughput when every task holds a unique key, against none, on the same workers.
+    def _keyed_against_plain(self, keyed, name):
+        """Median throughputs of ``keyed`` and of plain tasks, taking turns on the same workers.
 
         The runs alternate (none, keyed, none, ...) so that a drift of the
         machine does not pass for a difference.  Enqueueing is not timed.
+        The samples are recorded as ``<name>_throughput`` and
+        ``<name>_reference_throughput``.
         """
         o = self.options
         count, workers = o.small_tasks, o.workers
-        plain, keyed = self.autotask, UniqueTarget()
+        plain = self.autotask
         rates = {plain.name: [], keyed.name: []}
         with harness.Processes() as procs:
             plain.start_workers(procs, workers)
@@ -368,9 +370,15 @@ class Suite:
                 for target in (plain, keyed):
                     rates[target.name].append(self._run_batch(target, procs, count))
         _check_output(plain, procs.stop())
-        self.record("unique_throughput", rates[keyed.name])
-        self.record("unique_reference_throughput", rates[plain.name])
-        ours, reference = harness.median(rates[keyed.name]), harness.median(rates[plain.name])
+        self.record(f"{name}_throughput", rates[keyed.name])
+        self.record(f"{name}_reference_throughput", rates[plain.name])
+        return harness.median(rates[keyed.name]), harness.median(rates[plain.name])
+
+    def run_unique(self):
+        """Claim throughput when every task holds a unique key, against none, on the same workers."""
+        o = self.options
+        count, workers = o.small_tasks, o.workers
+        ours, reference = self._keyed_against_plain(UniqueTarget(), "unique")
         self.add(
             f"throughput, {workers} workers, {count:,} tasks, each with a unique key",
             "tasks/s",
@@ -404,18 +412,7 @@ class Suite:
 
         o = self.options
         count, workers = o.small_tasks, o.workers
-        plain, keyed = self.autotask, LimitedTarget()
-        rates = {plain.name: [], keyed.name: []}
-        with harness.Processes() as procs:
-            plain.start_workers(procs, workers)
-            self._run_batch(plain, procs, min(count, WARMUP_TASKS))
-            for _ in range(o.repeat):
-                for target in (plain, keyed):
-                    rates[target.name].append(self._run_batch(target, procs, count))
-        _check_output(plain, procs.stop())
-        self.record("limits_throughput", rates[keyed.name])
-        self.record("limits_reference_throughput", rates[plain.name])
-        ours, reference = harness.median(rates[keyed.name]), harness.median(rates[plain.name])
+        ours, reference = self._keyed_against_plain(LimitedTarget(), "limits")
         self.add(
             f"throughput, {workers} workers, {count:,} tasks, {KEYS:,} concurrency keys, limit 1",
             "tasks/s",
